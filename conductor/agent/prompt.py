@@ -1,0 +1,64 @@
+"""Prompt rendering: the static system prompt (cached) and the live state block (per turn).
+
+Both are jinja2 templates in ``prompts/``. The state block is rendered from the journal every
+turn and attached to the newest message only, never accumulated in the history, so the model
+always reads the current truth and the history stays small.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from conductor.guards import next_step
+from conductor.journal.state import OrchestrationState
+from conductor.tools.observation import service_summary
+from conductor.tools.runtime import Runtime
+
+PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PROMPTS_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render(template: str, **values: Any) -> str:
+    return environment().get_template(template).render(**values)
+
+
+def system_prompt(rt: Runtime) -> str:
+    o = rt.config.orchestration
+    return render(
+        "orchestrate.md",
+        strategy=rt.state().strategy,
+        services=list(rt.state().services),
+        interval=o.health_check_interval,
+        threshold=o.rollback_threshold,
+        steps=o.canary_steps,
+        bake_time=o.bake_time,
+        failure_limit=o.failure_limit,
+        require_approval=o.require_approval,
+    )
+
+
+def state_block(rt: Runtime, state: OrchestrationState) -> str:
+    services = [service_summary(rt, s) for s in state.services.values()]
+    return render(
+        "state.md.j2",
+        state=state,
+        services=services,
+        now=rt.now(),
+        next_steps={s.name: next_step(rt.config.orchestration.canary_steps, s.candidate_percent)
+                    for s in state.services.values()},
+    )

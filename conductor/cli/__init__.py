@@ -1,0 +1,76 @@
+"""The `conductor` command line: one module per subcommand, registered in ``SUBCOMMANDS``.
+
+Each module in this package defines ``add_parser(subparsers)`` which adds its parser and sets
+``handler`` (a function taking the parsed args and returning the exit code). Errors derived from
+ConductorError print their message on stderr and exit with their code; anything else is a bug
+and exits 1 with the traceback hidden unless CONDUCTOR_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
+
+SUBCOMMANDS = ["orchestrate", "watch", "up", "down"]
+
+EPILOG = """exit codes:
+  0  done, status shown, or paused awaiting approval
+  1  unexpected error (platform, model or bug)
+  2  bad usage or config: nothing was changed
+  3  rolled back (by request or by the watchdog)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="conductor",
+        description="Conductor: deployment orchestration you do not have to trust blindly. "
+        "Blue-green, canary and rolling releases, planned by a model (or an offline policy), "
+        "executed through guarded tools, watched by a watchdog that rolls back on its own.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"conductor.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        code: int = args.handler(args)
+        return code
+    except ConductorError as exc:
+        print(f"conductor: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("conductor: interrupted; the journal holds the state, run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        if os.environ.get("CONDUCTOR_DEBUG"):
+            raise
+        print("conductor: unexpected error (set CONDUCTOR_DEBUG=1 for the traceback):", file=sys.stderr)
+        print("".join(traceback.format_exc().splitlines(keepends=True)[-1:]), file=sys.stderr, end="")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""`conductor down`: drain and stop the local platform (routers first, then every instance).
+
+If the control process is gone (killed with SIGKILL, say), ``down`` still stops the instances it
+had recorded, each only if it is still that very process, so nothing is left running unowned.
+The versions, replica counts and split stay recorded: the next ``conductor up`` restores them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "down", help="drain and stop the local platform started by `conductor up`",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the stop (default 120)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from conductor.cli.up import load_local
+
+    config_path, _config, _settings = load_local(args.config)
+    return stop_local(config_path.parent, args.timeout)
+
+
+def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
+    from conductor.platforms.local.client import ControlClient
+    from conductor.platforms.local.process import start_time
+
+    client = ControlClient(state_dir)
+    info: dict[str, Any] = {}
+    try:
+        info = client.info()
+        client.call("POST", "/v1/shutdown", {})
+    except PlatformError as exc:
+        if info and start_time(int(info["pid"])) == info.get("started"):
+            print(f"conductor: the control process (pid {info['pid']}) is running but refused: {exc}")
+            return EXIT_ERROR
+        stopped = stop_leftovers(state_dir)
+        print(f"conductor: the local platform is not running; stopped {stopped} leftover instance(s)")
+        return EXIT_OK
+    finally:
+        client.close()
+    pid, started = int(info["pid"]), info.get("started")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = start_time(pid)
+        if current is None or current != started:
+            print(f"conductor: local platform stopped (pid {pid})")
+            return EXIT_OK
+        time.sleep(0.05)
+    print(f"conductor: the control process (pid {pid}) is still stopping after {timeout:g}s")
+    return EXIT_ERROR
+
+
+def stop_leftovers(state_dir: Path) -> int:
+    """Stop instances recorded by a control process that is gone; returns how many were running."""
+    from conductor.platforms.local.process import start_time
+    from conductor.platforms.local.supervisor import Supervisor
+
+    home = state_dir / "local"
+    try:
+        state = json.loads((home / "state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return 0
+    stopped = 0
+    for service in state.get("services", {}).values():
+        for slot in service.get("slots", {}).values():
+            for record in slot.get("instances", []):
+                if start_time(int(record["pid"])) == int(record["started"]):
+                    Supervisor.kill_recorded(record, timeout=5.0)
+                    stopped += 1
+            slot["instances"] = []
+    tmp = home / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(home / "state.json")
+    for name in ("control.json", "control.pid"):
+        with contextlib.suppress(FileNotFoundError):
+            (home / name).unlink()
+    return stopped

@@ -1,0 +1,96 @@
+"""`conductor orchestrate [blue-green | canary [percent] | rolling | rollback [service]]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from conductor.cli.common import add_config_option, print_json, print_markdown
+from conductor.errors import UsageError
+from conductor.signals import Signal
+
+DESCRIPTION = """Run the spec's /orchestrate command.
+
+  conductor orchestrate                     deployment status
+  conductor orchestrate blue-green          blue-green deployment
+  conductor orchestrate canary [percent]    canary deployment, or approve the next ramp-up
+  conductor orchestrate rolling             rolling update
+  conductor orchestrate rollback [service]  roll back one service, or every one in flight
+
+A canary pauses for approval before each ramp-up (state is kept; exit 0). Running
+`canary 25` later is the approval for 25%; `canary 100` promotes. Rerunning the same
+strategy command resumes an orchestration that was interrupted.
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "orchestrate", help="deploy, ramp up, roll back, or show status (the spec's /orchestrate)",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: 0 done/status/awaiting approval, 1 error, 2 bad usage or config (nothing changed), "
+        "3 rolled back",
+    )
+    parser.add_argument("words", nargs="*", metavar="ARGS", help="e.g. `canary 10` or `rollback api`")
+    add_config_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (schema conductor.report/v1)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    parser.add_argument("--auto", action="store_true",
+                        help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
+    parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
+                        help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+    parser.add_argument("--release", action="append", default=[], metavar="SERVICE=VERSION",
+                        help="target version for a service, overriding the config's release (repeatable)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from conductor.session import Conductor
+
+    release = _parse_release(args.release)
+    conductor = Conductor.from_config(args.config, model=args.model)
+    live = sys.stdout.isatty() and not args.json
+    try:
+        result = conductor.run(
+            args.words, auto=args.auto, dry_run=args.dry_run, release=release,
+            on_signal=None if args.json else _print_signal,
+            on_progress=_progress_printer() if live else None,
+        )
+    finally:
+        conductor.close()
+    if args.json:
+        print_json(result.data)
+    else:
+        report = result.report
+        # signals were printed as they happened; keep them out of the rendered report
+        for signal in result.signals:
+            report = report.replace(signal.format() + "\n", "")
+        print_markdown(report)
+    return result.exit_code
+
+
+def _print_signal(signal: Signal) -> None:
+    sys.stdout.write(signal.format() + "\n")
+    sys.stdout.flush()
+
+
+def _progress_printer() -> Any:
+    def show(label: str, done: float, total: float) -> None:
+        width = 24
+        filled = int(width * min(done / total, 1.0)) if total else width
+        sys.stderr.write(f"\r{label}: [{'█' * filled}{'░' * (width - filled)}] {done:.0f}/{total:.0f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _parse_release(pairs: list[str]) -> dict[str, str]:
+    release: dict[str, str] = {}
+    for pair in pairs:
+        service, sep, version = pair.partition("=")
+        if not sep or not service or not version:
+            raise UsageError(f"--release expects SERVICE=VERSION, got {pair!r}")
+        release[service] = version
+    return release

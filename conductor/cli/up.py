@@ -1,0 +1,137 @@
+"""`conductor up [--detach]`: start the local platform's control process for this project.
+
+The control process hosts every service's instances and routers, and the watchdog, so they
+outlive any one command; ``conductor orchestrate`` in another terminal talks to it. In the
+foreground, Ctrl-C (or SIGTERM) drains and stops everything. With ``--detach`` the same process
+runs in the background (its own session, output in ``.mothership/logs/control.log``), and this
+command returns once it answers. Running ``up`` while it is already up changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from conductor.config import ConductorConfig, find_config, load_config
+from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
+from conductor.platforms.local.settings import LocalSettings
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="start the local platform: instances, routers and watchdog (platform.kind = local)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
+    parser.add_argument("--detach", action="store_true", help="run in the background and return once ready")
+    parser.add_argument("--timeout", type=float, default=180.0, help="--detach: seconds to wait (default 180)")
+    parser.set_defaults(handler=run)
+
+
+def load_local(config_arg: Path | None) -> tuple[Path, ConductorConfig, LocalSettings]:
+    """The config file, the config, and the local platform's settings; UsageError for another kind."""
+    from conductor.platforms.registry import validate_platform_settings
+
+    config_path = (config_arg or find_config(Path.cwd())).resolve()
+    config = load_config(config_path)
+    settings = validate_platform_settings(config)
+    if not isinstance(settings, LocalSettings):
+        raise UsageError(
+            f"{config_path}: platform.kind is {config.platform.kind!r}; `conductor up` and `conductor down` "
+            f'run the local platform (set "platform": {{"kind": "local", ...}})'
+        )
+    return config_path, config, settings
+
+
+def describe(info: dict[str, Any]) -> str:
+    routers = ", ".join(f"{name} http://127.0.0.1:{port}" for name, port in sorted(info["routers"].items()))
+    return (
+        f"conductor: local platform up (pid {info['pid']})\n"
+        f"  routers: {routers}\n"
+        f"  metrics: http://127.0.0.1:{info['adminPort']}/metrics\n"
+        f"  control API: http://127.0.0.1:{info['port']} (token in .mothership/local/token)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    config_path, config, settings = load_local(args.config)
+    state_dir = config_path.parent
+    if args.detach:
+        return _detach(config_path, state_dir, args.timeout)
+    from conductor.platforms.local.control import serve
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        print(f"conductor: {signal.Signals(signum).name}: draining and stopping", file=sys.stderr, flush=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    serve(
+        config,
+        settings,
+        state_dir,
+        stop,
+        on_ready=lambda info: print(describe(info), flush=True),
+        on_running=lambda runtime: _start_watchdog(config_path, stop),
+    )
+    print("conductor: local platform stopped", flush=True)
+    return EXIT_OK
+
+
+def _start_watchdog(config_path: Path, stop: threading.Event) -> None:
+    """Host the watchdog, so a release keeps being watched between two `orchestrate` commands."""
+    from conductor.platforms.local.watch import start_watchdog
+
+    start_watchdog(config_path, stop)
+
+
+def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
+    from conductor.platforms.local.client import ControlClient, LocalPlatform
+
+    platform = LocalPlatform(ControlClient(state_dir))
+    try:
+        print(describe(platform.status()) + "\nconductor: it was already running; nothing changed")
+        return EXIT_OK
+    except PlatformError:
+        pass
+    log_path = state_dir / "logs" / "control.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "conductor", "up", "--config", str(config_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=state_dir.parent,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            from conductor.platforms.local.process import log_tail
+
+            print(f"conductor: the control process exited with code {child.returncode}:", file=sys.stderr)
+            print(log_tail(log_path, lines=20), file=sys.stderr)
+            return child.returncode if child.returncode in (1, 2) else EXIT_ERROR
+        try:
+            status = platform.status()
+            if int(status["pid"]) == child.pid:
+                print(describe(status) + f"\n  log: {log_path}\nconductor: stop it with `conductor down`")
+                return EXIT_OK
+        except PlatformError:
+            pass
+        time.sleep(0.1)
+    print(f"conductor: the control process (pid {child.pid}) did not answer within {timeout:g}s; see {log_path}",
+          file=sys.stderr)
+    return EXIT_ERROR

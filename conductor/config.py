@@ -1,0 +1,303 @@
+"""`.mothership/config.json`: the user's contract, as pydantic models.
+
+The spec's file loads unchanged; every other key is optional, camelCase like the spec, with the
+default documented on its field. A bad file raises :class:`ConfigError` naming the file, the JSON
+path and the problem (with the closest valid key for a typo), and nothing is touched.
+
+Platform settings (``platform``) are validated by the model the chosen backend registers in
+:mod:`conductor.platforms.registry`, so adding a backend never edits this file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from conductor.errors import ConfigError
+
+CONFIG_DIR = ".mothership"
+CONFIG_FILE = "config.json"
+SERVICE_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+
+ServiceName = Annotated[str, Field(pattern=SERVICE_NAME_PATTERN)]
+Version = Annotated[str, Field(pattern=VERSION_PATTERN)]
+Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (a typo must never be silently ignored); camelCase aliases."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class RollbackThreshold(StrictModel):
+    error_rate: float = Field(5.0, alias="errorRate", ge=0, le=100, description="Max failed requests, %.")
+    response_time: float = Field(1000.0, alias="responseTime", gt=0, le=600_000, description="Max latency, ms.")
+    latency_percentile: Literal["p50", "p95", "p99"] = Field(
+        "p95", alias="latencyPercentile", description="Which percentile responseTime is compared with."
+    )
+
+
+class BaselineTolerance(StrictModel):
+    """How much worse than stable the canary may be before it counts as a breach."""
+
+    error_rate_delta: float = Field(
+        2.0, alias="errorRateDelta", ge=0, le=100, description="Percentage points above stable's error rate."
+    )
+    response_time_ratio: float = Field(
+        1.5, alias="responseTimeRatio", ge=1, description="Multiple of stable's latency (plus 20 ms slack)."
+    )
+
+
+class Orchestration(StrictModel):
+    strategy: Literal["blue-green", "canary", "rolling"] = "blue-green"
+    services: list[ServiceName] = Field(min_length=1)
+    health_check_interval: float = Field(10.0, alias="healthCheckInterval", gt=0, le=3600)
+    rollback_threshold: RollbackThreshold = Field(default_factory=RollbackThreshold, alias="rollbackThreshold")
+    canary_steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], alias="canarySteps")
+    bake_time: float = Field(900.0, alias="bakeTime", ge=0, le=86_400, description="Seconds at 100% before retiring.")
+    failure_limit: int = Field(2, alias="failureLimit", ge=1, le=100, description="Consecutive breaches.")
+    no_data_limit: int = Field(
+        6, alias="noDataLimit", ge=1, le=1000, description="Consecutive checks without usable data before rollback."
+    )
+    require_approval: bool = Field(True, alias="requireApproval")
+    min_requests: int = Field(20, alias="minRequests", ge=1, description="Requests a check needs to judge.")
+    baseline: BaselineTolerance = Field(default_factory=BaselineTolerance)
+    rolling_batch_size: int = Field(1, alias="rollingBatchSize", ge=1)
+    freeze: bool = Field(False, description="Refuse every mutating action except rollback.")
+
+    @field_validator("services")
+    @classmethod
+    def _unique_services(cls, services: list[str]) -> list[str]:
+        duplicates = sorted({s for s in services if services.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate service(s): {', '.join(duplicates)}")
+        return services
+
+    @field_validator("canary_steps")
+    @classmethod
+    def _valid_steps(cls, steps: list[int]) -> list[int]:
+        if not steps:
+            raise ValueError("needs at least one step")
+        if any(not 1 <= s <= 100 for s in steps):
+            raise ValueError("every step must be an integer percentage from 1 to 100")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("steps must increase strictly")
+        if steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return steps
+
+
+class SmokeCheck(StrictModel):
+    path: str = Field(pattern=r"^/", description="Requested on the new slot directly, before any traffic.")
+    expect_status: int = Field(200, alias="expectStatus", ge=100, le=599)
+
+
+class ServiceSpec(StrictModel):
+    replicas: int = Field(2, ge=1, le=1000)
+    depends_on: list[ServiceName] = Field(default_factory=list, alias="dependsOn")
+    smoke: list[SmokeCheck] = Field(default_factory=list)
+
+
+class PreDeploy(StrictModel):
+    """Commands from this file only (argv lists, never a shell string, never from the model)."""
+
+    checks: list[Argv] = Field(default_factory=list)
+    build: list[Argv] = Field(default_factory=list)
+    timeout: float = Field(600.0, gt=0)
+
+
+class Notify(StrictModel):
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(default_factory=list)
+    timeout: float = Field(5.0, gt=0, le=60)
+
+
+class ModelSettings(StrictModel):
+    provider: Literal["policy", "anthropic", "replay"] | None = Field(
+        None, description="None: anthropic when ANTHROPIC_API_KEY is set, else policy."
+    )
+    name: str | None = Field(None, description="Claude model id; env CONDUCTOR_MODEL overrides.")
+    base_url: str | None = Field(None, alias="baseUrl")
+    max_turns: int = Field(40, alias="maxTurns", ge=1, le=1000)
+    token_budget: int = Field(400_000, alias="tokenBudget", ge=1000)
+    max_tokens: int = Field(4096, alias="maxTokens", ge=256, le=64_000)
+    fallback_to_policy: bool = Field(True, alias="fallbackToPolicy")
+    cassette: str | None = Field(None, description="Replay/record file for --model replay.")
+    prices: dict[str, float] = Field(
+        default_factory=dict, description="USD per million tokens: input, output, cacheRead, cacheWrite."
+    )
+
+
+class PlatformRef(BaseModel):
+    """Only ``kind`` is read here; the backend's own model validates the rest."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str = "sim"
+
+
+class ConductorConfig(StrictModel):
+    orchestration: Orchestration
+    release: dict[ServiceName, Version] = Field(default_factory=dict)
+    platform: PlatformRef = Field(default_factory=PlatformRef)
+    services: dict[ServiceName, ServiceSpec] = Field(default_factory=dict)
+    pre_deploy: PreDeploy = Field(default_factory=PreDeploy, alias="preDeploy")
+    notify: Notify = Field(default_factory=Notify)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> ConductorConfig:
+        known = set(self.orchestration.services)
+        for name in self.release:
+            if name not in known:
+                raise _PathError(("release", name), f"service {name!r} is not in orchestration.services")
+        for name, spec in self.services.items():
+            if name not in known:
+                raise _PathError(("services", name), f"service {name!r} is not in orchestration.services")
+            for dep in spec.depends_on:
+                if dep not in known:
+                    raise _PathError(("services", name, "dependsOn"), f"unknown service {dep!r}")
+        service_order(self)  # raises on a dependency cycle
+        return self
+
+    def spec(self, service: str) -> ServiceSpec:
+        return self.services.get(service) or ServiceSpec()
+
+
+class _PathError(ValueError):
+    """A cross-field error that knows its JSON path (pydantic would report it at the root)."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def service_order(config: ConductorConfig) -> list[str]:
+    """Services in dependency order (dependencies first), stable for equal rank."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = " -> ".join((*chain, name))
+            raise _PathError(("services", name, "dependsOn"), f"dependency cycle: {cycle}")
+        visiting.add(name)
+        for dep in config.spec(name).depends_on:
+            visit(dep, (*chain, name))
+        visiting.discard(name)
+        ordered.append(name)
+
+    for service in config.orchestration.services:
+        visit(service, ())
+    return ordered
+
+
+def find_config(start: Path) -> Path:
+    """The nearest ``.mothership/config.json`` from ``start`` upward."""
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_DIR / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_DIR}/{CONFIG_FILE} found in {start} or any parent directory "
+        "(create one, or pass --config PATH)"
+    )
+
+
+def load_config(path: Path) -> ConductorConfig:
+    """Read, parse and validate ``path``; every problem raises ConfigError with file and JSON path."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    return parse_config(raw, source=str(path))
+
+
+def parse_config(raw: Any, source: str = "<config>") -> ConductorConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a JSON object")
+    try:
+        config = ConductorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    except _PathError as exc:
+        raise ConfigError(f"{source}: {_json_path(exc.path)}: {exc}") from None
+    from conductor.platforms.registry import validate_platform_settings
+
+    try:
+        validate_platform_settings(config)
+    except ValidationError as exc:
+        from conductor.platforms.registry import platform_kind
+
+        try:
+            root: type[BaseModel] | None = platform_kind(config.platform.kind).settings_model
+        except KeyError:
+            root = None
+        raise ConfigError(_describe(exc, source, prefix=("platform",), root=root)) from None
+    return config
+
+
+def _describe(
+    exc: ValidationError, source: str, prefix: tuple[str, ...] = (), root: type[BaseModel] | None = None
+) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        where = _json_path((*prefix, *loc))
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{source}: {where}: unknown key{_suggestion(loc, root or ConductorConfig)}")
+        elif error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), _PathError):
+            path_error = error["ctx"]["error"]
+            lines.append(f"{source}: {_json_path(path_error.path)}: {path_error}")
+        else:
+            message = re.sub(r"^Value error, ", "", error["msg"])
+            lines.append(f"{source}: {where or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+def _json_path(loc: tuple[str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+def _suggestion(loc: tuple[str, ...], root: type[BaseModel]) -> str:
+    """' (did you mean "bakeTime"?)' for a misspelt key, from the keys valid at that place."""
+    model: Any = root
+    parts = list(loc[:-1])
+    while parts:
+        field = _field_by_alias(model, parts.pop(0))
+        if field is None:
+            return ""
+        annotation = field.annotation
+        if getattr(annotation, "__origin__", None) is dict:
+            annotation = annotation.__args__[1]
+            if parts:
+                parts.pop(0)  # a dict key (a service name), not a field
+        model = annotation
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return ""
+    keys = [f.alias or name for name, f in model.model_fields.items()]
+    close = difflib.get_close_matches(loc[-1], keys, n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else f" (valid keys: {', '.join(keys)})"
+
+
+def _field_by_alias(model: Any, key: str) -> Any:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field
+    return None

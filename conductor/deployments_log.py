@@ -1,0 +1,33 @@
+"""The spec's "update documentation": one record per finished orchestration, appended to
+``.mothership/DEPLOYMENTS.md`` (a file people read and commit)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conductor.tools.runtime import Runtime
+
+HEADER = "# Deployments\n\nAppended by Conductor when an orchestration completes or rolls back.\n"
+
+
+def append_record(rt: Runtime) -> None:
+    state = rt.state()
+    path = rt.state_dir / "DEPLOYMENTS.md"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "",
+        f"## #{state.id} {state.strategy} — {state.outcome or 'in flight'} — {stamp}",
+        "",
+        f"Command: `{state.command}` · brain: {state.brain}",
+        "",
+        "| Service | From | To | Result |",
+        "|---------|------|----|--------|",
+    ]
+    for svc in state.services.values():
+        result = svc.phase.value + (f": {svc.rollback_reason}" if svc.rollback_reason else "")
+        result += f": {svc.failure}" if svc.failure else ""
+        lines.append(f"| {svc.name} | {svc.from_version or '—'} | {svc.target_version or '—'} | {result} |")
+    with open(path, "a", encoding="utf-8") as handle:
+        if handle.tell() == 0:
+            handle.write(HEADER)
+        handle.write("\n".join(lines) + "\n")

@@ -1,0 +1,19 @@
+"""Refuse a call naming a service outside the config or outside this orchestration."""
+
+from __future__ import annotations
+
+from conductor.guards.base import GuardedCall
+from conductor.tools.runtime import Runtime
+
+
+def known_service(rt: Runtime, call: GuardedCall) -> str | None:
+    name = call.service_name
+    if name is None:
+        return None
+    configured = rt.config.orchestration.services
+    if name not in configured:
+        return f"unknown service {name!r}: this config has {', '.join(configured)}"
+    if name not in call.state.services:
+        in_play = ", ".join(call.state.services) or "none"
+        return f"service {name!r} is not part of this orchestration (services in play: {in_play})"
+    return None

@@ -1,0 +1,163 @@
+"""The journal: an append-only SQLite log of everything an orchestration did, in WAL mode.
+
+Every tool call, guard decision, health sample, approval and signal is an event, committed
+(``synchronous=FULL``) before the action that produced it returns, so a process killed at any
+point leaves a log the next invocation can fold back into state (:mod:`conductor.journal.state`).
+Several processes may read and append at once (the CLI, ``conductor watch``, the MCP server):
+SQLite serialises writers, and a busy timeout rides out short contention.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conductor.errors import JournalError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orchestrations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command TEXT NOT NULL,
+    strategy TEXT NOT NULL,
+    created_wall TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    orchestration INTEGER REFERENCES orchestrations(id),
+    at REAL NOT NULL,
+    wall TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    service TEXT,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_orchestration ON events(orchestration, seq);
+CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journaled fact. ``at`` is platform time (virtual on the simulator); ``wall`` is UTC."""
+
+    seq: int
+    orchestration: int | None
+    at: float
+    wall: str
+    kind: str
+    service: str | None
+    actor: str
+    data: dict[str, Any]
+
+
+class Journal:
+    """Append and read events. Thread-safe: one connection per thread.
+
+    >>> journal = Journal(Path(".mothership/journal.db"))
+    >>> oid = journal.new_orchestration("/orchestrate canary 10", "canary")
+    >>> journal.append("approval_granted", orchestration=oid, service="api", actor="person:cli", at=0.0,
+    ...                data={"percent": 10})
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def new_orchestration(self, command: str, strategy: str) -> int:
+        try:
+            cursor = self._connect().execute(
+                "INSERT INTO orchestrations(command, strategy, created_wall) VALUES (?, ?, ?)",
+                (command, strategy, _wall()),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def append(
+        self,
+        kind: str,
+        *,
+        at: float,
+        actor: str,
+        orchestration: int | None = None,
+        service: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Append one event and commit it durably before returning."""
+        payload = json.dumps(data or {}, sort_keys=True, default=str)
+        wall = _wall()
+        try:
+            cursor = self._connect().execute(
+                "INSERT INTO events(orchestration, at, wall, kind, service, actor, data) VALUES (?,?,?,?,?,?,?)",
+                (orchestration, at, wall, kind, service, actor, payload),
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot append {kind}: {exc}") from exc
+        assert cursor.lastrowid is not None
+        return Event(cursor.lastrowid, orchestration, at, wall, kind, service, actor, json.loads(payload))
+
+    def events(
+        self, orchestration: int | None = None, after: int = 0, kinds: tuple[str, ...] = ()
+    ) -> list[Event]:
+        query = "SELECT seq, orchestration, at, wall, kind, service, actor, data FROM events WHERE seq > ?"
+        params: list[Any] = [after]
+        if orchestration is not None:
+            query += " AND orchestration = ?"
+            params.append(orchestration)
+        if kinds:
+            query += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params.extend(kinds)
+        query += " ORDER BY seq"
+        try:
+            rows = self._connect().execute(query, params).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        return [Event(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+
+    def orchestrations(self) -> Iterator[tuple[int, str, str, str]]:
+        """(id, command, strategy, created_wall) for every orchestration, oldest first."""
+        try:
+            rows = self._connect().execute(
+                "SELECT id, command, strategy, created_wall FROM orchestrations ORDER BY id"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        yield from rows
+
+    def last_time(self) -> float:
+        """The latest platform time any event recorded (0 for an empty journal)."""
+        row = self._connect().execute("SELECT MAX(at) FROM events").fetchone()
+        return float(row[0] or 0.0)
+
+
+def _wall() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

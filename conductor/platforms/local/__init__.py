@@ -1,0 +1,26 @@
+"""The local platform: real OS processes behind a weighted router, on this machine.
+
+What a team with one server uses, and what makes ``conductor demo`` real. ``conductor up`` starts
+the control process (:mod:`.control`), which hosts every instance (:mod:`.supervisor`), one router
+per service (:mod:`.router`) and the runtime tying them together (:mod:`.runtime`). Everything
+else, including ``conductor orchestrate``, talks to it through :mod:`.client`, which is what the
+registry builds: a client-backed Platform, the ``router`` metrics provider, and real time.
+"""
+
+from __future__ import annotations
+
+from conductor.platforms.local.settings import LocalSettings
+from conductor.platforms.registry import PlatformBundle, PlatformContext, PlatformKind
+
+
+def _build(context: PlatformContext) -> PlatformBundle:
+    from conductor.clock import RealClock
+    from conductor.metrics.router import RouterMetrics
+    from conductor.platforms.local.client import ControlClient, LocalPlatform
+
+    assert isinstance(context.settings, LocalSettings)
+    platform = LocalPlatform(ControlClient(context.state_dir))
+    return PlatformBundle(platform=platform, metrics=RouterMetrics(platform), clock=RealClock())
+
+
+KIND = PlatformKind(settings_model=LocalSettings, build=_build)

@@ -1,0 +1,251 @@
+"""SimPlatform: the Platform and MetricsProvider protocols over a JSON state file and virtual time.
+
+The state file is rewritten atomically after every mutation, so a process killed at any point
+leaves the simulated world exactly as the last completed action left it, like a real platform.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from conductor.clock import VirtualClock
+from conductor.config import ConductorConfig
+from conductor.errors import NotReadyError, PlatformError
+from conductor.metrics.base import MetricsSample
+from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
+from conductor.platforms.sim.settings import DEFAULT_BEHAVIOUR, Behaviour, SimSettings
+
+
+class SimClock(VirtualClock):
+    """A virtual clock that saves its time with the simulator, so time carries across processes."""
+
+    def __init__(self, owner: SimPlatform, start: float, time_scale: float) -> None:
+        super().__init__(start=start, time_scale=time_scale)
+        self._owner = owner
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self._owner.save(durable=False)
+
+
+class SimPlatform:
+    def __init__(self, path: Path, settings: SimSettings, state: dict[str, Any]) -> None:
+        self._path = path
+        self._settings = settings
+        self._state = state
+        self.clock = SimClock(self, start=float(state.get("now", 0.0)), time_scale=settings.time_scale)
+
+    @classmethod
+    def open(cls, path: Path, settings: SimSettings, config: ConductorConfig) -> SimPlatform:
+        if path.exists():
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise PlatformError(f"simulator state {path} is unreadable: {exc}") from exc
+        else:
+            state = {"now": 0.0, "services": {}}
+        sim = cls(path, settings, state)
+        for service in config.orchestration.services:
+            if service not in state["services"]:
+                version = settings.initial.get(service, settings.initial_version)
+                replicas = config.spec(service).replicas
+                state["services"][service] = {
+                    "weights": {"blue": 100, "green": 0},
+                    "slots": {
+                        "blue": sim._new_slot(version, replicas),
+                        "green": {"version": None, "deployed_at": 0.0, "instances": []},
+                    },
+                }
+        sim.save()
+        return sim
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, durable: bool = True) -> None:
+        self._state["now"] = self.clock.now()
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(self._state, handle, indent=1, sort_keys=True)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, self._path)
+
+    def _service(self, service: str) -> dict[str, Any]:
+        try:
+            record: dict[str, Any] = self._state["services"][service]
+        except KeyError:
+            raise PlatformError(f"simulator has no service {service!r}") from None
+        return record
+
+    def _new_slot(self, version: str, replicas: int) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "version": version,
+            "deployed_at": now,
+            "instances": [{"version": version, "since": now} for _ in range(replicas)],
+        }
+
+    # -- behaviour -------------------------------------------------------------------------------
+
+    def behaviour(self, service: str, version: str, at: float) -> Behaviour:
+        """Defaults < "v1.2.0" < "api@v1.2.0" < active timeline events, field by field."""
+        merged = DEFAULT_BEHAVIOUR.model_dump()
+        layers = [self._settings.versions.get(version), self._settings.versions.get(f"{service}@{version}")]
+        layers += [e.set for e in self._active_events(service, version, at) if e.set is not None]
+        for layer in layers:
+            if layer is not None:
+                merged.update({k: v for k, v in layer.model_dump().items() if v is not None})
+        return Behaviour.model_validate(merged)
+
+    def _active_events(self, service: str, version: str | None, at: float) -> list[Any]:
+        targets = {"*", service, f"{service}@{version}", str(version)}
+        return [
+            e
+            for e in self._settings.timeline
+            if e.at <= at and (e.until is None or at < e.until) and e.target in targets
+        ]
+
+    def _crashed(self, service: str, instance: Mapping[str, Any], at: float) -> bool:
+        crash_after = self.behaviour(service, instance["version"], at).crash_after
+        return crash_after is not None and at - float(instance["since"]) >= crash_after
+
+    # -- Platform --------------------------------------------------------------------------------
+
+    def snapshot(self, service: str) -> ServiceSnapshot:
+        record = self._service(service)
+        now = self.clock.now()
+        slots: dict[Slot, SlotState] = {}
+        for slot in SLOTS:
+            data = record["slots"][slot]
+            instances = tuple(
+                InstanceState(
+                    index=i,
+                    version=inst["version"],
+                    ready=True,
+                    crashed=self._crashed(service, inst, now),
+                    detail="crashed (simulated)" if self._crashed(service, inst, now) else "",
+                )
+                for i, inst in enumerate(data["instances"])
+            )
+            slots[slot] = SlotState(slot=slot, version=data["version"], instances=instances)
+        return ServiceSnapshot(service=service, slots=slots, weights=dict(record["weights"]))
+
+    def deploy(self, service: str, slot: Slot, version: str, replicas: int) -> SlotState:
+        record = self._service(service)
+        current = record["slots"][slot]
+        if current["version"] == version and len(current["instances"]) == replicas:
+            return self.snapshot(service).slots[slot]
+        if record["weights"][slot] > 0:
+            raise PlatformError(f"{service}: slot {slot} carries traffic; refusing to redeploy it")
+        behaviour = self.behaviour(service, version, self.clock.now())
+        if behaviour.never_ready:
+            self.clock.sleep(self._settings.readiness_timeout)
+            raise NotReadyError(
+                f"{service} {version} was not ready after {self._settings.readiness_timeout:g}s; log tail: "
+                f"'listen tcp :8080: bind: address already in use' (simulated)"
+            )
+        self.clock.sleep(behaviour.ready_seconds or 0.0)
+        record["slots"][slot] = self._new_slot(version, replicas)
+        self.save()
+        return self.snapshot(service).slots[slot]
+
+    def set_weights(self, service: str, weights: Mapping[Slot, int]) -> dict[Slot, int]:
+        if sorted(weights) != sorted(SLOTS) or sum(weights.values()) != 100:
+            raise PlatformError(f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}")
+        record = self._service(service)
+        for slot, weight in weights.items():
+            if weight > 0 and not record["slots"][slot]["instances"]:
+                raise PlatformError(f"{service}: slot {slot} has no instances to take {weight}% of traffic")
+        record["weights"] = {slot: int(weights[slot]) for slot in SLOTS}
+        self.save()
+        return dict(record["weights"])
+
+    def replace_instance(self, service: str, slot: Slot, index: int, version: str) -> InstanceState:
+        record = self._service(service)
+        instances = record["slots"][slot]["instances"]
+        if not 0 <= index < len(instances):
+            raise PlatformError(f"{service}: slot {slot} has no instance {index}")
+        if instances[index]["version"] != version:
+            behaviour = self.behaviour(service, version, self.clock.now())
+            if behaviour.never_ready:
+                self.clock.sleep(self._settings.readiness_timeout)
+                raise NotReadyError(f"{service} {version} instance {index} never became ready (simulated)")
+            self.clock.sleep(behaviour.ready_seconds or 0.0)
+            instances[index] = {"version": version, "since": self.clock.now()}
+            versions = {inst["version"] for inst in instances}
+            record["slots"][slot]["version"] = version if versions == {version} else record["slots"][slot]["version"]
+            self.save()
+        return self.snapshot(service).slots[slot].instances[index]
+
+    def retire(self, service: str, slot: Slot) -> None:
+        record = self._service(service)
+        if record["weights"][slot] > 0:
+            raise PlatformError(f"{service}: slot {slot} still carries {record['weights'][slot]}% of traffic")
+        if record["slots"][slot]["instances"] or record["slots"][slot]["version"]:
+            record["slots"][slot] = {"version": None, "deployed_at": self.clock.now(), "instances": []}
+            self.save()
+
+    def probe(self, service: str, slot: Slot, path: str) -> int:
+        data = self._service(service)["slots"][slot]
+        if not data["instances"]:
+            raise PlatformError(f"{service}: slot {slot} has no instances to probe")
+        now = self.clock.now()
+        if any(self._crashed(service, inst, now) for inst in data["instances"]):
+            return 502
+        return self.behaviour(service, data["version"], now).smoke_status or 200
+
+    def close(self) -> None:
+        self.save()
+
+    # -- MetricsProvider -------------------------------------------------------------------------
+
+    def sample(self, service: str, slot: Slot, window_seconds: float) -> MetricsSample:
+        now = self.clock.now()
+        record = self._service(service)
+        data = record["slots"][slot]
+        if any(e.metrics_outage for e in self._active_events(service, data["version"], now)):
+            return MetricsSample(
+                service, slot, window_seconds, available=False, error="metrics backend unreachable (simulated outage)"
+            )
+        weight = record["weights"][slot]
+        requests = int(round(self._settings.request_rate * window_seconds * weight / 100.0))
+        if requests == 0 or not data["instances"]:
+            return MetricsSample(service, slot, window_seconds)
+        rng = random.Random(zlib.crc32(f"{self._settings.seed}:{service}:{slot}:{now:.3f}".encode()))
+        share = requests / len(data["instances"])
+        expected_errors = 0.0
+        p50 = p95 = 0.0
+        for inst in data["instances"]:
+            behaviour = self.behaviour(service, inst["version"], now)
+            if self._crashed(service, inst, now):
+                expected_errors += share
+                continue
+            rate = (behaviour.error_rate or 0.0) / 100.0
+            expected_errors += share * rate
+            growth = 1 + (behaviour.latency_growth_per_minute or 0.0) / 100.0 * max(0.0, now - inst["since"]) / 60
+            median = (behaviour.latency_ms or 90.0) * growth
+            p50 += median / len(data["instances"])
+            p95 += (behaviour.p95_ms or median * 1.6) * (growth if behaviour.p95_ms else 1) / len(data["instances"])
+        variance = max(expected_errors * (1 - expected_errors / requests), 0.0)
+        errors = min(requests, max(0, round(expected_errors + rng.gauss(0, math.sqrt(variance)))))
+        jitter = 1 + rng.gauss(0, 0.02)
+        return MetricsSample(
+            service=service,
+            slot=slot,
+            window_seconds=window_seconds,
+            requests=requests,
+            errors=errors,
+            p50_ms=round(p50 * jitter, 1) if p50 else None,
+            p95_ms=round(p95 * jitter, 1) if p95 else None,
+            p99_ms=round(p95 * 1.4 * jitter, 1) if p95 else None,
+            active_connections=int(self._settings.request_rate * weight / 100.0 * 0.12 * 10),
+        )

@@ -1,0 +1,190 @@
+"""The report in the spec's Output Format, and the same content as JSON (schema ``conductor.report/v1``).
+
+Built from the journal and the platform, never from model prose, so it is accurate by
+construction; the brain's recommendation appears under Notes. Rendered with jinja2 from
+``prompts/report.md.j2``; the CLI shows it with rich on a terminal and as plain markdown when piped.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from conductor.agent.prompt import render
+from conductor.command import Command
+from conductor.guards.base import next_step
+from conductor.journal.queries import latest
+from conductor.journal.state import OrchestrationState, Phase, ServiceState
+from conductor.metrics.analysis import HealthAssessment, HealthVerdict
+from conductor.platforms.base import SLOTS
+from conductor.signals import Signal
+
+if TYPE_CHECKING:
+    from conductor.agent.loop import LoopOutcome
+    from conductor.session import Conductor
+
+SCHEMA = "conductor.report/v1"
+TITLES = {"blue-green": "Blue-Green", "canary": "Canary", "rolling": "Rolling", "status": "Status"}
+
+
+def build_report(
+    conductor: Conductor,
+    command: Command,
+    state: OrchestrationState | None,
+    emitted: list[Signal],
+    exit_code: int,
+    notes: list[str],
+    outcome: LoopOutcome | None,
+) -> tuple[str, dict[str, Any]]:
+    config = conductor.config
+    if state is None and command.action == "status":
+        flights = conductor.in_flight()
+        state = flights[0] if flights else latest(conductor.journal)
+    rows, traffic, health = [], [], []
+    for name in config.orchestration.services:
+        svc = state.services.get(name) if state else None
+        if svc is not None:
+            rows.append(_row_from_state(svc))
+            if svc.new_version_live or svc.phase in (Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.BAKING):
+                traffic.append(f"{name}: {svc.stable_version} {100 - svc.candidate_percent}% / "
+                               f"{svc.target_version} {svc.candidate_percent}%")
+            if svc.health is not None:
+                health += _health_lines(name, svc.health)
+        else:
+            rows.append(_row_from_platform(conductor, name))
+    strategy = state.strategy if state and command.action != "status" else command.action
+    if command.action == "status" and state is not None and state.in_flight:
+        strategy = state.strategy
+    usage = dict(state.usage) if state else {}
+    data: dict[str, Any] = {
+        "schema": SCHEMA,
+        "command": command.text,
+        "strategy": strategy,
+        "orchestration": state.id if state else None,
+        "status": state.status if state else "idle",
+        "services": rows,
+        "health": health,
+        "next_steps": _next_steps(conductor, state),
+        "signals": [s.to_dict() for s in emitted],
+        "notes": [n for n in notes if n],
+        "brain": state.brain if state else None,
+        "usage": {"turns": state.turns if state else 0, **usage},
+        "exit_code": exit_code,
+    }
+    markdown = render(
+        "report.md.j2",
+        strategy_title=TITLES.get(strategy, strategy),
+        services=list(config.orchestration.services),
+        rows=rows,
+        traffic=traffic,
+        health=health,
+        next_steps=data["next_steps"],
+        notes=data["notes"],
+        brain=data["brain"] or "none (status only)",
+        usage_line=_usage_line(data["usage"], outcome),
+        exit_code=exit_code,
+        signals=[s.format() for s in emitted],
+    )
+    return markdown, data
+
+
+def _row_from_state(svc: ServiceState) -> dict[str, Any]:
+    return {
+        "service": svc.name,
+        "current": svc.stable_version,
+        "target": svc.target_version,
+        "status": svc.status_label,
+        "phase": svc.phase.value,
+        "new_version_percent": svc.candidate_percent,
+        "rollback_reason": svc.rollback_reason,
+        "failure": svc.failure,
+    }
+
+
+def _row_from_platform(conductor: Conductor, name: str) -> dict[str, Any]:
+    snapshot = conductor.bundle.platform.snapshot(name)
+    weights = dict(snapshot.weights)
+    serving = max(SLOTS, key=lambda s: (weights.get(s, 0), s == "blue"))
+    current = snapshot.slots[serving].version
+    target = conductor.config.release.get(name)
+    status = "Deployed" if target in (None, current) else "Pending"
+    return {"service": name, "current": current, "target": target, "status": status, "phase": status,
+            "new_version_percent": 0, "rollback_reason": None, "failure": None}
+
+
+def _health_lines(service: str, health: HealthAssessment) -> list[dict[str, Any]]:
+    if health.verdict in (HealthVerdict.INSUFFICIENT_DATA, HealthVerdict.METRICS_UNAVAILABLE):
+        return [{"service": service, "metric": "data", "ok": False, "text": f"{service}: {health.reason} ✗"}]
+    breached = {b.metric for b in health.breaches}
+    lines = []
+    latency, base_latency = health.latency_ms, health.baseline_latency_ms
+    base = f" (baseline: {base_latency:.0f}ms)" if base_latency is not None else " (no baseline)"
+    lines.append({
+        "service": service, "metric": "latency", "value": latency, "baseline": base_latency,
+        "ok": "latency" not in breached,
+        "text": f"{service} {health.percentile} response time: {latency:.0f}ms{base} "
+                f"{'✗' if 'latency' in breached else '✓'}" if latency is not None else
+                f"{service} response time: no data ✗",
+    })
+    rate, base_rate = health.error_rate, health.baseline_error_rate
+    base = f" (baseline: {base_rate:.2f}%)" if base_rate is not None else " (no baseline)"
+    lines.append({
+        "service": service, "metric": "error_rate", "value": rate, "baseline": base_rate,
+        "ok": "error_rate" not in breached,
+        "text": f"{service} error rate: {rate:.2f}%{base} {'✗' if 'error_rate' in breached else '✓'}"
+        if rate is not None else f"{service} error rate: no data ✗",
+    })
+    lines.append({"service": service, "metric": "active_connections", "value": health.active_connections,
+                  "ok": True, "text": f"{service} active connections: {health.active_connections:,}"})
+    return lines
+
+
+def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[str]:
+    if state is None:
+        if conductor.config.release:
+            return ["Start a release: `/orchestrate blue-green`, `/orchestrate canary 10` or `/orchestrate rolling`"]
+        return ['Add a "release" to .mothership/config.json, then run `/orchestrate canary 10`']
+    if state.outcome == "complete":
+        return ["All traffic is on the new version and the old one is retired",
+                "Keep watching dashboards for the next hours",
+                "The deployment record was appended to .mothership/DEPLOYMENTS.md"]
+    if state.outcome == "rolled_back":
+        return ["All traffic is back on the stable version",
+                "Investigate: " + "; ".join(f"{s.name}: {s.rollback_reason}" for s in state.services.values()
+                                            if s.rollback_reason),
+                "Fix and release a new version, then `/orchestrate canary`"]
+    if state.outcome == "failed":
+        return ["Nothing took traffic; fix the platform problem: " + "; ".join(
+            f"{s.name}: {s.failure}" for s in state.services.values() if s.failure),
+            f"Then retry with `/orchestrate {state.strategy}`"]
+    steps = []
+    waiting = [s for s in state.services.values() if s.phase is Phase.AWAITING_APPROVAL]
+    if waiting:
+        target = max(s.approval_requested or 0 for s in waiting)
+        steps.append(f"Approve the ramp-up to {target}%: `/orchestrate canary {target}`")
+        steps.append("Or roll back: `/orchestrate rollback`")
+        steps.append("Meanwhile `conductor watch` keeps the watchdog on the canary")
+        return steps
+    live = [s for s in state.services.values() if not s.terminal]
+    if state.strategy == "canary" and live:
+        current = min(s.candidate_percent for s in live)
+        steps.append(f"Continue: `/orchestrate canary {next_step(conductor.config.orchestration.canary_steps, current)}`")
+    else:
+        steps.append(f"Resume: `/orchestrate {state.strategy}`")
+    steps.append("Or roll back: `/orchestrate rollback`")
+    return steps
+
+
+def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None) -> str:
+    turns = usage.get("turns", 0)
+    if not turns:
+        return ""
+    tokens_in = usage.get("input_tokens", 0)
+    tokens_out = usage.get("output_tokens", 0)
+    read = usage.get("cache_read_input_tokens", 0)
+    write = usage.get("cache_creation_input_tokens", 0)
+    line = f"{turns} turns"
+    if tokens_in or tokens_out:
+        total_in = tokens_in + read + write
+        ratio = read / total_in if total_in else 0.0
+        line += f", {tokens_in + tokens_out:,} tokens, cache hit {ratio:.0%}"
+    return line

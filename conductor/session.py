@@ -1,0 +1,263 @@
+"""Conductor: one entry point for every front end (CLI, REPL, MCP server, evals, Python).
+
+    >>> from conductor import Conductor
+    >>> conductor = Conductor.from_config()            # finds .mothership/config.json upward
+    >>> result = conductor.run("/orchestrate canary 10")
+    >>> result.exit_code, [s.format() for s in result.signals]
+    (0, [])
+    >>> print(result.report)                           # the spec's markdown report
+
+A run parses the command, loads the journal, takes the service locks, and either renders status,
+rolls back (directly: rollback never waits for a brain), or drives the agent loop for a strategy,
+continuing an orchestration already in flight (an approval, or a resume after a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from conductor import signals as signal_format
+from conductor.agent.loop import LoopOutcome, run_agent
+from conductor.command import Command, parse_command
+from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
+from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_ROLLED_BACK, UsageError
+from conductor.journal.queries import in_flight
+from conductor.journal.state import OrchestrationState
+from conductor.journal.store import Journal
+from conductor.locks import ServiceLocks
+from conductor.models.registry import choose_brain
+from conductor.notify import Notifier
+from conductor.platforms.registry import PlatformBundle, build_platform
+from conductor.report import build_report
+from conductor.signals import Signal
+from conductor.starting import plan_release, reconcile, start_orchestration
+from conductor.tools.runtime import ProgressSink, Runtime
+from conductor.watchdog import Watchdog
+
+
+@dataclass
+class Result:
+    """What a run produced: the same content the CLI prints, as objects."""
+
+    report: str
+    signals: list[Signal]
+    services: list[dict[str, Any]]
+    exit_code: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Conductor:
+    def __init__(self, config: ConductorConfig, config_path: Path, model: str | None = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.state_dir = config_path.parent
+        self.root = self.state_dir.parent
+        self.model_name = model
+
+    @classmethod
+    def from_config(cls, path: Path | str | None = None, *, model: str | None = None) -> Conductor:
+        config_path = Path(path) if path is not None else find_config(Path.cwd())
+        return cls(load_config(config_path), config_path, model=model)
+
+    @cached_property
+    def journal(self) -> Journal:
+        return Journal(self.state_dir / "journal.db")
+
+    @cached_property
+    def bundle(self) -> PlatformBundle:
+        return build_platform(self.config, self.state_dir)
+
+    def close(self) -> None:
+        if "bundle" in self.__dict__:
+            self.bundle.platform.close()
+        if "journal" in self.__dict__:
+            self.journal.close()
+
+    def runtime(self, orchestration_id: int, **sinks: Any) -> Runtime:
+        rt = Runtime(
+            config=self.config,
+            journal=self.journal,
+            orchestration_id=orchestration_id,
+            platform=self.bundle.platform,
+            metrics=self.bundle.metrics,
+            clock=self.bundle.clock,
+            state_dir=self.state_dir,
+            notifier=Notifier(self.config.notify),
+            **sinks,
+        )
+        rt.tick = Watchdog(rt).tick
+        return rt
+
+    def in_flight(self) -> list[OrchestrationState]:
+        return in_flight(self.journal)
+
+    def run(
+        self,
+        text: str | list[str],
+        *,
+        auto: bool = False,
+        dry_run: bool = False,
+        release: Mapping[str, str] | None = None,
+        actor: str = "person:cli",
+        on_signal: Callable[[Signal], None] | None = None,
+        on_progress: ProgressSink | None = None,
+    ) -> Result:
+        """Run one ``/orchestrate …`` command. Bad grammar or config raises UsageError/ConfigError
+        before anything is touched."""
+        command = parse_command(text, self.config.orchestration.services)
+        overrides = _check_release(release or {}, self.config)
+        emitted: list[Signal] = []
+
+        def sink(signal: Signal) -> None:
+            emitted.append(signal)
+            if on_signal is not None:
+                on_signal(signal)
+
+        sinks: dict[str, Any] = {"on_signal": sink}
+        if on_progress is not None:
+            sinks["on_progress"] = on_progress
+        if command.action == "status":
+            return self._result(command, None, emitted, EXIT_OK)
+        if command.action == "rollback":
+            return self._rollback(command, actor, sinks, emitted)
+        return self._orchestrate(command, auto, dry_run, overrides, actor, sinks, emitted)
+
+    # -- rollback ------------------------------------------------------------------------------
+
+    def _rollback(self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal]) -> Result:
+        from conductor.guards.executor import execute
+
+        wanted = [command.service] if command.service else list(self.config.orchestration.services)
+        notes: list[str] = []
+        touched: OrchestrationState | None = None
+        flights = [o for o in self.in_flight() if set(o.services) & set(wanted)]
+        with ServiceLocks(self.state_dir, [s for o in flights for s in o.services if s in wanted]):
+            for state in flights:
+                rt = self.runtime(state.id, **sinks)
+                for service in [s for s in state.services if s in wanted]:
+                    result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
+                    notes.append(result.message)
+                touched = rt.state()
+        if not flights:
+            notes.append(f"nothing in flight for {', '.join(wanted)}: no orchestration holds "
+                         f"{'it' if len(wanted) == 1 else 'them'}, nothing to roll back")
+        code = EXIT_ROLLED_BACK if any(s.kind == "ROLLBACK" for s in emitted) else EXIT_OK
+        return self._result(command, touched, emitted, code, notes=notes)
+
+    # -- strategies ----------------------------------------------------------------------------
+
+    def _orchestrate(
+        self,
+        command: Command,
+        auto: bool,
+        dry_run: bool,
+        overrides: dict[str, str],
+        actor: str,
+        sinks: dict[str, Any],
+        emitted: list[Signal],
+    ) -> Result:
+        flights = self.in_flight()
+        if flights:
+            state = flights[0]
+            if state.strategy != command.action:
+                held = ", ".join(state.services)
+                raise UsageError(
+                    f"{held}: orchestration #{state.id} ({state.strategy}, {state.status}) is in flight; "
+                    f"continue it with `/orchestrate {state.strategy}` or roll it back with `/orchestrate rollback`"
+                )
+            if dry_run:
+                return self._result(command, state, emitted, EXIT_OK, notes=["dry run: nothing changed"])
+            from conductor.starting import grant_continuation
+
+            grant_continuation(self.journal, state, command, auto, actor, self.config, self.bundle.clock.now())
+            return self._drive(command, state.id, sinks, emitted, notes=[])
+        plan = plan_release(self.config, self.bundle, command, overrides)
+        if not plan.services:
+            return self._result(command, None, emitted, EXIT_OK, notes=plan.notes)
+        if dry_run:
+            return self._result(command, None, emitted, EXIT_OK, notes=["dry run: nothing changed", *plan.steps])
+        from conductor.predeploy import run_pre_deploy
+
+        notes = run_pre_deploy(self.config.pre_deploy, self.root)
+        brain = choose_brain(self.model_name, self.config, self.state_dir)
+        oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
+                                  self.bundle.clock.now())
+        return self._drive(command, oid, sinks, emitted, notes=[brain.note, *notes])
+
+    def _drive(
+        self, command: Command, oid: int, sinks: dict[str, Any], emitted: list[Signal], notes: list[str]
+    ) -> Result:
+        state = next(o for o in [*self.in_flight()] if o.id == oid)
+        brain = choose_brain(self.model_name, self.config, self.state_dir)
+        if not notes:
+            notes = [brain.note]
+        with ServiceLocks(self.state_dir, list(state.services)):
+            rt = self.runtime(oid, **sinks)
+            notes += reconcile(rt)
+            instruction = (
+                f"The person typed `{command.text}`. Carry out this {state.strategy} orchestration "
+                "through your tools, following the runbook; stop when it needs a person or is done."
+            )
+            outcome = run_agent(rt, brain.model, instruction)
+            if outcome.stop == "model_error" and brain.model.name != "policy":
+                notes.append(f"the {brain.model.name} brain failed ({outcome.error}); ")
+                if self.config.model.fallback_to_policy:
+                    from conductor.models.policy import PolicyModel
+
+                    notes[-1] += "the offline policy brain took over"
+                    outcome = run_agent(rt, PolicyModel(), instruction)
+                else:
+                    notes[-1] += "the watchdog keeps guarding what takes traffic"
+            notes += _loop_notes(outcome)
+            final = rt.state()
+        code = EXIT_OK
+        if any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
+            code = EXIT_ROLLED_BACK
+        elif final.outcome == "failed" or outcome.stop == "model_error":
+            code = EXIT_ERROR
+        return self._result(command, final, emitted, code, notes=notes, outcome=outcome)
+
+    def _result(
+        self,
+        command: Command,
+        state: OrchestrationState | None,
+        emitted: list[Signal],
+        code: int,
+        notes: list[str] | None = None,
+        outcome: LoopOutcome | None = None,
+    ) -> Result:
+        report, data = build_report(self, command, state, emitted, code, notes or [], outcome)
+        return Result(report=report, signals=list(emitted), services=data["services"], exit_code=code, data=data)
+
+
+def _loop_notes(outcome: LoopOutcome) -> list[str]:
+    messages = {
+        "max_turns": "stopped: the brain used all of model.maxTurns; the watchdog keeps guarding traffic",
+        "token_budget": "stopped: the brain used its model.tokenBudget; the watchdog keeps guarding traffic",
+        "refusal": "stopped: the model refused to continue; the watchdog keeps guarding traffic",
+    }
+    notes = [messages[outcome.stop]] if outcome.stop in messages else []
+    if outcome.final_text:
+        notes.append(outcome.final_text.strip())
+    return notes
+
+
+def _check_release(release: Mapping[str, str], config: ConductorConfig) -> dict[str, str]:
+    import re
+
+    checked: dict[str, str] = {}
+    for service, version in release.items():
+        if service not in config.orchestration.services:
+            raise UsageError(f"--release: unknown service {service!r}; configured: "
+                             f"{', '.join(config.orchestration.services)}")
+        if not re.match(VERSION_PATTERN, version):
+            raise UsageError(f"--release: {version!r} is not a valid version for {service}")
+        checked[service] = version
+    return checked
+
+
+__all__ = ["Conductor", "Result", "signal_format"]

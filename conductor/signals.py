@@ -1,0 +1,61 @@
+"""The spec's signals, ``<conductor>DEPLOYED:api,web</conductor>`` and
+``<conductor>ROLLBACK:api:error rate 7.9% > 5%</conductor>``: formatting and strict parsing.
+
+Signals are emitted by the tool layer when the fact happens, never taken from model text. The
+reason is one line with no markup, so a harness can parse it without surprises. ``parse_signals``
+finds signals inside any text (tolerant of what surrounds them, strict about the format).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+_SIGNAL = re.compile(r"<conductor>(DEPLOYED|ROLLBACK):([^<>\r\n]*)</conductor>")
+_SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: Literal["DEPLOYED", "ROLLBACK"]
+    services: tuple[str, ...]
+    reason: str = ""
+
+    def format(self) -> str:
+        if self.kind == "DEPLOYED":
+            return f"<conductor>DEPLOYED:{','.join(self.services)}</conductor>"
+        return f"<conductor>ROLLBACK:{self.services[0]}:{clean_reason(self.reason)}</conductor>"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "services": list(self.services), "reason": self.reason, "text": self.format()}
+
+
+def deployed(services: list[str]) -> Signal:
+    return Signal("DEPLOYED", tuple(services))
+
+
+def rollback(service: str, reason: str) -> Signal:
+    return Signal("ROLLBACK", (service,), clean_reason(reason))
+
+
+def clean_reason(reason: str) -> str:
+    """One line, no markup: angle brackets and control characters become spaces."""
+    text = re.sub(r"[<>\x00-\x1f\x7f]+", " ", reason)
+    return re.sub(r"\s+", " ", text).strip()[:300] or "unspecified"
+
+
+def parse_signals(text: str) -> list[Signal]:
+    """Every well-formed signal in ``text``, in order; malformed ones are ignored."""
+    found: list[Signal] = []
+    for match in _SIGNAL.finditer(text):
+        kind, body = match.group(1), match.group(2)
+        if kind == "DEPLOYED":
+            services = tuple(body.split(","))
+            if body and all(_SERVICE.match(s) for s in services):
+                found.append(Signal("DEPLOYED", services))
+        else:
+            service, sep, reason = body.partition(":")
+            if sep and _SERVICE.match(service) and reason.strip():
+                found.append(Signal("ROLLBACK", (service,), reason))
+    return found

@@ -1,0 +1,160 @@
+"""Starting and continuing orchestrations: what the release changes, the start event with the
+person's approval, approvals for the next step, and reconciling the journal with the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conductor.command import Command
+from conductor.config import ConductorConfig, service_order
+from conductor.errors import PlatformError, UsageError
+from conductor.guards.base import next_step
+from conductor.journal.state import OrchestrationState
+from conductor.journal.store import Journal
+from conductor.platforms.base import SLOTS, Slot
+from conductor.platforms.registry import PlatformBundle
+from conductor.tools.runtime import Runtime
+
+
+@dataclass
+class ReleasePlan:
+    strategy: str
+    services: dict[str, dict[str, object]] = field(default_factory=dict)  # name -> start info
+    steps: list[str] = field(default_factory=list)  # human-readable plan (dry run)
+    notes: list[str] = field(default_factory=list)
+    first_percent: int = 100
+
+
+def plan_release(
+    config: ConductorConfig, bundle: PlatformBundle, command: Command, overrides: dict[str, str]
+) -> ReleasePlan:
+    targets = {**config.release, **overrides}
+    if not targets:
+        raise UsageError(
+            'nothing to release: the config has no "release" (e.g. {"release": {"api": "v1.1.0"}}); '
+            "add one or pass --release api=v1.1.0"
+        )
+    strategy = command.action
+    steps = config.orchestration.canary_steps
+    plan = ReleasePlan(strategy=strategy)
+    plan.first_percent = (command.percent or steps[0]) if strategy == "canary" else 100
+    for name in service_order(config):
+        target = targets.get(name)
+        if target is None:
+            continue
+        snapshot = bundle.platform.snapshot(name)
+        weights = dict(snapshot.weights)
+        stable: Slot = max(SLOTS, key=lambda s: (weights.get(s, 0), s == "blue"))
+        if weights.get(stable, 0) != 100:
+            raise PlatformError(
+                f"{name}: traffic is split {weights} but no orchestration is in flight; "
+                f"restore it with `/orchestrate rollback {name}` first"
+            )
+        current = snapshot.slots[stable].version
+        versions = {i.version for i in snapshot.slots[stable].instances}
+        if current == target and versions <= {target}:
+            plan.notes.append(f"{name} already runs {target}; nothing to deploy")
+            continue
+        replicas = config.spec(name).replicas
+        plan.services[name] = {
+            "stable_version": current,
+            "stable_slot": stable,
+            "target_version": target,
+            "replicas": replicas if strategy != "rolling" else len(snapshot.slots[stable].instances),
+        }
+        plan.steps += _describe_steps(strategy, name, current, target, plan.first_percent, config)
+    if not plan.services:
+        plan.notes.append("nothing to deploy: every service already runs its release version")
+    return plan
+
+
+def _describe_steps(
+    strategy: str, name: str, current: str | None, target: str, first: int, config: ConductorConfig
+) -> list[str]:
+    o = config.orchestration
+    if strategy == "blue-green":
+        return [f"{name}: deploy {target} to the idle color, smoke-check, flip 100% from {current}, "
+                f"bake {o.bake_time:g}s, retire {current}"]
+    if strategy == "rolling":
+        return [f"{name}: replace instances {o.rolling_batch_size} at a time with {target}, health-gating each "
+                f"batch, bake {o.bake_time:g}s"]
+    ramp = [s for s in o.canary_steps if s > first]
+    gate = "awaiting approval before each ramp-up" if o.require_approval else "ramping automatically"
+    return [f"{name}: deploy {target} beside {current}, send {first}%, observe, then {ramp} {gate}, "
+            f"bake {o.bake_time:g}s at 100%, retire {current}"]
+
+
+def start_orchestration(
+    journal: Journal, plan: ReleasePlan, command: Command, auto: bool, actor: str, brain: str, now: float
+) -> int:
+    oid = journal.new_orchestration(command.text, plan.strategy)
+    journal.append(
+        "orchestration_started", at=now, actor=actor, orchestration=oid,
+        data={"command": command.text, "strategy": plan.strategy, "auto": auto, "brain": brain,
+              "first_percent": plan.first_percent, "services": plan.services},
+    )
+    # The person's command is the approval: `canary 10` approves 10% exactly; `blue-green` the flip.
+    exact = plan.strategy != "canary" or command.percent is not None
+    journal.append("approval_granted", at=now, actor=actor, orchestration=oid,
+                   data={"percent": plan.first_percent, "exact": exact, "via": command.text})
+    if auto:
+        journal.append("approval_granted", at=now, actor=actor, orchestration=oid,
+                       data={"percent": 100, "exact": False, "via": "--auto"})
+    return oid
+
+
+def grant_continuation(
+    journal: Journal,
+    state: OrchestrationState,
+    command: Command,
+    auto: bool,
+    actor: str,
+    config: ConductorConfig,
+    now: float,
+) -> None:
+    """``canary 25`` on a canary in flight approves 25%; ``canary`` approves the next step."""
+    if state.strategy != "canary":
+        return
+    live = [s for s in state.services.values() if not s.terminal]
+    current = min((s.candidate_percent for s in live), default=0)
+    if command.percent is not None and command.percent < current:
+        raise UsageError(
+            f"the canary already takes {current}% of traffic; a canary only ramps up. "
+            "To take traffic away, use `/orchestrate rollback`"
+        )
+    if auto:
+        journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
+                       data={"percent": 100, "exact": False, "via": "--auto"})
+    if command.percent is None:
+        percent, exact = next_step(config.orchestration.canary_steps, current), False
+    else:
+        percent, exact = command.percent, True
+    if percent > current:
+        journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
+                       data={"percent": percent, "exact": exact, "via": command.text})
+
+
+def reconcile(rt: Runtime) -> list[str]:
+    """Make the journal agree with the platform after a crash between an action and its record.
+
+    The platform is the truth about traffic: if the weights differ from what the journal last
+    recorded, the actual weights are journaled (actor ``reconcile``) before anyone acts on them.
+    """
+    notes: list[str] = []
+    state = rt.state()
+    for svc in state.services.values():
+        if svc.terminal:
+            continue
+        snapshot = rt.platform.snapshot(svc.name)
+        actual = {slot: int(snapshot.weights.get(slot, 0)) for slot in SLOTS}
+        if actual != {slot: svc.weights.get(slot, 0) for slot in SLOTS}:
+            rt.record("traffic_shifted", svc.name, "reconcile", weights=actual, requested=None)
+            notes.append(f"{svc.name}: resumed; the platform had {actual} where the journal said {svc.weights}")
+        if state.strategy == "rolling" and svc.target_version:
+            for instance in snapshot.slots[svc.stable_slot].instances:
+                updated = instance.version == svc.target_version
+                if updated != (instance.index in svc.instances_updated):
+                    rt.record("instance_replaced", svc.name, "reconcile", index=instance.index,
+                              version=instance.version)
+    return notes

@@ -1,0 +1,58 @@
+"""Canary, all services of the release in lockstep: deploy every canary, send each the first
+percentage, observe a full interval against stable, then ask a person before each ramp-up
+(unless ``--auto`` or ``requireApproval: false``), bake at 100%, retire stable.
+
+Lockstep: the service furthest behind moves first, so ``canary 25`` means 25% for the release.
+"""
+
+from __future__ import annotations
+
+from conductor.config import ConductorConfig
+from conductor.guards.base import next_step
+from conductor.journal.state import OrchestrationState, Phase, ServiceState
+from conductor.strategies.plan import Action, CallTool, Finished, WaitForPerson, bake_or_promote, observed_healthy
+
+
+def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:
+    live = [s for s in state.services.values() if not s.terminal]
+    if not live:
+        return Finished("every service is complete")
+    waiting: list[ServiceState] = []
+    for svc in sorted(live, key=lambda s: s.candidate_percent):  # stable sort keeps dependency order
+        action = _for_service(svc, state, config, now)
+        if action is None:
+            waiting.append(svc)
+            continue
+        return action
+    asks = ", ".join(f"{s.name} {s.candidate_percent}% → {s.approval_requested}%" for s in waiting)
+    return WaitForPerson(f"awaiting approval: {asks}")
+
+
+def _for_service(svc: ServiceState, state: OrchestrationState, config: ConductorConfig, now: float) -> Action | None:
+    if svc.deployed_version != svc.target_version or svc.phase in (Phase.PENDING, Phase.DEPLOYING):
+        return CallTool("deploy", {"service": svc.name, "version": svc.target_version}, "deploy the canary")
+    current = svc.candidate_percent
+    if current == 0:
+        return CallTool("shift_traffic", {"service": svc.name, "percent": state.first_percent}, "first step")
+    if not observed_healthy(svc):
+        return CallTool("check_health", {"service": svc.name}, "observe a full interval")
+    if current >= 100:
+        return bake_or_promote(svc, config, now)
+    target = next_step(config.orchestration.canary_steps, current)
+    if state.exact_request is not None and state.exact_request > current:
+        target = state.exact_request
+    if not config.orchestration.require_approval or svc.approved_percent >= target:
+        return CallTool("shift_traffic", {"service": svc.name, "percent": target}, "ramp up")
+    if svc.phase is Phase.AWAITING_APPROVAL:
+        return None
+    return CallTool(
+        "request_approval",
+        {"service": svc.name, "percent": target, "recommendation": _recommendation(svc, target)},
+        "await approval",
+    )
+
+
+def _recommendation(svc: ServiceState, target: int) -> str:
+    health = svc.health
+    reason = health.reason if health else "no health data"
+    return f"canary healthy at {svc.candidate_percent}% ({reason}); recommend ramping up to {target}%"

@@ -1,0 +1,112 @@
+"""Handlers that move a release forward: deploy, shift_traffic, update_instances, promote.
+
+Each handler runs after the guards allowed the call. It acts on the platform, then journals the
+fact before returning, so the journal never claims more than the platform did (and a crash in
+between is healed by the idempotent platform on the next run).
+"""
+
+from __future__ import annotations
+
+from conductor.errors import NotReadyError, PlatformError
+from conductor.platforms.base import Slot
+from conductor.tools.health import sample_baseline
+from conductor.tools.outcome import finish_if_done
+from conductor.tools.runtime import Runtime
+from conductor.tools.schemas import (
+    DeployInput,
+    PromoteInput,
+    ShiftTrafficInput,
+    ToolResult,
+    UpdateInstancesInput,
+)
+
+
+def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    slot = svc.candidate_slot
+    rt.record("deploying", svc.name, actor, slot=slot, version=args.version)
+    try:
+        ready = rt.platform.deploy(svc.name, slot, args.version, svc.replicas)
+    except NotReadyError as exc:
+        rt.record("failed", svc.name, actor, reason=str(exc))
+        finish_if_done(rt, actor)
+        return ToolResult("error", f"{svc.name} {args.version} never became ready; traffic untouched: {exc}")
+    for check in rt.config.spec(svc.name).smoke:
+        status = rt.platform.probe(svc.name, slot, check.path)
+        if status != check.expect_status:
+            reason = f"smoke check GET {check.path} returned {status}, expected {check.expect_status}"
+            rt.platform.retire(svc.name, slot)
+            rt.record("failed", svc.name, actor, reason=reason)
+            finish_if_done(rt, actor)
+            return ToolResult("error", f"{svc.name} {args.version}: {reason}; traffic untouched, slot retired")
+    baseline = sample_baseline(rt, svc, actor)
+    rt.record("deployed", svc.name, actor, slot=slot, version=args.version, instances=len(ready.instances))
+    _notify_step(rt, f"{svc.name}: {args.version} deployed to {slot}, ready, smoke checks passed")
+    return ToolResult(
+        "ok",
+        f"{svc.name} {args.version} is ready in slot {slot} ({len(ready.instances)} instances); no traffic yet",
+        {"slot": slot, "instances": len(ready.instances), "baseline": baseline.to_dict()},
+    )
+
+
+def shift_traffic(rt: Runtime, args: ShiftTrafficInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    weights: dict[Slot, int] = {svc.candidate_slot: args.percent, svc.stable_slot: 100 - args.percent}
+    if rt.state().strategy == "blue-green":
+        rt.record("switching", svc.name, actor, weights=weights)
+    applied = rt.platform.set_weights(svc.name, weights)
+    rt.record("traffic_shifted", svc.name, actor, weights=applied, requested=weights)
+    if applied != weights:
+        return ToolResult(
+            "error", f"{svc.name}: asked for {weights} but the platform applied {applied}", {"applied": applied}
+        )
+    _notify_step(rt, f"{svc.name}: {args.percent}% of traffic on {svc.target_version}")
+    return ToolResult(
+        "ok",
+        f"{svc.name}: {args.percent}% of traffic now on {svc.target_version}; observe it with check_health",
+        {"weights": applied},
+    )
+
+
+def update_instances(rt: Runtime, args: UpdateInstancesInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    assert svc.target_version is not None
+    if not svc.instances_updated:
+        sample_baseline(rt, svc, actor)
+    pending = [i for i in range(svc.replicas) if i not in svc.instances_updated][: args.count]
+    for index in pending:
+        try:
+            rt.platform.replace_instance(svc.name, svc.stable_slot, index, svc.target_version)
+        except NotReadyError as exc:
+            return ToolResult("error", f"{svc.name}: instance {index} never became ready: {exc}")
+        rt.record("instance_replaced", svc.name, actor, index=index, version=svc.target_version)
+    svc = rt.state().service(args.service)
+    done = len(svc.instances_updated)
+    if done >= svc.replicas:
+        rt.record("bake_started", svc.name, actor)
+    _notify_step(rt, f"{svc.name}: {done}/{svc.replicas} instances on {svc.target_version}")
+    return ToolResult(
+        "ok",
+        f"{svc.name}: {done}/{svc.replicas} instances now run {svc.target_version}; observe with check_health",
+        {"updated": sorted(svc.instances_updated), "replicas": svc.replicas},
+    )
+
+
+def promote(rt: Runtime, args: PromoteInput, actor: str) -> ToolResult:
+    state = rt.state()
+    svc = state.service(args.service)
+    if state.strategy != "rolling":
+        rt.platform.retire(svc.name, svc.stable_slot)
+        rt.record("retired", svc.name, actor, slot=svc.stable_slot, version=svc.stable_version)
+    rt.record("completed", svc.name, actor, version=svc.target_version)
+    _notify_step(rt, f"{svc.name}: {svc.target_version} is stable")
+    finish_if_done(rt, actor)
+    return ToolResult("ok", f"{svc.name}: {svc.target_version} is now stable; the old version is retired")
+
+
+def _notify_step(rt: Runtime, text: str) -> None:
+    if rt.notifier is not None:
+        try:
+            rt.notifier.send("step", text, rt)
+        except PlatformError:  # pragma: no cover - notifier swallows its own errors
+            pass

@@ -1,0 +1,89 @@
+"""Handlers that watch: get_status, check_health, monitor, request_approval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conductor.journal.state import ServiceState
+from conductor.tools.health import describe, sample_baseline
+from conductor.tools.runtime import Runtime
+from conductor.tools.schemas import (
+    CheckHealthInput,
+    GetStatusInput,
+    MonitorInput,
+    RequestApprovalInput,
+    ToolResult,
+)
+
+
+def service_summary(rt: Runtime, svc: ServiceState) -> dict[str, Any]:
+    bake_left = None
+    if svc.bake_started_at is not None:
+        bake_left = max(0.0, svc.bake_started_at + rt.config.orchestration.bake_time - rt.now())
+    return {
+        "service": svc.name,
+        "phase": svc.phase.value,
+        "stable_version": svc.stable_version,
+        "target_version": svc.target_version,
+        "new_version_percent": svc.candidate_percent,
+        "instances_updated": len(svc.instances_updated),
+        "replicas": svc.replicas,
+        "approved_percent": svc.approved_percent,
+        "observed_since_last_change": svc.observed_since_shift,
+        "health": describe(svc.health) if svc.health else None,
+        "bake_seconds_left": bake_left,
+    }
+
+
+def get_status(rt: Runtime, args: GetStatusInput, actor: str) -> ToolResult:
+    state = rt.state()
+    return ToolResult(
+        "ok",
+        f"orchestration #{state.id} ({state.strategy}) is {state.status}",
+        {"services": [service_summary(rt, s) for s in state.services.values()], "now": rt.now()},
+    )
+
+
+def check_health(rt: Runtime, args: CheckHealthInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    if not svc.new_version_live:
+        rt.clock.sleep(rt.config.orchestration.health_check_interval)
+        baseline = sample_baseline(rt, svc, actor)
+        return ToolResult(
+            "no_data",
+            f"{svc.name}: the new version takes no traffic, so there is nothing to judge; stable baseline sampled",
+            {"baseline": baseline.to_dict()},
+        )
+    rt.wait(rt.config.orchestration.health_check_interval, f"observing {svc.name}")
+    return _health_result(rt, rt.state().service(args.service))
+
+
+def monitor(rt: Runtime, args: MonitorInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    if not svc.new_version_live:
+        return ToolResult("no_data", f"{svc.name}: the new version takes no traffic; nothing to monitor")
+    rt.wait(args.seconds, f"baking {svc.name}", stop=lambda: not rt.state().service(args.service).new_version_live)
+    return _health_result(rt, rt.state().service(args.service))
+
+
+def request_approval(rt: Runtime, args: RequestApprovalInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    if svc.approved_percent >= args.percent or not rt.config.orchestration.require_approval:
+        return ToolResult("ok", f"{svc.name}: {args.percent}% is already approved; go ahead")
+    rt.record("approval_requested", svc.name, actor, percent=args.percent, recommendation=args.recommendation)
+    return ToolResult(
+        "paused",
+        f"{svc.name}: waiting for a person to approve {args.percent}% (`/orchestrate canary {args.percent}`); "
+        "end your turn with your recommendation",
+    )
+
+
+def _health_result(rt: Runtime, svc: ServiceState) -> ToolResult:
+    summary = service_summary(rt, svc)
+    if svc.terminal:
+        return ToolResult("ok", f"{svc.name} is {svc.phase.value.lower()}: {svc.rollback_reason or ''}".strip(),
+                          summary)
+    if svc.health is None or not svc.observed_since_shift:
+        return ToolResult("no_data", f"{svc.name}: no full interval observed since the last change yet", summary)
+    status = "ok" if svc.health.verdict.value in ("healthy", "unhealthy") else "no_data"
+    return ToolResult(status, f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}", summary)

@@ -1,0 +1,40 @@
+"""Ending an orchestration: the DEPLOYED signal, the outcome event and the deployment record."""
+
+from __future__ import annotations
+
+from conductor import signals
+from conductor.journal.state import Phase
+from conductor.tools.runtime import Runtime
+
+
+def finish_if_done(rt: Runtime, actor: str) -> str | None:
+    """Close the orchestration once every service is complete, rolled back or failed.
+
+    Returns the outcome when this call ended it. Complete -> ``DEPLOYED`` signal; any rollback ->
+    ``rolled_back``; a failure without rollback -> ``failed``.
+    """
+    state = rt.state()
+    if not state.in_flight:
+        return None
+    phases = [s.phase for s in state.services.values()]
+    unfinished_pending = all(p in (Phase.PENDING, Phase.COMPLETE, Phase.ROLLED_BACK, Phase.FAILED) for p in phases)
+    stopped = any(p in (Phase.ROLLED_BACK, Phase.FAILED) for p in phases) and unfinished_pending
+    if not all(s.terminal for s in state.services.values()) and not stopped:
+        return None
+    if any(p is Phase.ROLLED_BACK for p in phases):
+        outcome = "rolled_back"
+        reason = "; ".join(f"{s.name}: {s.rollback_reason}" for s in state.services.values() if s.rollback_reason)
+    elif any(p is Phase.FAILED for p in phases):
+        outcome = "failed"
+        reason = "; ".join(f"{s.name}: {s.failure}" for s in state.services.values() if s.failure)
+    else:
+        outcome = "complete"
+        reason = ""
+        rt.emit(signals.deployed(list(state.services)), actor)
+    rt.record("orchestration_ended", None, actor, outcome=outcome, reason=reason)
+    from conductor.deployments_log import append_record
+
+    append_record(rt)
+    if rt.notifier is not None:
+        rt.notifier.send(outcome, reason or "all services complete", rt)
+    return outcome

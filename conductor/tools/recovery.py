@@ -1,0 +1,58 @@
+"""The rollback handler: all traffic back to stable, the new version retired, the signal sent.
+
+Rollback is never refused for a known service and is idempotent: a second call (or a call after
+a crash halfway through) finishes whatever the first one left undone.
+"""
+
+from __future__ import annotations
+
+from conductor import signals
+from conductor.journal.state import Phase, ServiceState
+from conductor.platforms.base import Slot
+from conductor.tools.outcome import finish_if_done
+from conductor.tools.runtime import Runtime
+from conductor.tools.schemas import RollbackInput, ToolResult
+
+
+def rollback(rt: Runtime, args: RollbackInput, actor: str) -> ToolResult:
+    svc = rt.state().service(args.service)
+    if svc.phase is Phase.COMPLETE:
+        return ToolResult("ok", f"{svc.name}: {svc.stable_version} completed its bake and is stable; nothing in flight")
+    if svc.phase is Phase.ROLLED_BACK:
+        _restore_platform(rt, svc, actor)  # finish a rollback a crash may have interrupted
+        return ToolResult("ok", f"{svc.name} is already rolled back ({svc.rollback_reason})")
+    _restore_platform(rt, svc, actor)
+    reason = signals.clean_reason(args.reason)
+    rt.record("rolled_back", svc.name, actor, reason=reason, restored=svc.stable_version)
+    rt.emit(signals.rollback(svc.name, reason), actor)
+    if actor == "watchdog":
+        for other in list(rt.state().services.values()):
+            if other.name != svc.name and not other.terminal and other.phase is not Phase.PENDING:
+                rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor)
+    finish_if_done(rt, actor)
+    return ToolResult(
+        "ok",
+        f"{svc.name}: all traffic back on {svc.stable_version}; the new version is retired ({reason})",
+        {"restored_version": svc.stable_version},
+    )
+
+
+def _restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
+    """Weights first (users are safe the moment this returns), then clean up the new version."""
+    weights: dict[Slot, int] = {svc.stable_slot: 100, svc.candidate_slot: 0}
+    snapshot = rt.platform.snapshot(svc.name)
+    if dict(snapshot.weights) != weights:
+        applied = rt.platform.set_weights(svc.name, weights)
+        rt.record("traffic_shifted", svc.name, actor, weights=applied, requested=weights)
+    if rt.state().strategy == "rolling":
+        stable = svc.stable_version
+        for instance in snapshot.slots[svc.stable_slot].instances:
+            if stable is not None and instance.version != stable:
+                rt.platform.replace_instance(svc.name, svc.stable_slot, instance.index, stable)
+                rt.record("instance_replaced", svc.name, actor, index=instance.index, version=stable)
+    elif snapshot.slots[svc.candidate_slot].instances or snapshot.slots[svc.candidate_slot].version:
+        rt.platform.retire(svc.name, svc.candidate_slot)
+        rt.record("retired", svc.name, actor, slot=svc.candidate_slot, version=svc.target_version)
+
+
+__all__ = ["rollback"]

@@ -1,0 +1,86 @@
+"""The watchdog: rolls back a bad release by itself, whatever the brain is doing.
+
+While any new version takes traffic it samples health every ``healthCheckInterval``; after
+``failureLimit`` consecutive breaches — or ``noDataLimit`` consecutive checks without usable
+data (metrics outage, too little traffic) — it rolls the service back at once through the same
+guarded executor, as actor ``watchdog``. It never asks the brain and no text the brain reads can
+switch it off.
+
+Two ways to run it: inline (``Runtime.tick``: after every interval the orchestration waits,
+which is exact in virtual time) and :func:`watch_forever` for long-running hosts
+(``conductor watch``, the local control process, a pod), over every orchestration in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from conductor.guards.executor import execute
+from conductor.journal.state import ServiceState
+from conductor.metrics.analysis import HealthVerdict
+from conductor.tools.health import observe
+from conductor.tools.runtime import Runtime
+
+ACTOR = "watchdog"
+
+
+class Watchdog:
+    """One orchestration's watchdog. ``tick()`` observes every live service once."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._lock = threading.Lock()
+
+    def tick(self) -> list[str]:
+        """Observe each service whose new version takes traffic; return the services rolled back."""
+        rolled_back: list[str] = []
+        with self._lock:
+            state = self.rt.state()
+            if not state.in_flight:
+                return rolled_back
+            for svc in list(state.services.values()):
+                if not svc.new_version_live:
+                    continue
+                observe(self.rt, svc, ACTOR)
+                reason = self.breach_reason(self.rt.state().service(svc.name))
+                if reason is not None:
+                    execute(self.rt, "rollback", {"service": svc.name, "reason": reason}, ACTOR)
+                    rolled_back.append(svc.name)
+        return rolled_back
+
+    def breach_reason(self, svc: ServiceState) -> str | None:
+        """The rollback reason once the limits are reached, else None."""
+        orchestration = self.rt.config.orchestration
+        health = svc.health
+        if health is None:
+            return None
+        if health.verdict is HealthVerdict.UNHEALTHY and svc.consecutive_breaches >= orchestration.failure_limit:
+            return "; ".join(b.description for b in health.breaches) or health.reason
+        if svc.consecutive_blind >= orchestration.no_data_limit:
+            return f"no usable metrics for {svc.consecutive_blind} consecutive checks ({health.reason})"
+        return None
+
+
+def watch_forever(
+    runtimes: Callable[[], list[Runtime]],
+    stop: threading.Event,
+    interval: float,
+    on_rollback: Callable[[str], None] | None = None,
+) -> None:
+    """Tick every in-flight orchestration every ``interval`` seconds until ``stop`` is set.
+
+    ``runtimes`` is called each round, so orchestrations started after the watch began are
+    picked up and finished ones dropped.
+    """
+    dogs: dict[int, Watchdog] = {}
+    while not stop.is_set():
+        current = runtimes()
+        live_ids = {rt.orchestration_id for rt in current}
+        dogs = {oid: dog for oid, dog in dogs.items() if oid in live_ids}
+        for rt in current:
+            dog = dogs.setdefault(rt.orchestration_id, Watchdog(rt))
+            for service in dog.tick():
+                if on_rollback is not None:
+                    on_rollback(service)
+        stop.wait(interval)
