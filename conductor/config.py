@@ -11,6 +11,7 @@ Platform settings (``platform``) are validated by the model the chosen backend r
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 from pathlib import Path
@@ -87,7 +88,7 @@ class Orchestration(StrictModel):
             raise ValueError("needs at least one step")
         if any(not 1 <= s <= 100 for s in steps):
             raise ValueError("every step must be an integer percentage from 1 to 100")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(steps)):
             raise ValueError("steps must increase strictly")
         if steps[-1] != 100:
             raise ValueError("the last step must be 100")
@@ -129,6 +130,11 @@ class ModelSettings(StrictModel):
     max_tokens: int = Field(4096, alias="maxTokens", ge=256, le=64_000)
     fallback_to_policy: bool = Field(True, alias="fallbackToPolicy")
     cassette: str | None = Field(None, description="Replay/record file for --model replay.")
+    record: str | None = Field(
+        None, description="Write every Messages API exchange of the anthropic brain to this cassette."
+    )
+    timeout: float = Field(120.0, gt=0, le=3600, description="Seconds per Messages API request.")
+    max_retries: int = Field(2, alias="maxRetries", ge=0, le=10, description="SDK retries on 429/5xx/529.")
     prices: dict[str, float] = Field(
         default_factory=dict, description="USD per million tokens: input, output, cacheRead, cacheWrite."
     )

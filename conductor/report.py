@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor.agent.prompt import render
 from conductor.command import Command
+from conductor.config import ModelSettings
 from conductor.guards.base import next_step
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
@@ -38,7 +39,7 @@ def build_report(
     config = conductor.config
     if state is None and command.action == "status":
         flights = conductor.in_flight()
-        state = flights[0] if flights else latest(conductor.journal)
+        state = flights[0] if flights else (latest(conductor.journal) if conductor.has_journal else None)
     rows, traffic, health = [], [], []
     for name in config.orchestration.services:
         svc = state.services.get(name) if state else None
@@ -80,7 +81,7 @@ def build_report(
         next_steps=data["next_steps"],
         notes=data["notes"],
         brain=data["brain"] or "none (status only)",
-        usage_line=_usage_line(data["usage"], outcome),
+        usage_line=_usage_line(data["usage"], outcome, config.model),
         exit_code=exit_code,
         signals=[s.format() for s in emitted],
     )
@@ -167,14 +168,20 @@ def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[
     live = [s for s in state.services.values() if not s.terminal]
     if state.strategy == "canary" and live:
         current = min(s.candidate_percent for s in live)
-        steps.append(f"Continue: `/orchestrate canary {next_step(conductor.config.orchestration.canary_steps, current)}`")
+        following = next_step(conductor.config.orchestration.canary_steps, current)
+        steps.append(f"Continue: `/orchestrate canary {following}`")
     else:
         steps.append(f"Resume: `/orchestrate {state.strategy}`")
     steps.append("Or roll back: `/orchestrate rollback`")
     return steps
 
 
-def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None) -> str:
+def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: ModelSettings | None = None) -> str:
+    """``12 turns, 48,210 tokens, cache hit 83%, est. $0.042``: one line, for the whole orchestration.
+
+    The cache hit ratio is cache reads over all input tokens; the cost is an estimate from
+    ``model.prices`` or the published prices of the configured model (omitted when unknown).
+    """
     turns = usage.get("turns", 0)
     if not turns:
         return ""
@@ -183,8 +190,14 @@ def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None) -> str:
     read = usage.get("cache_read_input_tokens", 0)
     write = usage.get("cache_creation_input_tokens", 0)
     line = f"{turns} turns"
-    if tokens_in or tokens_out:
+    if tokens_in or tokens_out or read or write:
         total_in = tokens_in + read + write
         ratio = read / total_in if total_in else 0.0
-        line += f", {tokens_in + tokens_out:,} tokens, cache hit {ratio:.0%}"
+        line += f", {total_in + tokens_out:,} tokens, cache hit {ratio:.0%}"
+        if settings is not None:
+            from conductor.models.pricing import estimate_cost
+
+            cost = estimate_cost(usage, settings)
+            if cost is not None:
+                line += f", est. ${cost:.3f}" if cost < 10 else f", est. ${cost:,.2f}"
     return line

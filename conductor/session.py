@@ -92,8 +92,13 @@ class Conductor:
         rt.tick = Watchdog(rt).tick
         return rt
 
+    @property
+    def has_journal(self) -> bool:
+        """False before the first orchestration: reading must not create the journal (dry runs)."""
+        return "journal" in self.__dict__ or (self.state_dir / "journal.db").exists()
+
     def in_flight(self) -> list[OrchestrationState]:
-        return in_flight(self.journal)
+        return in_flight(self.journal) if self.has_journal else []
 
     def run(
         self,

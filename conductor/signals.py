@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-_SIGNAL = re.compile(r"<conductor>(DEPLOYED|ROLLBACK):([^<>\r\n]*)</conductor>")
+_SIGNAL = re.compile(r"<conductor>(DEPLOYED|ROLLBACK):([^<\r\n]*)</conductor>")
 _SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -40,8 +40,9 @@ def rollback(service: str, reason: str) -> Signal:
 
 
 def clean_reason(reason: str) -> str:
-    """One line, no markup: angle brackets and control characters become spaces."""
-    text = re.sub(r"[<>\x00-\x1f\x7f]+", " ", reason)
+    """One line, no markup: ``<`` (which could open a tag) and control characters become spaces.
+    ``>`` stays, because reasons read "error rate 7.9% > 5%"."""
+    text = re.sub(r"[<\x00-\x1f\x7f]+", " ", reason)
     return re.sub(r"\s+", " ", text).strip()[:300] or "unspecified"
 
 

@@ -7,20 +7,25 @@ guarded executor, as actor ``watchdog``. It never asks the brain and no text the
 switch it off.
 
 Two ways to run it: inline (``Runtime.tick``: after every interval the orchestration waits,
-which is exact in virtual time) and :func:`watch_forever` for long-running hosts
-(``conductor watch``, the local control process, a pod), over every orchestration in flight.
+which is exact in virtual time) and :func:`watch_round` / :func:`watch_forever` for long-running
+hosts (``conductor watch``, the local control process, a pod), over every orchestration in flight.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from conductor.guards.executor import execute
 from conductor.journal.state import ServiceState
 from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import observe
 from conductor.tools.runtime import Runtime
+
+if TYPE_CHECKING:
+    from conductor.session import Conductor
+    from conductor.signals import Signal
 
 ACTOR = "watchdog"
 
@@ -62,25 +67,35 @@ class Watchdog:
         return None
 
 
-def watch_forever(
-    runtimes: Callable[[], list[Runtime]],
-    stop: threading.Event,
-    interval: float,
-    on_rollback: Callable[[str], None] | None = None,
-) -> None:
-    """Tick every in-flight orchestration every ``interval`` seconds until ``stop`` is set.
+def watch_round(conductor: Conductor, on_signal: Callable[[Signal], None] | None = None) -> list[str]:
+    """Tick every orchestration in flight once; return the services rolled back.
 
-    ``runtimes`` is called each round, so orchestrations started after the watch began are
-    picked up and finished ones dropped.
+    An orchestration whose services are locked by a live process is skipped: that process runs
+    its own watchdog inline, and two writers on one service would race.
     """
-    dogs: dict[int, Watchdog] = {}
-    while not stop.is_set():
-        current = runtimes()
-        live_ids = {rt.orchestration_id for rt in current}
-        dogs = {oid: dog for oid, dog in dogs.items() if oid in live_ids}
-        for rt in current:
-            dog = dogs.setdefault(rt.orchestration_id, Watchdog(rt))
-            for service in dog.tick():
-                if on_rollback is not None:
-                    on_rollback(service)
-        stop.wait(interval)
+    from conductor.errors import LockHeldError
+    from conductor.locks import ServiceLocks
+
+    rolled_back: list[str] = []
+    sinks = {"on_signal": on_signal} if on_signal is not None else {}
+    for state in conductor.in_flight():
+        try:
+            with ServiceLocks(conductor.state_dir, list(state.services)):
+                rolled_back += Watchdog(conductor.runtime(state.id, **sinks)).tick()
+        except LockHeldError:
+            continue
+    return rolled_back
+
+
+def watch_forever(
+    conductor: Conductor,
+    stop: threading.Event,
+    on_rollback: Callable[[str], None] | None = None,
+    on_signal: Callable[[Signal], None] | None = None,
+) -> None:
+    """Run :func:`watch_round` every ``healthCheckInterval`` until ``stop`` is set (long-running hosts)."""
+    interval = conductor.config.orchestration.health_check_interval
+    while not stop.wait(interval):
+        for service in watch_round(conductor, on_signal):
+            if on_rollback is not None:
+                on_rollback(service)

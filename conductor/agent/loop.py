@@ -3,10 +3,24 @@
 Conductor owns this loop (not an SDK tool runner) so every call is guarded and journaled, the
 history is replayable, and the budget is enforced here:
 
-- ``model.maxTurns`` turns and ``model.tokenBudget`` tokens per run; hitting either stops safely
-  (the watchdog keeps guarding whatever takes traffic) and says why;
-- every ``tool_use`` gets exactly one ``tool_result`` (refusals and errors with ``is_error``);
-- the live state is rendered into the newest user message each turn, not kept in the history.
+- ``model.maxTurns`` turns per run and ``model.tokenBudget`` tokens per orchestration (read from
+  the journal, so approvals in later processes share one budget); hitting either stops safely —
+  the watchdog keeps guarding whatever takes traffic — and says why;
+- every ``tool_use`` gets exactly one ``tool_result`` (refusals and errors with ``is_error``), in
+  the order the model asked, parallel calls included;
+- the live state is rendered into the newest user message each turn, not kept in the history,
+  and a moving cache breakpoint sits just before it, so each turn re-reads the conversation from
+  the prompt cache instead of paying for it again.
+
+Every stop reason the Messages API returns has a deliberate answer:
+
+    tool_use                       run the calls, continue
+    end_turn, stop_sequence        the brain is done for this run (paused for a person, or finished)
+    max_tokens                     discard the cut turn (a tool call cut mid-input must never run),
+                                   retry with a larger max_tokens; stop when that is not enough
+    pause_turn                     send the turn back as it is so the model carries on
+    refusal                        stop; traffic stays as it is, under the watchdog
+    model_context_window_exceeded  stop; the conversation no longer fits
 """
 
 from __future__ import annotations
@@ -17,38 +31,56 @@ from typing import Any
 from conductor.agent.prompt import state_block, system_prompt
 from conductor.errors import ModelError
 from conductor.guards.executor import execute
+from conductor.journal.state import OrchestrationState
 from conductor.models.base import AgentContext, Model, ModelRequest, Turn, Usage
 from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import TOOLS, ToolResult
+
+MAX_TOKENS_CEILING = 64_000  # the most model.maxTokens may be raised to after a cut turn
+CACHE = {"type": "ephemeral"}
+WATCHED = "the watchdog keeps guarding whatever takes traffic"
 
 
 @dataclass
 class LoopOutcome:
     turns: int = 0
-    stop: str = "end_turn"  # end_turn | finished | max_turns | token_budget | model_error | refusal | ...
+    # finished | end_turn | stop_sequence | max_turns | token_budget | model_error | refusal |
+    # max_tokens | context_window
+    stop: str = "end_turn"
     final_text: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     error: str = ""
 
 
 def tool_definitions() -> list[dict[str, Any]]:
+    """The tools from the same pydantic schemas the executor validates; the cache breakpoint on
+    the last one caches the whole (static) tool list."""
     tools = [
         {"name": spec.name, "description": spec.description, "input_schema": spec.json_schema()}
         for spec in TOOLS.values()
     ]
-    tools[-1]["cache_control"] = {"type": "ephemeral"}
+    tools[-1]["cache_control"] = dict(CACHE)
     return tools
+
+
+def budget_spent(state: OrchestrationState) -> int:
+    """Tokens the orchestration paid full price for: uncached input, cache writes and output.
+    Cache reads (a tenth of the price) are left out, or caching would eat the budget it saves."""
+    usage = state.usage
+    return (usage.get("input_tokens", 0) + usage.get("cache_creation_input_tokens", 0)
+            + usage.get("output_tokens", 0))
 
 
 def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
     """Drive the orchestration with ``model`` until it ends its turn, finishes, or runs out of budget."""
     settings = rt.config.model
     outcome = LoopOutcome()
-    system = [{"type": "text", "text": system_prompt(rt), "cache_control": {"type": "ephemeral"}}]
+    system = [{"type": "text", "text": system_prompt(rt), "cache_control": dict(CACHE)}]
     history: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": instruction}]}]
     tools = tool_definitions()
     last_results: list[ToolResult] = []
     actor = f"brain:{model.name}"
+    max_tokens = settings.max_tokens
     while True:
         state = rt.state()
         if not state.in_flight:
@@ -57,16 +89,15 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
         if outcome.turns >= settings.max_turns:
             outcome.stop = "max_turns"
             return outcome
-        spent = outcome.usage.get("input_tokens", 0) + outcome.usage.get("output_tokens", 0)
-        if spent >= settings.token_budget:
+        if budget_spent(state) >= settings.token_budget:
             outcome.stop = "token_budget"
             return outcome
         request = ModelRequest(
             system=system,
-            messages=_with_state(history, state_block(rt, state)),
+            messages=with_state(history, state_block(rt, state)),
             tools=tools,
             context=AgentContext(state=state, config=rt.config, now=rt.now(), last_results=last_results),
-            max_tokens=settings.max_tokens,
+            max_tokens=max_tokens,
         )
         try:
             turn = model.next_turn(request)
@@ -75,16 +106,29 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
             return outcome
         outcome.turns += 1
         _account(outcome, turn.usage)
-        rt.record("brain_turn", None, actor, turn=outcome.turns, stop_reason=turn.stop_reason,
-                  usage=turn.usage.to_dict(), text=turn.text[:2000],
-                  tool_calls=[{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls])
-        history.append({"role": "assistant", "content": turn.content or _blocks(turn)})
+        _journal_turn(rt, actor, outcome.turns, turn, max_tokens)
+        reason = turn.stop_reason
+        if reason == "max_tokens":
+            if max_tokens >= MAX_TOKENS_CEILING:
+                outcome.stop = "max_tokens"
+                outcome.final_text = (f"stopped: the brain's reply did not fit in {max_tokens} tokens; {WATCHED}")
+                return outcome
+            max_tokens = min(max_tokens * 2, MAX_TOKENS_CEILING)
+            continue  # the cut turn is dropped: never run a call whose input may be incomplete
         if turn.text:
             outcome.final_text = turn.text
+        if reason == "refusal":
+            outcome.stop = "refusal"
+            return outcome
+        if reason == "model_context_window_exceeded":
+            outcome.stop = "context_window"
+            outcome.final_text = f"stopped: the conversation outgrew the model's context window; {WATCHED}"
+            return outcome
+        history.append({"role": "assistant", "content": turn.content or _blocks(turn)})
+        if reason == "pause_turn":
+            continue  # the API continues a paused turn when it is sent back unchanged
         if not turn.tool_calls:
-            if turn.stop_reason in ("pause_turn", "max_tokens"):
-                continue  # let the brain carry on from where it stopped
-            outcome.stop = turn.stop_reason
+            outcome.stop = reason if reason in ("end_turn", "stop_sequence") else "end_turn"
             return outcome
         last_results = []
         results: list[dict[str, Any]] = []
@@ -98,12 +142,26 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
         history.append({"role": "user", "content": results})
 
 
-def _with_state(history: list[dict[str, Any]], block: str) -> list[dict[str, Any]]:
-    """A copy of the history whose newest user message also carries the live state."""
+def with_state(history: list[dict[str, Any]], block: str) -> list[dict[str, Any]]:
+    """A copy of the history whose newest *user* message also carries the live state.
+
+    The block before the state text gets the conversation's cache breakpoint: everything up to it
+    is identical next turn (the state is never kept), so it is read back from the cache. After a
+    ``pause_turn`` the newest message is the assistant's; the state then rides on the user
+    message before it, so the assistant turn stays last and is continued.
+    """
     messages = [dict(m) for m in history]
-    last = messages[-1]
-    last["content"] = [*last["content"], {"type": "text", "text": block}]
+    index = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    content = [dict(b) for b in messages[index]["content"]]
+    content[-1]["cache_control"] = dict(CACHE)
+    messages[index]["content"] = [*content, {"type": "text", "text": block}]
     return messages
+
+
+def _journal_turn(rt: Runtime, actor: str, number: int, turn: Turn, max_tokens: int) -> None:
+    rt.record("brain_turn", None, actor, turn=number, stop_reason=turn.stop_reason,
+              usage=turn.usage.to_dict(), text=turn.text[:2000], max_tokens=max_tokens,
+              tool_calls=[{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls])
 
 
 def _blocks(turn: Turn) -> list[dict[str, Any]]:

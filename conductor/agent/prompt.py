@@ -49,6 +49,10 @@ def system_prompt(rt: Runtime) -> str:
         bake_time=o.bake_time,
         failure_limit=o.failure_limit,
         require_approval=o.require_approval,
+        tolerance=o.baseline,
+        min_requests=o.min_requests,
+        no_data_limit=o.no_data_limit,
+        batch_size=o.rolling_batch_size,
     )
 
 

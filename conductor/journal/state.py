@@ -229,7 +229,7 @@ def _apply(state: OrchestrationState, event: Event) -> None:
     elif kind == "switching":
         svc.phase = Phase.SWITCHING
     elif kind == "traffic_shifted":
-        svc.weights = {slot: int(w) for slot, w in data["weights"].items()}  # type: ignore[misc]
+        svc.weights = {slot: int(w) for slot, w in data["weights"].items()}
         svc.last_shift_at = event.at
         svc.consecutive_breaches = 0
         svc.consecutive_blind = 0

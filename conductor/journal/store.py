@@ -113,7 +113,7 @@ class Journal:
         data: dict[str, Any] | None = None,
     ) -> Event:
         """Append one event and commit it durably before returning."""
-        payload = json.dumps(data or {}, sort_keys=True, default=str)
+        payload = json.dumps(data or {}, default=str)  # key order matters: services are in dependency order
         wall = _wall()
         try:
             cursor = self._connect().execute(

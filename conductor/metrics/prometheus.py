@@ -12,12 +12,15 @@ What the answers mean, because a wrong reading here ships a bad release:
 * an HTTP error, a Prometheus ``status: error`` or a timeout is **metrics unavailable**
   (``available=False``) with the exact query and the upstream message, and never raises.
 
->>> provider = PrometheusMetrics(PrometheusSettings(url="http://prometheus:9090", preset="istio"))
->>> provider.sample("api", "green", 60).error_rate_percent
+Usage::
+
+    provider = PrometheusMetrics(PrometheusSettings(url="http://prometheus:9090", preset="istio"))
+    provider.sample("api", "green", 60).error_rate_percent  # None when there was no traffic
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import ssl
 from collections.abc import Callable, Mapping
@@ -186,5 +189,6 @@ class _Auth(httpx2.Auth):
             password = basic.password or ""
             if basic.password_file:
                 password = Path(basic.password_file).read_text(encoding="utf-8").strip()
-            request.headers["Authorization"] = httpx2.BasicAuth(basic.username, password)._auth_header
+            pair = base64.b64encode(f"{basic.username}:{password}".encode()).decode()
+            request.headers["Authorization"] = f"Basic {pair}"
         yield request

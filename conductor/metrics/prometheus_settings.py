@@ -77,13 +77,12 @@ class PrometheusSettings(StrictModel):
 
 
 PRESETS: dict[Preset, tuple[PromQueries, Literal["seconds", "milliseconds"]]] = {
-    # The local router's own /metrics (prometheus_client names, labels service and slot).
+    # The local router's own /metrics (conductor.platforms.local.stats: labels service and slot).
     "router": (
         PromQueries.model_validate(
             dict(
                 requests='sum(increase(conductor_router_requests_total{service="$service",slot="$slot"}[$window]))',
-                errors='sum(increase(conductor_router_requests_total{service="$service",slot="$slot",'
-                'code=~"5..|error"}[$window]))',
+                errors='sum(increase(conductor_router_errors_total{service="$service",slot="$slot"}[$window]))',
                 latency="histogram_quantile($quantile, sum by (le) (rate("
                 'conductor_router_request_duration_seconds_bucket{service="$service",slot="$slot"}[$window])))',
                 activeConnections='sum(conductor_router_active_connections{service="$service",slot="$slot"})',

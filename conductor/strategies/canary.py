@@ -10,7 +10,14 @@ from __future__ import annotations
 from conductor.config import ConductorConfig
 from conductor.guards.base import next_step
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
-from conductor.strategies.plan import Action, CallTool, Finished, WaitForPerson, bake_or_promote, observed_healthy
+from conductor.strategies.plan import (
+    Action,
+    CallTool,
+    Finished,
+    WaitForPerson,
+    bake_or_promote,
+    observed_healthy,
+)
 
 
 def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:

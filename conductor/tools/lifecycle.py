@@ -7,7 +7,7 @@ between is healed by the idempotent platform on the next run).
 
 from __future__ import annotations
 
-from conductor.errors import NotReadyError, PlatformError
+from conductor.errors import NotReadyError
 from conductor.platforms.base import Slot
 from conductor.tools.health import sample_baseline
 from conductor.tools.outcome import finish_if_done
@@ -106,7 +106,4 @@ def promote(rt: Runtime, args: PromoteInput, actor: str) -> ToolResult:
 
 def _notify_step(rt: Runtime, text: str) -> None:
     if rt.notifier is not None:
-        try:
-            rt.notifier.send("step", text, rt)
-        except PlatformError:  # pragma: no cover - notifier swallows its own errors
-            pass
+        rt.notifier.send("step", text, rt)

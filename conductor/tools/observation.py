@@ -81,9 +81,9 @@ def request_approval(rt: Runtime, args: RequestApprovalInput, actor: str) -> Too
 def _health_result(rt: Runtime, svc: ServiceState) -> ToolResult:
     summary = service_summary(rt, svc)
     if svc.terminal:
-        return ToolResult("ok", f"{svc.name} is {svc.phase.value.lower()}: {svc.rollback_reason or ''}".strip(),
-                          summary)
+        detail = f"{svc.name} is {svc.phase.value.lower()}: {svc.rollback_reason or ''}"
+        return ToolResult("ok", detail.strip(" :"), summary)
     if svc.health is None or not svc.observed_since_shift:
         return ToolResult("no_data", f"{svc.name}: no full interval observed since the last change yet", summary)
-    status = "ok" if svc.health.verdict.value in ("healthy", "unhealthy") else "no_data"
-    return ToolResult(status, f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}", summary)
+    judged = svc.health.verdict.value in ("healthy", "unhealthy")
+    return ToolResult("ok" if judged else "no_data", f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}", summary)

@@ -43,7 +43,7 @@ class Runtime:
     on_signal: SignalSink = _ignore_signal
     on_progress: ProgressSink = _ignore_progress
     notifier: Any = None  # conductor.notify.Notifier | None; Any keeps this module import-light
-    tick: Callable[[], None] | None = None  # the watchdog, run after every interval of waiting
+    tick: Callable[[], object] | None = None  # the watchdog, run after every interval of waiting
     _state: OrchestrationState | None = field(default=None, init=False, repr=False)
 
     def state(self) -> OrchestrationState:

@@ -21,6 +21,7 @@ from conductor.platforms.kubernetes.objects import (
     Obj,
     deadline_exceeded,
     pod_problems,
+    pod_ready,
     rollout_complete,
 )
 
@@ -58,13 +59,15 @@ class RolloutWaiter:
             elapsed = self._clock.now() - started
             fatal = [p for p in problems if p[1] in FATAL_REASONS]
             if self._fail_fast and fatal:
-                raise NotReadyError(self._describe(what, elapsed, fatal, current))
+                failing = {id(pod) for pod, _, _ in fatal}
+                first = [p for p in problems if id(p[0]) in failing]
+                raise NotReadyError(self._describe(what, elapsed, first, current, pods))
             if deadline_exceeded(current) or elapsed >= timeout:
-                raise NotReadyError(self._describe(what, elapsed, problems, current))
+                raise NotReadyError(self._describe(what, elapsed, problems, current, pods))
             self._clock.sleep(min(self._poll, timeout - elapsed))
 
     def _describe(
-        self, what: str, elapsed: float, problems: list[tuple[Obj, str, str]], deployment: Obj
+        self, what: str, elapsed: float, problems: list[tuple[Obj, str, str]], deployment: Obj, pods: list[Obj]
     ) -> str:
         status = deployment.get("status") or {}
         counts = (
@@ -72,29 +75,35 @@ class RolloutWaiter:
             f"{status.get('updatedReplicas', 0) or 0} updated"
         )
         if problems:
-            pod, reason, message = problems[0]
-            name = pod["metadata"]["name"]
-            cause = f"pod {name}: {reason}" + (f": {message}" if message else "")
+            name = problems[0][0]["metadata"]["name"]
+            reasons = [f"{r}: {m}" if m else r for pod, r, m in problems if pod["metadata"]["name"] == name]
+            cause = f"pod {name}: " + "; ".join(reasons)
             event = self._last_warning(name)
             if event:
                 cause += f" (event {event})"
             others = len({p[0]["metadata"]["name"] for p in problems}) - 1
             if others > 0:
                 cause += f"; {others} more pod(s) failing"
+        elif unready := [p for p in pods if not pod_ready(p)]:
+            name = unready[0]["metadata"]["name"]
+            event = self._last_warning(name)
+            cause = f"pod {name} is running but not ready" + (f" (event {event})" if event else "")
         elif deadline_exceeded(deployment):
             cause = "the Deployment exceeded its progressDeadlineSeconds"
         else:
-            cause = "pods did not become ready (no failure reported: check readiness probes)"
+            cause = "no pod of this version appeared (check quotas and the ReplicaSet's events)"
         return (
             f"{what} was not ready after {elapsed:g}s ({counts}): {cause}. "
             "This is a platform failure, not a verdict on the release; traffic was not touched."
         )
 
     def _last_warning(self, pod: str) -> str:
+        """The most telling recent Warning: a "BackOff" only repeats an earlier cause, so prefer that."""
         events = [e for e in self._api.list_events(pod) if e.get("type") == "Warning"]
         if not events:
             return ""
+        telling = [e for e in events if e.get("reason") != "BackOff"] or events
         latest = max(
-            events, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e.get("count") or 0)
+            telling, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e.get("count") or 0)
         )
         return f"{latest.get('reason')}: {latest.get('message')}"

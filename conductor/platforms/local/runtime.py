@@ -15,6 +15,7 @@ blocking calls from any thread (the control API runs them in a thread pool).
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
 import threading
@@ -138,7 +139,7 @@ class LocalRuntime:
                 f"platform.services.<name>.command for every service in orchestration.services)"
             )
         self._state = self._load()
-        previous: dict[str, Any] = self._state.get("services", {})
+        previous: dict[str, Any] = copy.deepcopy(self._state.get("services", {}))  # save() rewrites _state
         self._thread.start()
         self._started = True
         try:

@@ -22,14 +22,10 @@ def start_watchdog(config_path: Path, stop: threading.Event) -> threading.Thread
 
 def _watch(config_path: Path, stop: threading.Event) -> None:
     from conductor.session import Conductor
-    from conductor.tools.runtime import Runtime
     from conductor.watchdog import watch_forever
 
     conductor = Conductor.from_config(config_path)
     interval = conductor.config.orchestration.health_check_interval
-
-    def runtimes() -> list[Runtime]:
-        return [conductor.runtime(state.id) for state in conductor.in_flight()]
 
     def rolled_back(service: str) -> None:
         print(f"conductor: watchdog rolled back {service}", file=sys.stderr, flush=True)
@@ -37,7 +33,7 @@ def _watch(config_path: Path, stop: threading.Event) -> None:
     try:
         while not stop.is_set():
             try:
-                watch_forever(runtimes, stop, interval, rolled_back)
+                watch_forever(conductor, stop, on_rollback=rolled_back)
             except Exception as exc:  # one bad round must not end the watching for good
                 print(f"conductor: watchdog error (retrying): {exc}", file=sys.stderr, flush=True)
                 time.sleep(min(interval, 5.0))

@@ -31,8 +31,13 @@ class SimClock(VirtualClock):
         self._owner = owner
 
     def sleep(self, seconds: float) -> None:
+        self._owner._refresh()
         super().sleep(seconds)
         self._owner.save(durable=False)
+
+    def advance_to(self, moment: float) -> None:
+        """Time never goes backwards, and another process may have moved it forward."""
+        self._now = max(self._now, moment)
 
 
 class SimPlatform:
@@ -40,6 +45,7 @@ class SimPlatform:
         self._path = path
         self._settings = settings
         self._state = state
+        self._seen_mtime = 0
         self.clock = SimClock(self, start=float(state.get("now", 0.0)), time_scale=settings.time_scale)
 
     @classmethod
@@ -52,8 +58,10 @@ class SimPlatform:
         else:
             state = {"now": 0.0, "services": {}}
         sim = cls(path, settings, state)
+        added = False
         for service in config.orchestration.services:
             if service not in state["services"]:
+                added = True
                 version = settings.initial.get(service, settings.initial_version)
                 replicas = config.spec(service).replicas
                 state["services"][service] = {
@@ -63,7 +71,9 @@ class SimPlatform:
                         "green": {"version": None, "deployed_at": 0.0, "instances": []},
                     },
                 }
-        sim.save()
+        if added:
+            sim.save()
+        sim._seen_mtime = path.stat().st_mtime_ns if path.exists() else 0
         return sim
 
     # -- persistence ---------------------------------------------------------------------------
@@ -71,15 +81,33 @@ class SimPlatform:
     def save(self, durable: bool = True) -> None:
         self._state["now"] = self.clock.now()
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._path.with_suffix(".tmp")
+        tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(self._state, handle, indent=1, sort_keys=True)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, self._path)
+        self._seen_mtime = self._path.stat().st_mtime_ns
+
+    def _refresh(self) -> None:
+        """Pick up what another process (``conductor watch``, an approval) wrote since we last looked."""
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == self._seen_mtime:
+            return
+        try:
+            state = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PlatformError(f"simulator state {self._path} is unreadable: {exc}") from exc
+        self._state = state
+        self._seen_mtime = mtime
+        self.clock.advance_to(float(state.get("now", 0.0)))
 
     def _service(self, service: str) -> dict[str, Any]:
+        self._refresh()
         try:
             record: dict[str, Any] = self._state["services"][service]
         except KeyError:
@@ -217,7 +245,7 @@ class SimPlatform:
                 service, slot, window_seconds, available=False, error="metrics backend unreachable (simulated outage)"
             )
         weight = record["weights"][slot]
-        requests = int(round(self._settings.request_rate * window_seconds * weight / 100.0))
+        requests = round(self._settings.request_rate * window_seconds * weight / 100.0)
         if requests == 0 or not data["instances"]:
             return MetricsSample(service, slot, window_seconds)
         rng = random.Random(zlib.crc32(f"{self._settings.seed}:{service}:{slot}:{now:.3f}".encode()))

@@ -25,12 +25,12 @@ class Behaviour(StrictModel):
 
 
 DEFAULT_BEHAVIOUR = Behaviour(
-    errorRate=0.5,
-    latencyMs=90.0,
-    latencyGrowthPerMinute=0.0,
-    readySeconds=5.0,
-    neverReady=False,
-    smokeStatus=200,
+    error_rate=0.5,
+    latency_ms=90.0,
+    latency_growth_per_minute=0.0,
+    ready_seconds=5.0,
+    never_ready=False,
+    smoke_status=200,
 )
 
 

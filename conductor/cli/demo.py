@@ -1,0 +1,275 @@
+"""`conductor demo`: two real releases on this machine in about a minute, with nothing to set up.
+
+It creates a temporary workspace, starts the bundled demo app (``conductor/bundled/demo_app.py``)
+as three services (api, web, worker) on the local platform, sends them steady HTTP load through
+their routers, then runs:
+
+1. a blue-green release of a good v1.1.0, which ends in ``<conductor>DEPLOYED:api,web,worker</conductor>``;
+2. a 10% canary of a bad v1.2.0 (errors and latency set by the app's flags), which the watchdog
+   rolls back by itself, ending in ``<conductor>ROLLBACK:api:<breached metric and values></conductor>``.
+
+On a terminal a live view shows each service's split and its stable and canary error rate and
+latency as the router measures them. Then come the reports, and everything is stopped: no process
+is left running and every port is free. Intervals and the bake are short so it fits in 90 s;
+the brain is Claude when ANTHROPIC_API_KEY is set, otherwise the offline policy brain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+
+SERVICES = ("api", "web", "worker")
+DEMO_APP = Path(__file__).resolve().parents[1] / "bundled" / "demo_app.py"
+LOAD_PER_SERVICE = 120.0  # requests/s through each router
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="a blue-green and a canary with automatic rollback, on real local processes (~1 min)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
+    parser.add_argument("--no-live", action="store_true", help="no live view, even on a terminal")
+    parser.add_argument("--model", help="brain: policy, anthropic, or a Claude model id (default: automatic)")
+    parser.set_defaults(handler=run)
+
+
+def demo_config() -> dict[str, Any]:
+    base = [sys.executable, str(DEMO_APP), "--service", "{service}", "--version", "{version}", "--jitter-ms", "4"]
+    service: dict[str, Any] = {
+        "command": [*base, "--latency-ms", "20"],
+        "readinessTimeout": 15,
+        "versions": {
+            "v1.1.0": {"args": ["--latency-ms", "18"]},
+            "v1.2.0": {"args": ["--latency-ms", "45", "--error-rate", "30"]},
+        },
+    }
+    return {
+        "orchestration": {
+            "strategy": "blue-green",
+            "services": list(SERVICES),
+            "healthCheckInterval": 1.5,
+            "rollbackThreshold": {"errorRate": 5, "responseTime": 400},
+            "canarySteps": [10, 50, 100],
+            "bakeTime": 3,
+            "failureLimit": 2,
+            "minRequests": 10,
+            "requireApproval": True,
+        },
+        "release": dict.fromkeys(SERVICES, "v1.1.0"),
+        "services": {name: {"replicas": 2, "smoke": [{"path": "/healthz"}]} for name in SERVICES},
+        "platform": {"kind": "local", "services": dict.fromkeys(SERVICES, service), "drainTimeout": 5},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from conductor.config import load_config
+    from conductor.platforms.local.control import serve
+    from conductor.platforms.local.loadgen import SteadyLoad
+    from conductor.platforms.local.runtime import LocalRuntime
+    from conductor.platforms.registry import validate_platform_settings
+    from conductor.platforms.local.settings import LocalSettings
+
+    started = time.monotonic()
+    workspace = Path(tempfile.mkdtemp(prefix="conductor-demo-"))
+    state_dir = workspace / ".mothership"
+    state_dir.mkdir()
+    config_path = state_dir / "config.json"
+    config_path.write_text(json.dumps(demo_config(), indent=2), encoding="utf-8")
+    config = load_config(config_path)
+    settings = validate_platform_settings(config)
+    assert isinstance(settings, LocalSettings)
+    view = Display(live=sys.stdout.isatty() and not args.no_live)
+    brain = args.model or ("anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "policy")
+    view.say(f"conductor demo: workspace {workspace}")
+    view.say("brain: Claude (ANTHROPIC_API_KEY is set)" if brain == "anthropic" else
+             f"brain: {brain}" if args.model else "brain: offline policy (no ANTHROPIC_API_KEY set)")
+
+    stop = threading.Event()
+    ready: dict[str, Any] = {}
+    failure: list[BaseException] = []
+
+    def host() -> None:
+        try:
+            serve(config, settings, state_dir, stop, on_running=lambda rt: ready.setdefault("runtime", rt))
+        except BaseException as exc:
+            failure.append(exc)
+            ready.setdefault("runtime", None)
+
+    control = threading.Thread(target=host, name="demo-control", daemon=True)
+    control.start()
+    while "runtime" not in ready:
+        time.sleep(0.05)
+    runtime: LocalRuntime | None = ready["runtime"]
+    if runtime is None:
+        raise failure[0]
+    load = SteadyLoad({n: f"http://127.0.0.1:{p}/" for n, p in runtime.router_ports().items()},
+                      rate=LOAD_PER_SERVICE, workers=3).start()
+    results: list[Any] = []
+    code = EXIT_ERROR
+    try:
+        view.say(f"v1.0.0 of {', '.join(SERVICES)} is up (2 instances each); {LOAD_PER_SERVICE:g} requests/s each")
+        view.start(runtime, load)
+        time.sleep(2.0)
+        results = _releases(config_path, args.model, view)
+        code = EXIT_OK if _as_expected(results) else EXIT_ERROR
+    finally:
+        view.stop()
+        load.stop()
+        stop.set()
+        control.join(timeout=60)
+    for title, result in zip(("1. Blue-green of v1.1.0", "2. Canary of v1.2.0"), results, strict=False):
+        print(f"\n# {title}\n\n{result.report.rstrip()}\n")
+    served = sum(c.ok for c in load.counts.values())
+    failed = sum(c.failed for c in load.counts.values())
+    print(f"load: {served} requests served, {failed} failed "
+          f"(the failures are the bad canary's, before the rollback)")
+    leftovers = _leftover_processes(state_dir / "local")
+    print(f"shutdown: {'clean, no process left' if not leftovers else f'{len(leftovers)} process(es) left!'}; "
+          f"{time.monotonic() - started:.0f}s in total")
+    if args.keep:
+        print(f"workspace kept: {workspace}")
+    else:
+        shutil.rmtree(workspace, ignore_errors=True)
+    return code if not leftovers else EXIT_ERROR
+
+
+def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
+    from conductor.session import Conductor
+
+    conductor = Conductor.from_config(config_path, model=model)
+    try:
+        view.phase("1/2 blue-green: v1.1.0 (good)")
+        first = conductor.run("/orchestrate blue-green", on_signal=lambda s: view.say(s.format()))
+        view.phase("2/2 canary 10%: v1.2.0 (bad: 30% errors, slower)")
+        second = conductor.run(
+            "/orchestrate canary 10", release=dict.fromkeys(SERVICES, "v1.2.0"),
+            on_signal=lambda s: view.say(s.format()),
+        )
+        if not any(s.kind == "ROLLBACK" for s in second.signals):
+            second = _await_watchdog(conductor, view, second)
+        return [first, second]
+    finally:
+        conductor.close()
+
+
+def _await_watchdog(conductor: Any, view: Display, result: Any) -> Any:
+    """The canary paused for approval at 10%: the watchdog keeps watching it, as it would in `up`."""
+    from conductor.watchdog import watch_forever
+
+    stop = threading.Event()
+    rolled_back: list[str] = []
+
+    def done(service: str) -> None:
+        rolled_back.append(service)
+        stop.set()
+
+    watcher = threading.Thread(
+        target=watch_forever,
+        args=(conductor, stop),
+        kwargs={"on_rollback": done, "on_signal": lambda sig: view.say(sig.format())},
+    )
+    watcher.start()
+    watcher.join(timeout=40)
+    stop.set()
+    if rolled_back:
+        return conductor.run("/orchestrate")
+    return result
+
+
+def _as_expected(results: list[Any]) -> bool:
+    if len(results) != 2:
+        return False
+    deployed = any(s.kind == "DEPLOYED" and set(s.services) == set(SERVICES) for s in results[0].signals)
+    rolled_back = any(s.kind == "ROLLBACK" and s.services == ("api",) for s in results[1].signals)
+    return deployed and rolled_back
+
+
+def _leftover_processes(home: Path) -> list[int]:
+    from conductor.platforms.local.process import HOME_ENV, start_time
+
+    tag = f"{HOME_ENV}={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if tag in (entry / "environ").read_bytes().split(b"\0") and start_time(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class Display:
+    """A rich live view on a terminal; plain lines otherwise (logs, CI, pipes)."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self._phase = "starting"
+        self._live: Any = None
+        self._runtime: Any = None
+        self._load: Any = None
+        from rich.console import Console
+
+        self.console = Console(highlight=False)
+
+    def say(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
+    def phase(self, text: str) -> None:
+        self._phase = text
+        self.say(f"== {text}")
+
+    def start(self, runtime: Any, load: Any) -> None:
+        self._runtime, self._load = runtime, load
+        if self.live:
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4,
+                              get_renderable=self._render, transient=True)
+            self._live.start()
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"conductor demo: {self._phase}", title_justify="left")
+        for column in ("service", "split", "stable", "canary"):
+            table.add_column(column)
+        for service in SERVICES:
+            try:
+                snapshot = self._runtime.snapshot(service)
+            except PlatformError:
+                continue
+            weights = snapshot.weights
+            stable = max(weights, key=lambda s: (weights[s], s == "blue"))
+            canary = "green" if stable == "blue" else "blue"
+            split = f"{snapshot.slots[stable].version} {weights[stable]}%"
+            if snapshot.slots[canary].version:
+                split += f" / {snapshot.slots[canary].version} {weights[canary]}%"
+            table.add_row(service, split, self._cell(service, stable), self._cell(service, canary))
+        return table
+
+    def _cell(self, service: str, slot: Any) -> str:
+        window = self._runtime.window(service, slot, 2.0)
+        if window.requests == 0:
+            return "-"
+        rate = 100.0 * window.errors / window.requests
+        style = "red" if rate > 5 else "green"
+        return (f"{window.requests / 2:.0f} req/s  [{style}]{rate:.1f}% errors[/{style}]  "
+                f"p95 {window.p95_ms or 0:.0f} ms")

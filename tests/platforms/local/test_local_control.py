@@ -1,0 +1,191 @@
+"""The control process: `conductor up/down`, its token-protected API, and surviving a SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from conductor.cli import main as cli_main
+from conductor.config import load_config
+from conductor.errors import PlatformError
+from conductor.platforms.local.client import ControlClient, LocalPlatform
+from conductor.platforms.local.process import start_time
+from conductor.platforms.registry import build_platform
+
+from .conftest import REPO, Workspace, demo_command, run_cli, wait_until
+
+
+class ControlProcess:
+    """`python -m conductor up` in the foreground, as a child we can SIGKILL."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LocalPlatform:
+        log = open(self.ws.root / "control.out", "ab")  # noqa: SIM115 - owned by the child
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "conductor", "up", "--config", str(self.ws.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.ws.root, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        platform = LocalPlatform(ControlClient(self.ws.state_dir))
+        popen = self.popen
+
+        def answering() -> bool:
+            try:
+                return int(platform.status()["pid"]) == popen.pid
+            except PlatformError:
+                assert popen.poll() is None, (self.ws.root / "control.out").read_text()
+                return False
+
+        assert wait_until(answering, timeout=30), (self.ws.root / "control.out").read_text()
+        return platform
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+
+@pytest.fixture
+def control_factory() -> Iterator[Callable[[Workspace], ControlProcess]]:
+    made: list[ControlProcess] = []
+
+    def make(ws: Workspace) -> ControlProcess:
+        made.append(ControlProcess(ws))
+        return made[-1]
+
+    yield make
+    for control in made:
+        if control.popen is not None and control.popen.poll() is None:
+            control.popen.terminate()
+            try:
+                control.popen.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                control.kill()
+
+
+def test_control_api_refuses_requests_without_the_token(
+    workspace_factory: Callable[..., Workspace], control_factory: Callable[[Workspace], ControlProcess]
+) -> None:
+    ws = workspace_factory()
+    platform = control_factory(ws).start()
+    token_file = ws.home / "token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    port = platform.client.info()["port"]
+    url = f"http://127.0.0.1:{port}/v1/status"
+    assert httpx2.get(url).status_code == 401
+    assert httpx2.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx2.post(f"http://127.0.0.1:{port}/v1/shutdown").status_code == 401
+    token = token_file.read_text().strip()
+    assert httpx2.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    admin = platform.client.info()["adminPort"]
+    metrics = httpx2.get(f"http://127.0.0.1:{admin}/metrics")
+    assert metrics.status_code == 200
+    assert 'conductor_router_weight_percent{service="api",slot="blue"} 100.0' in metrics.text
+
+
+def test_sigkill_of_the_control_process_then_up_restores_everything_without_orphans(
+    workspace_factory: Callable[..., Workspace], control_factory: Callable[[Workspace], ControlProcess]
+) -> None:
+    app = {"command": demo_command(), "readinessTimeout": 10}
+    ws = workspace_factory(services={"api": app, "web": app})
+    first = control_factory(ws)
+    platform = first.start()
+    platform.deploy("api", "green", "v1.1.0", replicas=2)
+    assert platform.set_weights("api", {"blue": 70, "green": 30}) == {"blue": 70, "green": 30}
+    instances = ws.tagged_pids()
+    assert len(instances) == 6  # api: 2 blue + 2 green; web: 2 blue
+    router_port = platform.client.info()["routers"]["api"]
+
+    first.kill()  # SIGKILL: no cleanup at all
+    assert ws.tagged_pids() == instances  # the instances outlive it...
+    victim = min(instances)
+    os.kill(victim, signal.SIGKILL)  # ...and one of them dies while nobody watches
+    assert wait_until(lambda: start_time(victim) is None)
+
+    second = control_factory(ws)
+    platform = second.start()
+    snapshot = platform.snapshot("api")
+    assert snapshot.weights == {"blue": 70, "green": 30}
+    assert snapshot.slots["blue"].version == "v1.0.0" and snapshot.slots["green"].version == "v1.1.0"
+    assert snapshot.slots["blue"].ready and snapshot.slots["green"].ready
+    assert platform.snapshot("web").weights == {"blue": 100, "green": 0}
+    assert platform.snapshot("web").slots["blue"].ready
+    now = ws.tagged_pids()
+    assert len(now) == 6 and len(now & instances) == 5  # five adopted, one replaced, none duplicated
+    assert platform.client.info()["routers"]["api"] == router_port
+    with httpx2.Client() as client:
+        versions = [client.get(f"http://127.0.0.1:{router_port}/").json()["version"] for _ in range(100)]
+    assert versions.count("v1.1.0") == 30
+
+    result = run_cli(ws, "down")
+    assert result.returncode == 0, result.stderr
+    assert second.popen is not None and second.popen.wait(timeout=20) == 0
+    assert ws.tagged_pids() == set()
+
+
+def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory()
+    up = run_cli(ws, "up", "--detach")
+    assert up.returncode == 0, up.stderr + up.stdout
+    assert "local platform up" in up.stdout and "routers: api http://127.0.0.1:" in up.stdout
+    assert len(ws.tagged_pids()) == 2
+    again = run_cli(ws, "up", "--detach")
+    assert again.returncode == 0 and "already running" in again.stdout
+    bundle = build_platform(load_config(ws.config_path), ws.state_dir)  # what `orchestrate` gets
+    assert bundle.platform.snapshot("api").slots["blue"].ready
+    assert bundle.metrics.sample("api", "blue", 10).available
+    bundle.platform.close()
+    down = run_cli(ws, "down")
+    assert down.returncode == 0 and "stopped" in down.stdout
+    assert ws.tagged_pids() == set()
+    gone = build_platform(load_config(ws.config_path), ws.state_dir)
+    with pytest.raises(PlatformError, match="not running"):
+        gone.platform.snapshot("api")
+    assert not gone.metrics.sample("api", "blue", 10).available
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["/nonexistent/bin/server"], "'/nonexistent/bin/server' does not exist"),
+        (["no-such-program-xyz", "--port", "{port}"], "'no-such-program-xyz' is not an executable on PATH"),
+        (["./missing-relative-script"], "command './missing-relative-script' not found"),
+    ],
+)
+def test_bad_argv_is_a_clear_error_with_exit_code_2(
+    workspace_factory: Callable[..., Workspace], capsys: pytest.CaptureFixture[str], command: list[str],
+    expected: str,
+) -> None:
+    ws = workspace_factory()
+    ws.config_path.write_text(ws.config_path.read_text().replace(
+        '"' + demo_command()[0] + '"', ", ".join(f'"{part}"' for part in command), 1))
+    code = cli_main(["up", "--config", str(ws.config_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert ws.tagged_pids() == set()
+
+
+def test_up_with_a_router_port_in_use_fails_clearly(workspace_factory: Callable[..., Workspace]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ws = workspace_factory(services={"api": {"command": demo_command(), "routerPort": port}})
+        result = run_cli(ws, "up")
+    assert result.returncode == 1
+    assert f"router port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert ws.tagged_pids() == set()

@@ -1,0 +1,181 @@
+"""The local platform in-process: real instances and a real router on loopback."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+
+from conductor.errors import NotReadyError, PlatformError
+from conductor.metrics.router import RouterMetrics, RouterWindow
+from conductor.platforms.base import Slot
+from conductor.platforms.local.runtime import LocalRuntime
+
+from .conftest import Load, Workspace, demo_command, wait_until
+
+VERSIONED = {
+    "api": {
+        "command": demo_command(),
+        "readinessTimeout": 10,
+        "versions": {
+            "v-bad": {"args": ["--error-rate", "100"]},
+            "v-never": {"args": ["--never-ready"]},
+            "v-crash": {"args": ["--crash-after", "0.3"]},
+        },
+    }
+}
+
+
+def test_blue_green_flip_under_load_drops_no_request(
+    runtime_factory: Callable[..., LocalRuntime], load_factory: Callable[..., Load]
+) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    port = runtime.router_ports()["api"]
+    load = load_factory(port).start()
+    assert wait_until(lambda: load.versions["v1.0.0"] > 50)
+    runtime.deploy("api", "green", "v1.1.0", replicas=2)
+    assert runtime.set_weights("api", {"blue": 0, "green": 100}) == {"blue": 0, "green": 100}
+    assert wait_until(lambda: load.versions["v1.1.0"] > 50)
+    runtime.retire("api", "blue")  # drains blue's in-flight requests, then stops its processes
+    after_retire = load.versions["v1.1.0"]
+    assert wait_until(lambda: load.versions["v1.1.0"] > after_retire + 50)
+    load.stop()
+    assert load.failures == []
+    assert load.versions["v1.0.0"] > 0 and load.versions["v1.1.0"] > 0
+    snapshot = runtime.snapshot("api")
+    assert snapshot.weights == {"blue": 0, "green": 100}
+    assert snapshot.slots["blue"].version is None and snapshot.slots["green"].ready
+
+
+def test_canary_share_is_within_three_points_over_2000_requests(
+    runtime_factory: Callable[..., LocalRuntime], load_factory: Callable[..., Load]
+) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    runtime.deploy("api", "green", "v1.1.0", replicas=2)
+    runtime.set_weights("api", {"blue": 90, "green": 10})
+    load = load_factory(runtime.router_ports()["api"]).start(limit=2000).wait()
+    assert load.failures == []
+    total = load.versions["v1.0.0"] + load.versions["v1.1.0"]
+    assert total == 2000
+    share = 100.0 * load.versions["v1.1.0"] / total
+    assert 7.0 <= share <= 13.0, share
+    green = runtime.window("api", "green", 60)
+    assert green.requests == load.versions["v1.1.0"] and green.errors == 0
+
+
+def test_router_counts_errors_and_latency_per_slot(
+    runtime_factory: Callable[..., LocalRuntime], load_factory: Callable[..., Load]
+) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    runtime.deploy("api", "green", "v-bad", replicas=1)
+    runtime.set_weights("api", {"blue": 80, "green": 20})
+    load_factory(runtime.router_ports()["api"]).start(limit=500).wait()
+    metrics = RouterMetrics(runtime)
+    green = metrics.sample("api", "green", 30)
+    blue = metrics.sample("api", "blue", 30)
+    assert green.available and green.requests == 100 and green.errors == 100
+    assert green.error_rate_percent == 100.0
+    assert blue.requests == 400 and blue.errors == 0
+    assert blue.p50_ms is not None and 0.5 < blue.p50_ms < 200
+    assert blue.p50_ms <= (blue.p95_ms or 0) <= (blue.p99_ms or 0)
+
+
+def test_metrics_outage_is_a_result_not_an_exception() -> None:
+    class Down:
+        def window(self, service: str, slot: Slot, seconds: float) -> RouterWindow:
+            raise PlatformError("the local platform is not running")
+
+    sample = RouterMetrics(Down()).sample("api", "green", 10)
+    assert not sample.available and "not running" in sample.error and sample.error_rate_percent is None
+
+
+def test_headers_bodies_and_methods_pass_through(runtime_factory: Callable[..., LocalRuntime]) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    url = f"http://127.0.0.1:{runtime.router_ports()['api']}"
+    with httpx2.Client() as client:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            response = client.request(method, url + "/items/1?q=x", content=b"abc",
+                                      headers={"X-Demo-Trace": "t1", "X-Forwarded-For": "10.1.2.3"})
+            assert response.status_code == 200, method
+            echo: dict[str, Any] = response.json()
+            assert echo["method"] == method and echo["path"] == "/items/1?q=x" and echo["bodyEcho"] == "abc"
+            assert echo["headers"] == {"x-demo-trace": "t1"}
+            assert echo["forwardedFor"] == "10.1.2.3, 127.0.0.1"
+        assert client.head(url + "/").status_code == 200
+
+
+def test_instance_crash_is_detected_reported_and_restarted(runtime_factory: Callable[..., LocalRuntime]) -> None:
+    runtime = runtime_factory(services=VERSIONED, platform={"restart": {"maxRestarts": 1, "backoff": 0.2}})
+    runtime.deploy("api", "green", "v1.1.0", replicas=1)
+    instance = runtime.supervisor.group("api", "green").instances[0]
+    instance.process.signal_group(signal.SIGKILL)
+    assert wait_until(lambda: any(e["kind"] == "instance_crashed" for e in runtime.events), timeout=5)
+    crash = next(e for e in runtime.events if e["kind"] == "instance_crashed")
+    assert crash["how"] == "killed by signal SIGKILL" and crash["slot"] == "green"
+    assert wait_until(lambda: runtime.snapshot("api").slots["green"].ready, timeout=10)
+    state = runtime.snapshot("api").slots["green"].instances[0]
+    assert "restarted 1 time(s)" in state.detail and "SIGKILL" in state.detail
+
+
+def test_crash_beyond_the_restart_limit_stays_reported(runtime_factory: Callable[..., LocalRuntime]) -> None:
+    services = {"api": {**VERSIONED["api"], "versions": {"v-crash": {"args": ["--crash-after", "1.0"]}}}}
+    runtime = runtime_factory(services=services, platform={"restart": {"mode": "never"}})
+    runtime.deploy("api", "green", "v-crash", replicas=1)
+    assert wait_until(lambda: runtime.snapshot("api").slots["green"].instances[0].crashed, timeout=5)
+    state = runtime.snapshot("api").slots["green"].instances[0]
+    assert state.detail.startswith("crashed: exited with code 3") and "not restarted" in state.detail
+    with pytest.raises(PlatformError, match="no ready instance"):
+        runtime.set_weights("api", {"blue": 90, "green": 10})
+
+
+def test_never_ready_version_fails_deploy_and_leaves_traffic_untouched(
+    runtime_factory: Callable[..., LocalRuntime], load_factory: Callable[..., Load]
+) -> None:
+    services = {"api": {**VERSIONED["api"], "readinessTimeout": 1}}
+    runtime = runtime_factory(services=services)
+    load = load_factory(runtime.router_ports()["api"]).start()
+    with pytest.raises(NotReadyError) as failure:
+        runtime.deploy("api", "green", "v-never", replicas=2)
+    message = str(failure.value)
+    assert "not ready after 1s" in message and "HTTP 503" in message
+    assert "log tail" in message and "api v-never listening" in message
+    load.stop()
+    assert load.failures == [] and set(load.versions) == {"v1.0.0"}
+    snapshot = runtime.snapshot("api")
+    assert snapshot.weights == {"blue": 100, "green": 0}
+    assert snapshot.slots["green"].version is None and snapshot.slots["green"].instances == ()
+    assert len(runtime.supervisor.group("api", "blue").instances) == 2
+
+
+def test_router_port_in_use_is_a_clear_error_and_starts_nothing(
+    workspace_factory: Callable[..., Workspace], runtime_factory: Callable[..., LocalRuntime]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ws = workspace_factory(services={"api": {**VERSIONED["api"], "routerPort": port}})
+        with pytest.raises(PlatformError, match=f"router port {port} on 127.0.0.1 is already in use"):
+            runtime_factory(ws)
+        assert ws.tagged_pids() == set()
+
+
+def test_weights_are_validated_and_idempotent(runtime_factory: Callable[..., LocalRuntime]) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    with pytest.raises(PlatformError, match="no ready instance"):
+        runtime.set_weights("api", {"blue": 50, "green": 50})
+    with pytest.raises(PlatformError, match="sum to 100"):
+        runtime.set_weights("api", {"blue": 50, "green": 40})
+    first = runtime.deploy("api", "green", "v1.1.0", replicas=1)
+    assert runtime.deploy("api", "green", "v1.1.0", replicas=1) == first  # same processes, nothing restarted
+    assert runtime.set_weights("api", {"blue": 75, "green": 25}) == {"blue": 75, "green": 25}
+    assert runtime.set_weights("api", {"blue": 75, "green": 25}) == {"blue": 75, "green": 25}
+    with pytest.raises(PlatformError, match="carries 25%"):
+        runtime.deploy("api", "green", "v1.2.0", replicas=1)
+    with pytest.raises(PlatformError, match="still carries 25%"):
+        runtime.retire("api", "green")
+    assert runtime.probe("api", "green", "/healthz") == 200
