@@ -154,7 +154,7 @@ def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[
                                             if s.rollback_reason),
                 "Fix and release a new version, then `/orchestrate canary`"]
     if state.outcome == "failed":
-        return ["Nothing took traffic; fix the platform problem: " + "; ".join(
+        return ["The release stopped at a platform failure (not a bad release): " + "; ".join(
             f"{s.name}: {s.failure}" for s in state.services.values() if s.failure),
             f"Then retry with `/orchestrate {state.strategy}`"]
     steps = []
@@ -166,8 +166,8 @@ def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[
         steps.append("Meanwhile `conductor watch` keeps the watchdog on the canary")
         return steps
     live = [s for s in state.services.values() if not s.terminal]
-    if state.strategy == "canary" and live:
-        current = min(s.candidate_percent for s in live)
+    if state.strategy == "canary" and any(s.candidate_percent for s in live):
+        current = min(s.candidate_percent for s in live if s.candidate_percent)
         following = next_step(conductor.config.orchestration.canary_steps, current)
         steps.append(f"Continue: `/orchestrate canary {following}`")
     else:

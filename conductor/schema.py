@@ -67,7 +67,7 @@ class SignalDoc(_Strict):
     kind: Literal["DEPLOYED", "ROLLBACK"]
     services: list[str] = Field(min_length=1)
     reason: str = Field(description='Empty for DEPLOYED; one line, no markup, for ROLLBACK.')
-    text: str = Field(pattern=r"^<conductor>(DEPLOYED|ROLLBACK):[^<>\r\n]+</conductor>$")
+    text: str = Field(pattern=r"^<conductor>(DEPLOYED|ROLLBACK):[^<\r\n]+</conductor>$")
 
 
 class Usage(_Strict):

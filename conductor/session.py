@@ -29,7 +29,7 @@ from conductor.journal.queries import in_flight
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
-from conductor.models.registry import choose_brain
+from conductor.models.registry import BrainChoice, choose_brain
 from conductor.notify import Notifier
 from conductor.platforms.registry import PlatformBundle, build_platform
 from conductor.report import build_report
@@ -71,7 +71,13 @@ class Conductor:
     def bundle(self) -> PlatformBundle:
         return build_platform(self.config, self.state_dir)
 
+    @cached_property
+    def notifier(self) -> Notifier:
+        return Notifier(self.config.notify)
+
     def close(self) -> None:
+        if "notifier" in self.__dict__:
+            self.notifier.close()
         if "bundle" in self.__dict__:
             self.bundle.platform.close()
         if "journal" in self.__dict__:
@@ -86,7 +92,7 @@ class Conductor:
             metrics=self.bundle.metrics,
             clock=self.bundle.clock,
             state_dir=self.state_dir,
-            notifier=Notifier(self.config.notify),
+            notifier=self.notifier,
             **sinks,
         )
         rt.tick = Watchdog(rt).tick
@@ -178,8 +184,12 @@ class Conductor:
                 return self._result(command, state, emitted, EXIT_OK, notes=["dry run: nothing changed"])
             from conductor.starting import grant_continuation
 
-            grant_continuation(self.journal, state, command, auto, actor, self.config, self.bundle.clock.now())
-            return self._drive(command, state.id, sinks, emitted, notes=[])
+            brain = choose_brain(self.model_name, self.config, self.state_dir)
+
+            def approve() -> None:
+                grant_continuation(self.journal, state, command, auto, actor, self.config, self.bundle.clock.now())
+
+            return self._drive(command, state.id, brain, sinks, emitted, notes=[brain.note], prepare=approve)
         plan = plan_release(self.config, self.bundle, command, overrides)
         if not plan.services:
             return self._result(command, None, emitted, EXIT_OK, notes=plan.notes)
@@ -189,18 +199,26 @@ class Conductor:
 
         notes = run_pre_deploy(self.config.pre_deploy, self.root)
         brain = choose_brain(self.model_name, self.config, self.state_dir)
-        oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
-                                  self.bundle.clock.now())
-        return self._drive(command, oid, sinks, emitted, notes=[brain.note, *notes])
+        with ServiceLocks(self.state_dir, list(plan.services)):
+            oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
+                                      self.bundle.clock.now())
+        return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes])
 
     def _drive(
-        self, command: Command, oid: int, sinks: dict[str, Any], emitted: list[Signal], notes: list[str]
+        self,
+        command: Command,
+        oid: int,
+        brain: BrainChoice,
+        sinks: dict[str, Any],
+        emitted: list[Signal],
+        notes: list[str],
+        prepare: Callable[[], None] | None = None,
     ) -> Result:
-        state = next(o for o in [*self.in_flight()] if o.id == oid)
-        brain = choose_brain(self.model_name, self.config, self.state_dir)
-        if not notes:
-            notes = [brain.note]
+        """Take the locks, run ``prepare`` (journal an approval) under them, reconcile, run the brain."""
+        state = next(o for o in self.in_flight() if o.id == oid)
         with ServiceLocks(self.state_dir, list(state.services)):
+            if prepare is not None:
+                prepare()
             rt = self.runtime(oid, **sinks)
             notes += reconcile(rt)
             instruction = (
@@ -220,10 +238,10 @@ class Conductor:
             notes += _loop_notes(outcome)
             final = rt.state()
         code = EXIT_OK
-        if any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
-            code = EXIT_ROLLED_BACK
-        elif final.outcome == "failed" or outcome.stop == "model_error":
+        if final.outcome == "failed" or outcome.stop == "model_error":
             code = EXIT_ERROR
+        elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
+            code = EXIT_ROLLED_BACK
         return self._result(command, final, emitted, code, notes=notes, outcome=outcome)
 
     def _result(

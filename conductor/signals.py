@@ -47,7 +47,16 @@ def clean_reason(reason: str) -> str:
 
 
 def parse_signals(text: str) -> list[Signal]:
-    """Every well-formed signal in ``text``, in order; malformed ones are ignored."""
+    """Every well-formed signal in ``text``, in order; malformed ones are ignored.
+
+    Tolerant of what surrounds a signal (markdown, log prefixes, several on one line, CRLF) and
+    strict inside it: the kind is upper case, services are valid service names separated by
+    bare commas, a rollback names one service and a non-empty one-line reason (kept without
+    surrounding spaces, so ``parse_signals(s.format()) == [s]`` for any signal Conductor emits).
+
+        >>> parse_signals("log: <conductor>ROLLBACK:api:error rate 7.9% > 5%</conductor>")
+        [Signal(kind='ROLLBACK', services=('api',), reason='error rate 7.9% > 5%')]
+    """
     found: list[Signal] = []
     for match in _SIGNAL.finditer(text):
         kind, body = match.group(1), match.group(2)
@@ -58,5 +67,5 @@ def parse_signals(text: str) -> list[Signal]:
         else:
             service, sep, reason = body.partition(":")
             if sep and _SERVICE.match(service) and reason.strip():
-                found.append(Signal("ROLLBACK", (service,), reason))
+                found.append(Signal("ROLLBACK", (service,), reason.strip()))
     return found

@@ -8,7 +8,7 @@ demo service is the same program with different flags, e.g. a bad release::
 ``GET /healthz`` answers 200 once the app is ready (``--ready-delay``), or never
 (``--never-ready``). Every other path and method answers after ``--latency-ms`` (± jitter) with a
 JSON echo of the request, or with a 500 for ``--error-rate`` percent of requests (all of them
-after ``--fail-after`` seconds). ``--crash-after`` makes the process exit with code 3.
+after ``--fail-after`` seconds, or while ``--fail-file`` exists). ``--crash-after`` makes the process exit with code 3.
 HTTP/1.1 keep-alive is on and Nagle is off, so a router in front can reuse connections.
 """
 
@@ -34,11 +34,14 @@ class DemoConfig:
         self.jitter_s: float = args.jitter_ms / 1000.0
         self.fail_after: float | None = args.fail_after
         self.never_ready: bool = args.never_ready
+        self.fail_file: str | None = args.fail_file
         self.ready_at = time.monotonic() + args.ready_delay
         self.started = time.monotonic()
 
     def failing(self) -> bool:
         if self.fail_after is not None and time.monotonic() - self.started >= self.fail_after:
+            return True
+        if self.fail_file is not None and os.path.exists(self.fail_file):
             return True
         return self.error_rate > 0 and random.random() * 100.0 < self.error_rate
 
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
     parser.add_argument("--fail-after", type=float, default=None, help="Fail every request after N s.")
+    parser.add_argument("--fail-file", default=None, help="Fail every request while this file exists.")
     parser.add_argument("--crash-after", type=float, default=None, help="Exit with code 3 after N s.")
     parser.add_argument("--ready-delay", type=float, default=0.0)
     parser.add_argument("--never-ready", action="store_true")

@@ -124,9 +124,7 @@ class PrometheusMetrics:
         try:
             response = self._client.get(f"{self._base}/api/v1/query", params={"query": promql})
         except httpx2.TimeoutException as exc:
-            raise QueryFailed(
-                f"query {promql!r}: timed out after {self._settings.timeout:g}s ({exc})"
-            ) from exc
+            raise QueryFailed(f"query {promql!r}: timed out after {self._settings.timeout:g}s ({exc})") from exc
         except httpx2.HTTPError as exc:
             raise QueryFailed(f"query {promql!r}: {type(exc).__name__}: {exc}") from exc
         try:

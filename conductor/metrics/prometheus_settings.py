@@ -28,14 +28,10 @@ from conductor.config import StrictModel
 class PromQueries(StrictModel):
     """PromQL templates; any left out comes from the preset."""
 
-    requests: str | None = Field(
-        None, description="Requests in the window (a count, e.g. sum(increase(...)))."
-    )
+    requests: str | None = Field(None, description="Requests in the window (a count, e.g. sum(increase(...))).")
     errors: str | None = Field(None, description="Failed requests in the window (5xx and upstream failures).")
     latency: str | None = Field(None, description="A latency quantile over the window, with $quantile.")
-    active_connections: str | None = Field(
-        None, alias="activeConnections", description="Open connections now."
-    )
+    active_connections: str | None = Field(None, alias="activeConnections", description="Open connections now.")
 
 
 class BasicAuth(StrictModel):
@@ -57,9 +53,7 @@ Preset = Literal["router", "ingress-nginx", "istio"]
 class PrometheusSettings(StrictModel):
     kind: Literal["prometheus"] = "prometheus"
     url: str = Field(pattern=r"^https?://", description="Prometheus base URL (the /api/v1 prefix is added).")
-    preset: Preset = Field(
-        "router", description="Default queries: router, ingress-nginx or istio metric names."
-    )
+    preset: Preset = Field("router", description="Default queries: router, ingress-nginx or istio metric names.")
     queries: PromQueries = Field(
         default_factory=lambda: PromQueries.model_validate({}), description="Overrides for every service."
     )
@@ -68,9 +62,7 @@ class PrometheusSettings(StrictModel):
         None, alias="latencyUnit", description="Unit of the latency query. Default: the preset's."
     )
     bearer_token: str | None = Field(None, alias="bearerToken")
-    bearer_token_file: str | None = Field(
-        None, alias="bearerTokenFile", description="Re-read on every sample."
-    )
+    bearer_token_file: str | None = Field(None, alias="bearerTokenFile", description="Re-read on every sample.")
     basic_auth: BasicAuth | None = Field(None, alias="basicAuth")
     tls: TlsOptions = Field(default_factory=lambda: TlsOptions.model_validate({}))
     timeout: float = Field(10.0, gt=0, le=120, description="Seconds per query.")

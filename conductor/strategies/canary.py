@@ -24,6 +24,9 @@ def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: 
     live = [s for s in state.services.values() if not s.terminal]
     if not live:
         return Finished("every service is complete")
+    for svc in live:  # every canary is ready before any of them takes traffic
+        if svc.deployed_version != svc.target_version or svc.phase in (Phase.PENDING, Phase.DEPLOYING):
+            return CallTool("deploy", {"service": svc.name, "version": svc.target_version}, "deploy the canary")
     waiting: list[ServiceState] = []
     for svc in sorted(live, key=lambda s: s.candidate_percent):  # stable sort keeps dependency order
         action = _for_service(svc, state, config, now)
@@ -36,8 +39,6 @@ def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: 
 
 
 def _for_service(svc: ServiceState, state: OrchestrationState, config: ConductorConfig, now: float) -> Action | None:
-    if svc.deployed_version != svc.target_version or svc.phase in (Phase.PENDING, Phase.DEPLOYING):
-        return CallTool("deploy", {"service": svc.name, "version": svc.target_version}, "deploy the canary")
     current = svc.candidate_percent
     if current == 0:
         return CallTool("shift_traffic", {"service": svc.name, "percent": state.first_percent}, "first step")

@@ -10,8 +10,8 @@ from conductor.tools.runtime import Runtime
 def finish_if_done(rt: Runtime, actor: str) -> str | None:
     """Close the orchestration once every service is complete, rolled back or failed.
 
-    Returns the outcome when this call ended it. Complete -> ``DEPLOYED`` signal; any rollback ->
-    ``rolled_back``; a failure without rollback -> ``failed``.
+    Returns the outcome when this call ended it. Complete -> ``DEPLOYED`` signal; a platform
+    failure (never ready, smoke check) -> ``failed``; otherwise any rollback -> ``rolled_back``.
     """
     state = rt.state()
     if not state.in_flight:
@@ -21,12 +21,12 @@ def finish_if_done(rt: Runtime, actor: str) -> str | None:
     stopped = any(p in (Phase.ROLLED_BACK, Phase.FAILED) for p in phases) and unfinished_pending
     if not all(s.terminal for s in state.services.values()) and not stopped:
         return None
-    if any(p is Phase.ROLLED_BACK for p in phases):
-        outcome = "rolled_back"
-        reason = "; ".join(f"{s.name}: {s.rollback_reason}" for s in state.services.values() if s.rollback_reason)
-    elif any(p is Phase.FAILED for p in phases):
+    if any(p is Phase.FAILED for p in phases):  # the cause wins over the cleanup it triggered
         outcome = "failed"
         reason = "; ".join(f"{s.name}: {s.failure}" for s in state.services.values() if s.failure)
+    elif any(p is Phase.ROLLED_BACK for p in phases):
+        outcome = "rolled_back"
+        reason = "; ".join(f"{s.name}: {s.rollback_reason}" for s in state.services.values() if s.rollback_reason)
     else:
         outcome = "complete"
         reason = ""

@@ -56,9 +56,7 @@ def api_client_for(settings: KubernetesSettings) -> client.ApiClient:
         new_client: Callable[..., client.ApiClient] = config.new_client_from_config
         return new_client(config_file=settings.kubeconfig, context=settings.context)
     except (config.ConfigException, OSError, TypeError) as exc:
-        where = (
-            "in-cluster service account" if in_cluster else f"kubeconfig {settings.kubeconfig or '(default)'}"
-        )
+        where = "in-cluster service account" if in_cluster else f"kubeconfig {settings.kubeconfig or '(default)'}"
         raise PlatformError(f"kubernetes: cannot load {where}: {exc}") from exc
 
 
@@ -88,9 +86,7 @@ class KubeApi:
                 raise Conflict(what) from exc
             if exc.status == 404:
                 raise KeyError(what) from exc
-            raise PlatformError(
-                f"kubernetes: {what}: HTTP {exc.status} {exc.reason}: {_message(exc)}"
-            ) from exc
+            raise PlatformError(f"kubernetes: {what}: HTTP {exc.status} {exc.reason}: {_message(exc)}") from exc
         except TransportError as exc:
             raise PlatformError(f"kubernetes: {what}: API server unreachable: {exc}") from exc
         data = response.data
@@ -104,9 +100,7 @@ class KubeApi:
         ns = self.namespace
         try:
             if kind == "deployment":
-                result: Obj = self._call(
-                    f"get deployment {name}", self._apps.read_namespaced_deployment, name, ns
-                )
+                result: Obj = self._call(f"get deployment {name}", self._apps.read_namespaced_deployment, name, ns)
             elif kind == "service":
                 result = self._call(f"get service {name}", self._core.read_namespaced_service, name, ns)
             else:
@@ -130,9 +124,7 @@ class KubeApi:
             label_selector=label_selector(selector),
         )
         items: list[Obj] = result.get("items") or []
-        return sorted(
-            items, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"])
-        )
+        return sorted(items, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
 
     def list_events(self, involved_name: str) -> list[Obj]:
         result = self._call(
@@ -179,9 +171,7 @@ class KubeApi:
                 }
             },
         }
-        result = self._call(
-            "create selfsubjectaccessreview", self._authz.create_self_subject_access_review, body
-        )
+        result = self._call("create selfsubjectaccessreview", self._authz.create_self_subject_access_review, body)
         status = result.get("status") or {}
         return bool(status.get("allowed")), str(status.get("reason") or status.get("evaluationError") or "")
 
@@ -195,9 +185,7 @@ class KubeApi:
                 what, self._apps.create_namespaced_deployment, ns, body, field_manager=FIELD_MANAGER
             )
         elif kind == "service":
-            result = self._call(
-                what, self._core.create_namespaced_service, ns, body, field_manager=FIELD_MANAGER
-            )
+            result = self._call(what, self._core.create_namespaced_service, ns, body, field_manager=FIELD_MANAGER)
         else:
             raise PlatformError(f"kubernetes: Conductor never creates a {kind}")
         return result
@@ -245,9 +233,7 @@ class KubeApi:
                 return self.patch(kind, name, body, patch_kind)
             except Conflict:
                 continue
-        raise PlatformError(
-            f"kubernetes: {kind} {name} kept changing under us ({CONFLICT_RETRIES} conflicts in a row)"
-        )
+        raise PlatformError(f"kubernetes: {kind} {name} kept changing under us ({CONFLICT_RETRIES} conflicts in a row)")
 
 
 def with_version(obj: Obj, patch: Any, patch_kind: PatchKind) -> Any:

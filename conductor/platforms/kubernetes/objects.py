@@ -82,11 +82,7 @@ def label_selector(labels: dict[str, str]) -> str:
 def image_for(configured: str | None, current_image: str | None, version: str) -> str:
     """``repo/api`` -> ``repo/api:v2``; ``repo/api:{version}`` substituted; else retag the current image."""
     if configured:
-        return (
-            configured.replace("{version}", version)
-            if "{version}" in configured
-            else f"{configured}:{version}"
-        )
+        return configured.replace("{version}", version) if "{version}" in configured else f"{configured}:{version}"
     if not current_image:
         raise ValueError("no image configured and no current image to retag")
     repository = current_image.split("@", 1)[0]
@@ -95,6 +91,13 @@ def image_for(configured: str | None, current_image: str | None, version: str) -
     if colon > slash:  # a tag, not a registry port
         repository = repository[:colon]
     return f"{repository}:{version}"
+
+
+def image_tag(image: str) -> str | None:
+    """``repo/api:v1.2.0`` -> ``v1.2.0``; None for an untagged or digest-only image."""
+    repository = image.split("@", 1)[0]
+    slash, colon = repository.rfind("/"), repository.rfind(":")
+    return repository[colon + 1 :] if colon > slash else None
 
 
 def container_index(template: Obj, container: str | None) -> int:
@@ -166,9 +169,7 @@ def slot_deployment(
     }
 
 
-def service_manifest(
-    name: str, names: ServiceNames, selector: dict[str, str], annotations: dict[str, str]
-) -> Obj:
+def service_manifest(name: str, names: ServiceNames, selector: dict[str, str], annotations: dict[str, str]) -> Obj:
     """A ClusterIP Service: the main one (created only if missing) or a slot's own."""
     return {
         "apiVersion": "v1",
@@ -180,9 +181,7 @@ def service_manifest(
         },
         "spec": {
             "selector": selector,
-            "ports": [
-                {"name": "http", "port": names.port, "targetPort": names.target_port, "protocol": "TCP"}
-            ],
+            "ports": [{"name": "http", "port": names.port, "targetPort": names.target_port, "protocol": "TCP"}],
         },
     }
 
@@ -247,9 +246,7 @@ def pod_problems(pod: Obj) -> list[tuple[str, str]]:
         waiting = (container.get("state") or {}).get("waiting")
         last = (container.get("lastState") or {}).get("terminated")
         if last and last.get("reason") == "OOMKilled":
-            problems.append(
-                ("OOMKilled", f"container {container.get('name')} was killed for using too much memory")
-            )
+            problems.append(("OOMKilled", f"container {container.get('name')} was killed for using too much memory"))
         if waiting and waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
             problems.append((waiting["reason"], waiting.get("message") or ""))
     return problems

@@ -31,101 +31,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
-from conductor.clock import Clock
 from conductor.errors import PlatformError
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState, other_slot
 from conductor.platforms.kubernetes import objects as o
-from conductor.platforms.kubernetes.api import Conflict, KubeApi, PatchKind, with_version
-from conductor.platforms.kubernetes.readiness import RolloutWaiter
-from conductor.platforms.kubernetes.settings import KubernetesSettings
+from conductor.platforms.kubernetes.api import Conflict, with_version
 from conductor.platforms.kubernetes.traffic import (
     SplitRefused,
-    ratio_weights,
     replica_split,
     route_problems,
     route_rules_with_weights,
     route_weights,
 )
+from conductor.platforms.kubernetes.workloads import Change, Workloads
 
-Change = tuple[Any, PatchKind] | None
 
-
-class KubernetesPlatform:
-    def __init__(
-        self,
-        api: KubeApi,
-        settings: KubernetesSettings,
-        replicas: Mapping[str, int],
-        clock: Clock,
-        orchestration_id: str | None = None,
-    ) -> None:
-        self._api = api
-        self._settings = settings
-        self._replicas = dict(replicas)
-        self._clock = clock
-        self._waiter = RolloutWaiter(api, clock, settings.poll_interval, settings.fail_fast)
-        self.orchestration_id = orchestration_id
-
-    # -- reading ---------------------------------------------------------------------------------
+class KubernetesPlatform(Workloads):
+    """The Platform protocol on Kubernetes; see the module docstring for how each strategy maps."""
 
     def snapshot(self, service: str) -> ServiceSnapshot:
         names = o.names_for(self._settings, service)
         slots = {slot: self._slot_state(names, slot) for slot in SLOTS}
         return ServiceSnapshot(service=service, slots=slots, weights=self._weights(names))
-
-    def _slot_state(self, names: o.ServiceNames, slot: Slot) -> SlotState:
-        deployment = self._api.get("deployment", names.deployment(slot))
-        if deployment is None or int(deployment["spec"].get("replicas", 1)) == 0:
-            return SlotState(slot=slot, version=None)
-        version = o.template_version(deployment["spec"]["template"])
-        return SlotState(slot=slot, version=version, instances=tuple(self._instances(names, slot)))
-
-    def _instances(self, names: o.ServiceNames, slot: Slot) -> list[InstanceState]:
-        pods = [
-            p for p in self._api.list_pods(names.selector(slot)) if not p["metadata"].get("deletionTimestamp")
-        ]
-        states = []
-        for index, pod in enumerate(pods):
-            problems = o.pod_problems(pod)
-            version = (pod["metadata"].get("annotations") or {}).get(o.ANN_VERSION, "unknown")
-            states.append(
-                InstanceState(
-                    index=index,
-                    version=version,
-                    ready=o.pod_ready(pod),
-                    crashed=any(r in ("CrashLoopBackOff", "OOMKilled") for r, _ in problems),
-                    detail="; ".join(f"{pod['metadata']['name']}: {r}: {m}".rstrip(": ") for r, m in problems)
-                    or pod["metadata"]["name"],
-                )
-            )
-        return states
-
-    def _weights(self, names: o.ServiceNames) -> dict[Slot, int]:
-        if names.route:
-            route = self._api.get("httproute", names.route)
-            if route is None:
-                raise PlatformError(
-                    f"{names.service}: HTTPRoute {names.route} not found in {self._api.namespace}"
-                )
-            try:
-                from_route = route_weights(route, names)
-            except SplitRefused as exc:
-                raise PlatformError(f"{names.service}: {exc}") from exc
-            if from_route is not None:
-                return from_route
-        service = self._api.get("service", names.k8s_service)
-        selector = (service or {}).get("spec", {}).get("selector") or {}
-        if selector.get(o.LABEL_SERVICE) != names.service:
-            return {"blue": 0, "green": 0}  # not (yet) routed to any slot Conductor manages
-        if o.LABEL_SLOT in selector:
-            active = selector[o.LABEL_SLOT]
-            return {slot: 100 if slot == active else 0 for slot in SLOTS}
-        ready = {slot: sum(inst.ready for inst in self._instances(names, slot)) for slot in SLOTS}
-        return ratio_weights(ready)
-
-    # -- deploying -------------------------------------------------------------------------------
 
     def deploy(self, service: str, slot: Slot, version: str, replicas: int) -> SlotState:
         names = o.names_for(self._settings, service)
@@ -150,15 +77,11 @@ class KubernetesPlatform:
                 except Conflict:
                     existing = {}  # created by a run that crashed a moment ago: converge below
             if existing is not None:
-                self._api.converge(
-                    "deployment", name, lambda d: self._retemplate(d, template, version, replicas)
-                )
+                self._api.converge("deployment", name, lambda d: self._retemplate(d, template, version, replicas))
         if names.route:
             for each in SLOTS:
                 self._ensure_slot_service(names, each)
-        self._waiter.wait(
-            name, names.selector(slot), version, self._timeout(service), f"{service} {version} ({name})"
-        )
+        self._waiter.wait(name, names.selector(slot), version, self._timeout(service), f"{service} {version} ({name})")
         return self._slot_state(names, slot)
 
     def _runs(self, deployment: o.Obj, version: str, replicas: int) -> bool:
@@ -195,24 +118,9 @@ class KubernetesPlatform:
         ]
         return with_version(deployment, ops, "json"), "json"
 
-    def _ensure_slot_service(self, names: o.ServiceNames, slot: Slot) -> None:
-        name = names.slot_service(slot)
-        if self._api.get("service", name) is None:
-            try:
-                self._api.create(
-                    "service", o.service_manifest(name, names, names.selector(slot), self._stamp())
-                )
-            except Conflict:
-                pass  # created concurrently; the selector is checked next
-        self._converge_selector(name, names.selector(slot), {})
-
-    # -- traffic ---------------------------------------------------------------------------------
-
     def set_weights(self, service: str, weights: Mapping[Slot, int]) -> dict[Slot, int]:
         if sorted(weights) != sorted(SLOTS) or sum(weights.values()) != 100 or min(weights.values()) < 0:
-            raise PlatformError(
-                f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}"
-            )
+            raise PlatformError(f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}")
         wanted: dict[Slot, int] = {slot: int(weights[slot]) for slot in SLOTS}
         names = o.names_for(self._settings, service)
         exclusive = next((slot for slot in SLOTS if wanted[slot] == 100), None)
@@ -231,69 +139,11 @@ class KubernetesPlatform:
             raise PlatformError(f"{service}: asked for {wanted}, the cluster reads back {applied}")
         return applied
 
-    def _scale_at_least(self, names: o.ServiceNames, slot: Slot, replicas: int) -> None:
-        """Before a slot takes all traffic it runs at least its full replica count, ready."""
-        name = names.deployment(slot)
-        deployment = self._api.get("deployment", name)
-        if deployment is None or o.template_version(deployment["spec"]["template"]) is None:
-            raise PlatformError(f"{names.service}: slot {slot} has no Deployment {name} to take traffic")
-        if int(deployment["spec"].get("replicas", 1)) >= replicas:
-            return  # no wait: a rollback must never be held up by a slow stable slot
-        self._set_replicas(name, replicas, at_least=True)
-        version = o.template_version(deployment["spec"]["template"])
-        self._waiter.wait(
-            name, names.selector(slot), version, self._timeout(names.service), f"{names.service} {name}"
-        )
-
-    def _set_replicas(self, name: str, replicas: int, at_least: bool = False) -> None:
-        def change(deployment: o.Obj) -> Change:
-            current = int(deployment["spec"].get("replicas", 1))
-            if current == replicas or (at_least and current >= replicas):
-                return None
-            annotations = {**(deployment["metadata"].get("annotations") or {}), **self._stamp()}
-            return with_version(
-                deployment,
-                {"metadata": {"annotations": annotations}, "spec": {"replicas": replicas}},
-                "merge",
-            ), "merge"
-
-        self._api.converge("deployment", name, change)
-
-    def _flip(self, names: o.ServiceNames, slot: Slot) -> None:
-        """Point the Service at one slot: one patch, so there is never a moment with both or neither."""
-        if self._api.get("service", names.k8s_service) is None:
-            try:
-                self._api.create(
-                    "service", o.service_manifest(names.k8s_service, names, names.selector(slot), {})
-                )
-            except Conflict:
-                pass
-        self._converge_selector(names.k8s_service, names.selector(slot), {o.ANN_STABLE_SLOT: slot})
-
-    def _converge_selector(self, name: str, selector: dict[str, str], annotations: dict[str, str]) -> None:
-        def change(service: o.Obj) -> Change:
-            current = service["spec"].get("selector") or {}
-            current_annotations = service["metadata"].get("annotations") or {}
-            if current == selector and all(current_annotations.get(k) == v for k, v in annotations.items()):
-                return None
-            extra = dict(annotations)
-            if current != selector:
-                extra[o.ANN_TRAFFIC_CHANGED_AT] = f"{self._clock.now():.3f}"
-            patch = {
-                "metadata": {"annotations": {**extra, **self._stamp()}},
-                "spec": {"selector": o.selector_patch(current, selector)},
-            }
-            return with_version(service, patch, "merge"), "merge"
-
-        self._api.converge("service", name, change)
-
     def _route_split(self, names: o.ServiceNames, wanted: dict[Slot, int]) -> dict[Slot, int]:
         for slot in SLOTS:
             self._ensure_slot_service(names, slot)
             if wanted[slot] > 0 and not any(i.ready for i in self._instances(names, slot)):
-                raise PlatformError(
-                    f"{names.service}: slot {slot} has no ready pod to take {wanted[slot]}% of traffic"
-                )
+                raise PlatformError(f"{names.service}: slot {slot} has no ready pod to take {wanted[slot]}% of traffic")
         assert names.route is not None
 
         def change(route: o.Obj) -> Change:
@@ -311,28 +161,20 @@ class KubernetesPlatform:
             raise PlatformError(f"{names.service}: {exc}") from exc
         problems = route_problems(self._api.get("httproute", names.route) or route)
         if problems:
-            raise PlatformError(
-                f"{names.service}: HTTPRoute {names.route} is not serving: {'; '.join(problems)}"
-            )
+            raise PlatformError(f"{names.service}: HTTPRoute {names.route} is not serving: {'; '.join(problems)}")
         if applied != before:
             self._mark_traffic_changed(names)
         return applied or {"blue": 0, "green": 0}
 
     def _replica_split(self, names: o.ServiceNames, wanted: dict[Slot, int]) -> dict[Slot, int]:
         service = self._api.get("service", names.k8s_service)
-        stable_annotation = ((service or {}).get("metadata", {}).get("annotations") or {}).get(
-            o.ANN_STABLE_SLOT
-        )
-        stable: Slot = (
-            stable_annotation if stable_annotation in SLOTS else max(SLOTS, key=lambda s: wanted[s])
-        )
+        stable_annotation = ((service or {}).get("metadata", {}).get("annotations") or {}).get(o.ANN_STABLE_SLOT)
+        stable: Slot = stable_annotation if stable_annotation in SLOTS else max(SLOTS, key=lambda s: wanted[s])
         canary = other_slot(stable)
         stable_deployment = self._api.get("deployment", names.deployment(stable))
         if stable_deployment is None:
             raise PlatformError(f"{names.service}: stable slot {stable} has no Deployment")
-        stable_replicas = max(
-            int(stable_deployment["spec"].get("replicas", 1)), self._replicas.get(names.service, 1)
-        )
+        stable_replicas = max(int(stable_deployment["spec"].get("replicas", 1)), self._replicas.get(names.service, 1))
         try:
             split = replica_split(
                 wanted[canary],
@@ -355,16 +197,6 @@ class KubernetesPlatform:
             raise PlatformError(f"{names.service}: asked for {wanted}, ready pods serve {applied}")
         return applied
 
-    def _mark_traffic_changed(self, names: o.ServiceNames) -> None:
-        def change(service: o.Obj) -> Change:
-            patch = {"metadata": {"annotations": {o.ANN_TRAFFIC_CHANGED_AT: f"{self._clock.now():.3f}"}}}
-            return with_version(service, patch, "merge"), "merge"
-
-        if self._api.get("service", names.k8s_service) is not None:
-            self._api.converge("service", names.k8s_service, change)
-
-    # -- rolling, retiring, probing ----------------------------------------------------------------
-
     def replace_instance(self, service: str, slot: Slot, index: int, version: str) -> InstanceState:
         names = o.names_for(self._settings, service)
         name = names.deployment(slot)
@@ -376,12 +208,8 @@ class KubernetesPlatform:
             if current == version:
                 return None
             annotations = dict(deployment["metadata"].get("annotations") or {})
-            if annotations.get(o.ANN_PREVIOUS_VERSION) == version and annotations.get(
-                o.ANN_PREVIOUS_TEMPLATE
-            ):
-                new_template = json.loads(
-                    annotations[o.ANN_PREVIOUS_TEMPLATE]
-                )  # rollback: the whole template
+            if annotations.get(o.ANN_PREVIOUS_VERSION) == version and annotations.get(o.ANN_PREVIOUS_TEMPLATE):
+                new_template = json.loads(annotations[o.ANN_PREVIOUS_TEMPLATE])  # rollback: the whole template
             else:
                 new_template = json.loads(o.dump_template(template))
                 index_ = o.container_index(new_template, names.container)
@@ -406,20 +234,55 @@ class KubernetesPlatform:
             self._api.converge("deployment", name, change)
         except ValueError as exc:
             raise PlatformError(f"{service}: {exc}") from exc
-        self._waiter.wait(
-            name, names.selector(slot), version, self._timeout(service), f"{service} {version} ({name})"
-        )
+        self._waiter.wait(name, names.selector(slot), version, self._timeout(service), f"{service} {version} ({name})")
         instances = self._instances(names, slot)
-        if not 0 <= index < len(instances):
-            raise PlatformError(f"{service}: slot {slot} has no instance {index} ({len(instances)} running)")
+        if index < 0:
+            raise PlatformError(f"{service}: slot {slot} has no instance {index}")
+        if index >= len(instances):
+            # Kubernetes owns pod identity: an index seen in an earlier snapshot (a surge pod, say)
+            # may be gone once the rollout is complete. The rollout's result is the answer.
+            return InstanceState(
+                index=index,
+                version=version,
+                ready=all(i.ready for i in instances),
+                detail=f"rollout complete; {len(instances)} pod(s) run {version}",
+            )
         return instances[index]
+
+    def adopt(self, service: str) -> str:
+        """Move traffic from the team's own Deployment onto a managed blue slot, without downtime.
+
+        Person-initiated (``conductor doctor --adopt``), once per service: runs the template
+        Deployment's current image in ``<deployment>-blue``, waits until it is ready, then points
+        the Service at it. The adopted Deployment is left running and unmodified; scale it down
+        when satisfied. Returns what was done; a service already on a managed slot is left alone.
+        """
+        names = o.names_for(self._settings, service)
+        weights = self._weights(names)
+        if 100 in weights.values():
+            return f"{service}: already served by a managed slot ({weights})"
+        if not names.template_deployment:
+            raise PlatformError(f"{service}: set platform.services.{service}.templateDeployment to adopt it")
+        adopted = self._api.get("deployment", names.template_deployment)
+        if adopted is None:
+            raise PlatformError(f"{service}: Deployment {names.template_deployment} not found")
+        template = adopted["spec"]["template"]
+        image = template["spec"]["containers"][o.container_index(template, names.container)]["image"]
+        version = o.template_version(template) or o.image_tag(image)
+        if version is None:
+            raise PlatformError(f"{service}: image {image} has no tag to name its version")
+        replicas = max(int(adopted["spec"].get("replicas", 1)), self._replicas.get(service, 1))
+        self.deploy(service, "blue", version, replicas)
+        self.set_weights(service, {"blue": 100, "green": 0})
+        return (
+            f"{service}: {version} now served by {names.deployment('blue')} ({replicas} pods); "
+            f"{names.template_deployment} no longer takes traffic: scale it down when satisfied"
+        )
 
     def retire(self, service: str, slot: Slot) -> None:
         names = o.names_for(self._settings, service)
         if self._weights(names)[slot] > 0:
-            raise PlatformError(
-                f"{service}: slot {slot} still carries {self._weights(names)[slot]}% of traffic"
-            )
+            raise PlatformError(f"{service}: slot {slot} still carries {self._weights(names)[slot]}% of traffic")
         deployment = self._api.get("deployment", names.deployment(slot))
         if deployment is None or int(deployment["spec"].get("replicas", 1)) == 0:
             return
@@ -440,11 +303,3 @@ class KubernetesPlatform:
 
     def close(self) -> None:
         self._api.close()
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _stamp(self) -> dict[str, str]:
-        return {o.ANN_ORCHESTRATION: self.orchestration_id} if self.orchestration_id else {}
-
-    def _timeout(self, service: str) -> float:
-        return self._settings.service(service).readiness_timeout or self._settings.readiness_timeout

@@ -33,9 +33,7 @@ class RolloutWaiter:
         self._poll = poll_interval
         self._fail_fast = fail_fast
 
-    def wait(
-        self, deployment: str, selector: dict[str, str], version: str | None, timeout: float, what: str
-    ) -> Obj:
+    def wait(self, deployment: str, selector: dict[str, str], version: str | None, timeout: float, what: str) -> Obj:
         """Return the Deployment once its rollout is complete; raise NotReadyError with the cause.
 
         Fails before the timeout when ``fail_fast`` and a pod of ``version`` is in a state that
@@ -103,7 +101,5 @@ class RolloutWaiter:
         if not events:
             return ""
         telling = [e for e in events if e.get("reason") != "BackOff"] or events
-        latest = max(
-            telling, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e.get("count") or 0)
-        )
+        latest = max(telling, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "", e.get("count") or 0))
         return f"{latest.get('reason')}: {latest.get('message')}"

@@ -35,17 +35,13 @@ class KubeServiceSettings(StrictModel):
         None,
         description="Base name of the slot Deployments <deployment>-blue/-green. Default: the service name.",
     )
-    container: str | None = Field(
-        None, description="Container whose image is rolled. Default: the first one."
-    )
+    container: str | None = Field(None, description="Container whose image is rolled. Default: the first one.")
     image: str | None = Field(
         None,
         description='Image for a version: "repo/api" gets ":<version>" appended; "{version}" is substituted. '
         "Default: the current image of the container with its tag replaced.",
     )
-    service: str | None = Field(
-        None, description="The Service that carries traffic. Default: the service name."
-    )
+    service: str | None = Field(None, description="The Service that carries traffic. Default: the service name.")
     http_route: str | None = Field(
         None, alias="httpRoute", description="Gateway API HTTPRoute whose backendRefs weights split traffic."
     )
@@ -54,9 +50,7 @@ class KubeServiceSettings(StrictModel):
         alias="templateDeployment",
         description="An existing Deployment whose pod template seeds the first slot (adoption). Never modified.",
     )
-    port: int = Field(
-        80, ge=1, le=65535, description="Service port of the slot Services and the smoke probe."
-    )
+    port: int = Field(80, ge=1, le=65535, description="Service port of the slot Services and the smoke probe.")
     target_port: int | str | None = Field(None, alias="targetPort", description="Default: same as port.")
     readiness_timeout: float | None = Field(
         None,
@@ -74,9 +68,7 @@ class MetricsOff(StrictModel):
 
 class KubernetesSettings(StrictModel):
     kind: Literal["kubernetes"] = "kubernetes"
-    kubeconfig: str | None = Field(
-        None, description="Kubeconfig file. Default: $KUBECONFIG or ~/.kube/config."
-    )
+    kubeconfig: str | None = Field(None, description="Kubeconfig file. Default: $KUBECONFIG or ~/.kube/config.")
     context: str | None = Field(None, description="Kubeconfig context. Default: the current context.")
     in_cluster: bool | None = Field(
         None,

@@ -36,9 +36,7 @@ class ReplicaSplit:
         return 100.0 * self.canary_replicas / (self.stable_replicas + self.canary_replicas)
 
 
-def replica_split(
-    canary_percent: int, stable_replicas: int, tolerance: int, max_replicas: int
-) -> ReplicaSplit:
+def replica_split(canary_percent: int, stable_replicas: int, tolerance: int, max_replicas: int) -> ReplicaSplit:
     """Canary replicas ``c`` for ``canary_percent`` beside ``stable_replicas`` that stay untouched.
 
     Stable is never scaled down while a rollback may send it everything, so only the canary
@@ -109,9 +107,7 @@ def managed_rules(route: dict[str, Any], names: ServiceNames) -> list[int]:
     ]
 
 
-def route_rules_with_weights(
-    route: dict[str, Any], names: ServiceNames, weights: dict[Slot, int]
-) -> list[Any]:
+def route_rules_with_weights(route: dict[str, Any], names: ServiceNames, weights: dict[Slot, int]) -> list[Any]:
     """The route's rules with our backendRefs replaced by the two slot Services at ``weights``."""
     rules: list[Any] = copy.deepcopy(route.get("spec", {}).get("rules") or [])
     managed = managed_rules(route, names)
@@ -165,9 +161,8 @@ def route_problems(route: dict[str, Any]) -> list[str]:
     problems = []
     for parent in (route.get("status") or {}).get("parents") or []:
         for condition in parent.get("conditions") or []:
-            if condition.get("type") in ("Accepted", "ResolvedRefs") and condition.get("status") == "False":
-                if int(condition.get("observedGeneration", generation)) >= generation:
-                    problems.append(
-                        f"{condition['type']}=False ({condition.get('reason')}: {condition.get('message')})"
-                    )
+            failing = condition.get("type") in ("Accepted", "ResolvedRefs") and condition.get("status") == "False"
+            current = int(condition.get("observedGeneration", generation)) >= generation
+            if failing and current:
+                problems.append(f"{condition['type']}=False ({condition.get('reason')}: {condition.get('message')})")
     return problems

@@ -104,7 +104,7 @@ class ControlServer:
         self.admin_port = await self._listen(admin, admin_host, admin_port, "admin (/metrics)")
 
     async def _listen(self, app: web.Application, host: str, port: int, what: str) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         try:

@@ -1,0 +1,93 @@
+"""`conductor doctor`: check that the platform lets Conductor do everything a release needs.
+
+On Kubernetes it asks the API server, permission by permission (SelfSubjectAccessReview, like
+`kubectl auth can-i`), whether the current identity may do what Conductor does in the
+configured namespace, then checks that each service has a Deployment to start from. It prints
+every check and exits non-zero if anything is missing, before a release finds out halfway.
+
+`--adopt` (once, before the first release) moves each service's traffic from the team's own
+Deployment (`templateDeployment`) onto a Conductor-managed blue slot running the same image:
+the new pods are ready before the Service selector flips, so nothing is dropped, and the
+adopted Deployment is left running, untouched, for you to scale down.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from conductor.cli.common import add_config_option, print_json
+from conductor.config import ConductorConfig, find_config, load_config
+from conductor.errors import EXIT_ERROR, EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "doctor",
+        help="check platform permissions and prerequisites",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: 0 everything needed is allowed, 1 something is missing, 2 bad config",
+    )
+    add_config_option(parser)
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument(
+        "--adopt", action="store_true", help="move each service onto a managed blue slot first (see above)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config_path = args.config if args.config is not None else find_config(Path.cwd())
+    config = load_config(config_path)
+    if config.platform.kind != "kubernetes":
+        print(f"doctor: platform {config.platform.kind!r} needs no permissions check")
+        return EXIT_OK
+    from conductor.platforms.kubernetes.api import KubeApi, api_client_for
+    from conductor.platforms.kubernetes.doctor import diagnose
+    from conductor.platforms.kubernetes.settings import KubernetesSettings
+    from conductor.platforms.registry import validate_platform_settings
+
+    settings = validate_platform_settings(config)
+    assert isinstance(settings, KubernetesSettings)
+    if args.adopt:
+        _adopt(config, config_path)
+    api = KubeApi(api_client_for(settings), settings.namespace, settings.request_timeout)
+    try:
+        findings = diagnose(api, settings, list(config.orchestration.services))
+    finally:
+        api.close()
+    missing = [f for f in findings if not f.ok]
+    if args.json:
+        print_json(
+            {
+                "namespace": settings.namespace,
+                "ok": not missing,
+                "checks": [{"ok": f.ok, "check": f.what, "detail": f.detail} for f in findings],
+            }
+        )
+    else:
+        print(f"doctor: namespace {settings.namespace}")
+        for finding in findings:
+            mark = "ok     " if finding.ok else "MISSING"
+            print(f"  {mark} {finding.what}" + (f"  ({finding.detail})" if finding.detail else ""))
+        if missing:
+            print(f"doctor: {len(missing)} missing; deploy/rbac.yaml grants everything Conductor needs")
+        else:
+            print("doctor: everything Conductor needs is allowed")
+    return EXIT_ERROR if missing else EXIT_OK
+
+
+def _adopt(config: ConductorConfig, config_path: Path) -> None:
+    from conductor.platforms.kubernetes.platform import KubernetesPlatform
+    from conductor.platforms.registry import build_platform
+
+    bundle = build_platform(config, config_path.parent)
+    platform = bundle.platform
+    assert isinstance(platform, KubernetesPlatform)
+    try:
+        for service in config.orchestration.services:
+            print(f"doctor: adopt {platform.adopt(service)}", flush=True)
+    finally:
+        platform.close()

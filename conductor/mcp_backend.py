@@ -1,0 +1,173 @@
+"""What the MCP server does, without MCP: typed tool calls, whole commands, status and journal.
+
+The transport layer (:mod:`conductor.mcp_server`) only translates; every decision lives here so
+it reads like the CLI it mirrors and can be tested without a client:
+
+- A typed call (``shift_traffic``, ``rollback``, ...) runs through
+  :func:`conductor.guards.executor.execute` as ``mcp-client`` — the same validation, guards,
+  handler and journal as the agent's own calls — against the orchestration in flight, holding
+  the same cross-process service locks the CLI holds. ``mcp-client`` is not a person, so its
+  calls can never count as an approval.
+- A whole command (``orchestrate canary 25``) runs through :meth:`Conductor.run`, the CLI's path.
+  A strategy command *is* an approval (``canary 25`` approves 25%), so :meth:`McpBackend.orchestrate`
+  runs one only after ``decide`` — the server's approval policy — names the person who approved
+  the exact question shown to them; status, rollback and dry runs need nobody's approval.
+
+Each call opens its own :class:`Conductor` (fresh config, journal connection and platform) and
+closes it, so a long-lived server never acts on a stale config and other processes (the CLI,
+``conductor watch``) see every fact it journals at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from conductor.command import Command, parse_command
+from conductor.config import load_config
+from conductor.errors import ConductorError, LockHeldError
+from conductor.guards.base import next_step
+from conductor.guards.executor import execute
+from conductor.journal.state import OrchestrationState
+from conductor.locks import ServiceLocks
+from conductor.session import Conductor, Result
+from conductor.tools.schemas import TOOLS, ToolResult
+
+ACTOR = "mcp-client"
+"""Who the journal says made a typed call or a command that needs no approval: a program."""
+
+NOTHING_IN_FLIGHT = (
+    "no orchestration is in flight, so there is nothing for {tool} to act on. Start one with the "
+    "orchestrate tool (`canary 10`, `blue-green` or `rolling`): the person is asked to approve it"
+)
+
+Decide = Callable[[str], str]
+"""Given the approval question a command raises, return the approving actor ("person:…") or raise
+:class:`NotApproved`. Called while the backend lock is held, so the question cannot go stale."""
+
+
+class NotApproved(ConductorError):
+    """A strategy command was not approved by a person; nothing was changed."""
+
+
+class McpBackend:
+    """One repository's Conductor, for a long-lived MCP server.
+
+    >>> backend = McpBackend(Path(".mothership/config.json"))
+    >>> backend.call_tool("get_status", {}).status
+    'ok'
+    """
+
+    def __init__(self, config_path: Path, model: str | None = None) -> None:
+        self.config_path = config_path.resolve()
+        self.model = model
+        # One action at a time from this server: two Conductors of one process would otherwise
+        # contend for the same flock and report each other as "another process".
+        self._acting = threading.Lock()
+
+    @contextmanager
+    def _conductor(self, acting: bool) -> Iterator[Conductor]:
+        with self._acting if acting else nullcontext():
+            conductor = Conductor.from_config(self.config_path, model=self.model)
+            try:
+                yield conductor
+            finally:
+                conductor.close()
+
+    # -- typed tools ---------------------------------------------------------------------------
+
+    def call_tool(self, tool: str, arguments: dict[str, Any]) -> ToolResult:
+        """Run one typed tool against the orchestration in flight, guarded and journaled."""
+        if tool not in TOOLS:
+            return ToolResult("error", f"unknown tool {tool!r}; available: {', '.join(TOOLS)}")
+        reading = tool == "get_status"
+        with self._conductor(acting=not reading) as conductor:
+            state = _pick(conductor.in_flight(), arguments.get("service"))
+            if state is None:
+                if reading:
+                    rows = conductor.run("status").services
+                    return ToolResult("ok", "no orchestration is in flight", {"services": rows})
+                return ToolResult("error", NOTHING_IN_FLIGHT.format(tool=tool))
+            try:
+                with nullcontext() if reading else ServiceLocks(conductor.state_dir, list(state.services)):
+                    return execute(conductor.runtime(state.id), tool, arguments, ACTOR)
+            except LockHeldError as exc:
+                return ToolResult("refused", str(exc), {"guard": "service_lock"})
+
+    # -- whole commands ------------------------------------------------------------------------
+
+    def parse(self, command: str) -> Command:
+        """The spec grammar, checked against the configured services; raises UsageError."""
+        config = load_config(self.config_path)
+        return parse_command(command, config.orchestration.services)
+
+    def approval_question(self, command: str, dry_run: bool = False) -> str | None:
+        """What a person approves by running ``command``, in words; None if it approves nothing.
+
+        Status, rollback and dry runs change no approval. A strategy command starts an
+        orchestration (its first traffic step is approved by the command) or continues the one in
+        flight (``canary 25`` approves 25%), so the question spells out exactly that.
+        """
+        with self._conductor(acting=False) as conductor:
+            return _question(conductor, self.parse(command), dry_run)
+
+    def orchestrate(self, command: str, dry_run: bool, decide: Decide) -> Result:
+        """Run ``command`` as the CLI would; strategy commands only once ``decide`` approved them."""
+        with self._conductor(acting=True) as conductor:
+            question = _question(conductor, self.parse(command), dry_run)
+            actor = ACTOR if question is None else decide(question)
+            return conductor.run(command, dry_run=dry_run, actor=actor)
+
+    # -- resources -----------------------------------------------------------------------------
+
+    def status_document(self) -> dict[str, Any]:
+        """The ``conductor.report/v1`` document of ``/orchestrate`` (status)."""
+        with self._conductor(acting=False) as conductor:
+            return conductor.run("status").data
+
+    def recent_events(self, orchestration: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The last ``limit`` journal events of one orchestration (default: the latest one)."""
+        with self._conductor(acting=False) as conductor:
+            journal = conductor.journal
+            if orchestration is None:
+                ids = [oid for oid, *_ in journal.orchestrations()]
+                if not ids:
+                    return []
+                orchestration = ids[-1]
+            return [asdict(event) for event in journal.events(orchestration)[-limit:]]
+
+
+def _pick(flights: list[OrchestrationState], service: object) -> OrchestrationState | None:
+    """The orchestration holding ``service`` (else the oldest in flight, whose guards will say
+    why the service is not theirs to touch)."""
+    for state in flights:
+        if service in state.services:
+            return state
+    return flights[0] if flights else None
+
+
+def _question(conductor: Conductor, command: Command, dry_run: bool) -> str | None:
+    if dry_run or command.action in ("status", "rollback"):
+        return None
+    flights = conductor.in_flight()
+    if not flights:
+        plan = conductor.run(command.text, dry_run=True)  # raises UsageError when nothing is released
+        steps = [n for n in plan.data["notes"] if n != "dry run: nothing changed"]
+        return f"Start `{command.text}`: " + "; ".join(steps or ["nothing to deploy"])
+    state = flights[0]
+    services = ", ".join(state.services)
+    if state.strategy != command.action or state.strategy != "canary":
+        return f"Continue orchestration #{state.id} ({state.strategy} of {services}) with `{command.text}`"
+    live = [s for s in state.services.values() if not s.terminal]
+    current = min((s.candidate_percent for s in live), default=0)
+    steps = conductor.config.orchestration.canary_steps
+    target = command.percent if command.percent is not None else next_step(steps, current)
+    return (f"Ramp up canary #{state.id} of {services} from {current}% to {target}% of traffic "
+            f"on the new version (`{command.text}`)")
+
+
+__all__ = ["ACTOR", "Decide", "McpBackend", "NotApproved"]
