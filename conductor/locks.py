@@ -1,15 +1,20 @@
-"""Cross-process service locks: one live process orchestrates a service at a time.
+"""Cross-process service locks, two kinds, both ``flock`` (the kernel drops a lock when its
+holder dies, even by SIGKILL, so a crash never leaves a stale one behind):
 
-``flock`` on ``.mothership/locks/<service>.lock``: the kernel drops the lock when the holder dies
-(even by SIGKILL), so a crash never leaves a stale lock behind. Between processes (an
-orchestration paused for approval) ownership is the journal's business, not the lock's.
+- :class:`ServiceLocks` (``locks/<service>.lock``): one live process *drives* a service at a time,
+  for the whole run. Between processes (a canary paused for approval) ownership is the journal's.
+- :func:`action_lock` (``locks/<service>.action``): one traffic-changing action at a time, for
+  the seconds it takes. A person's rollback takes only this one, so it is never blocked by another
+  process's long orchestration.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -55,3 +60,33 @@ class ServiceLocks(AbstractContextManager["ServiceLocks"]):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._handles.clear()
+
+
+@contextmanager
+def action_lock(state_dir: Path, service: str, timeout: float = 60.0) -> Iterator[None]:
+    """Serialise traffic-changing actions on one service across processes, for the few seconds
+    each takes.
+
+    A person's rollback does not wait for another process's whole orchestration (that could be a
+    15-minute bake); it waits only for the action in progress, then acts. The guards run inside
+    this lock, so what they checked is still true when the handler acts.
+    """
+    directory = state_dir / "locks"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / f"{service}.action", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockHeldError(f"{service}: another action held it for over {timeout:g}s") from None
+                time.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -52,6 +52,7 @@ def build_report(
                 health += _health_lines(name, svc.health)
         else:
             rows.append(_row_from_platform(conductor, name))
+    instances = _instance_lines(conductor, state) if state and state.strategy == "rolling" else []
     strategy = state.strategy if state and command.action != "status" else command.action
     if command.action == "status" and state is not None and state.in_flight:
         strategy = state.strategy
@@ -64,6 +65,7 @@ def build_report(
         "status": state.status if state else "idle",
         "services": rows,
         "health": health,
+        "instances": instances,
         "next_steps": _next_steps(conductor, state),
         "signals": [s.to_dict() for s in emitted],
         "notes": [n for n in notes if n],
@@ -78,6 +80,7 @@ def build_report(
         rows=rows,
         traffic=traffic,
         health=health,
+        instances=instances,
         next_steps=data["next_steps"],
         notes=data["notes"],
         brain=data["brain"] or "none (status only)",
@@ -110,6 +113,22 @@ def _row_from_platform(conductor: Conductor, name: str) -> dict[str, Any]:
     status = "Deployed" if target in (None, current) else "Pending"
     return {"service": name, "current": current, "target": target, "status": status, "phase": status,
             "new_version_percent": 0, "rollback_reason": None, "failure": None}
+
+
+def _instance_lines(conductor: Conductor, state: OrchestrationState) -> list[str]:
+    """The spec's rolling picture: ``api instance 1: ████████████ v1.1.0 ✓`` per instance."""
+    lines = []
+    for svc in state.services.values():
+        snapshot = conductor.bundle.platform.snapshot(svc.name)
+        for instance in snapshot.slots[svc.stable_slot].instances:
+            if instance.version == svc.target_version:
+                bar, mark = "█" * 12, " ✓" if svc.observed_since_shift or svc.terminal else " (observing)"
+            else:
+                bar, mark = "░" * 12, ""
+            if instance.crashed:
+                mark = " ✗ crashed"
+            lines.append(f"{svc.name} instance {instance.index + 1}: {bar} {instance.version}{mark}")
+    return lines
 
 
 def _health_lines(service: str, health: HealthAssessment) -> list[dict[str, Any]]:

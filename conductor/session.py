@@ -146,13 +146,15 @@ class Conductor:
         notes: list[str] = []
         touched: OrchestrationState | None = None
         flights = [o for o in self.in_flight() if set(o.services) & set(wanted)]
-        with ServiceLocks(self.state_dir, [s for o in flights for s in o.services if s in wanted]):
-            for state in flights:
-                rt = self.runtime(state.id, **sinks)
-                for service in [s for s in state.services if s in wanted]:
-                    result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
-                    notes.append(result.message)
-                touched = rt.state()
+        # No run lock: a rollback must not wait for another process's orchestration. The executor's
+        # per-action lock orders it after whatever action is in progress, and that process sees the
+        # rollback in the journal before its next action.
+        for state in flights:
+            rt = self.runtime(state.id, **sinks)
+            for service in [s for s in state.services if s in wanted]:
+                result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
+                notes.append(result.message)
+            touched = rt.state()
         if not flights:
             notes.append(f"nothing in flight for {', '.join(wanted)}: no orchestration holds "
                          f"{'it' if len(wanted) == 1 else 'them'}, nothing to roll back")

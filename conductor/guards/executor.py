@@ -1,6 +1,6 @@
 """The guarded executor: the only way a tool call reaches a handler.
 
-    validate arguments (pydantic)  ->  guards for that tool  ->  handler  ->  journal the call
+    validate arguments (pydantic)  ->  [action lock]  guards for that tool  ->  handler  ->  journal
 
 A refusal or an error comes back as a structured :class:`ToolResult` (status ``refused`` /
 ``error`` with the reason); only journal failures propagate, because without the journal nothing
@@ -16,11 +16,15 @@ from pydantic import ValidationError
 
 from conductor.errors import JournalError, PlatformError
 from conductor.guards import GUARDS_BY_TOOL, GuardedCall
+from conductor.locks import action_lock
 from conductor.tools import lifecycle, observation, recovery
 from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import TOOLS, ToolInput, ToolResult
 
 Handler = Callable[[Runtime, Any, str], ToolResult]
+
+# Tools that change who gets traffic: guards and action run under the service's action lock.
+TRAFFIC_TOOLS = frozenset({"shift_traffic", "update_instances", "promote", "rollback"})
 
 HANDLERS: dict[str, Handler] = {
     "get_status": observation.get_status,
@@ -49,6 +53,14 @@ def execute(rt: Runtime, tool: str, arguments: Any, actor: str) -> ToolResult:
         result = ToolResult("error", f"invalid arguments for {tool}: {problems}")
         _journal(rt, tool, arguments, actor, "invalid", result)
         return result
+    service = getattr(args, "service", None)
+    if tool in TRAFFIC_TOOLS and isinstance(service, str) and service in rt.config.orchestration.services:
+        with action_lock(rt.state_dir, service):
+            return _guarded(rt, tool, args, actor)
+    return _guarded(rt, tool, args, actor)
+
+
+def _guarded(rt: Runtime, tool: str, args: ToolInput, actor: str) -> ToolResult:
     call = GuardedCall(tool=tool, args=args, actor=actor, state=rt.state())
     for guard in GUARDS_BY_TOOL[tool]:
         reason = guard(rt, call)

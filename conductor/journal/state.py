@@ -50,6 +50,9 @@ class Phase(StrEnum):
 
 
 TERMINAL_PHASES = (Phase.COMPLETE, Phase.ROLLED_BACK, Phase.FAILED)
+# Events that move a release forward; they cannot reopen a service that is already finished.
+_PROGRESS_KINDS = frozenset({"approval_requested", "deploying", "deployed", "switching", "bake_started",
+                             "completed", "failed"})
 TERMINAL_OUTCOMES = ("complete", "rolled_back", "failed", "stopped")
 
 
@@ -218,6 +221,8 @@ def _apply(state: OrchestrationState, event: Event) -> None:
     if event.service not in state.services:
         return
     svc = state.services[event.service]
+    if svc.terminal and kind in _PROGRESS_KINDS:
+        return  # e.g. a deploy that finished after another process rolled the service back
     if kind == "approval_requested":
         svc.phase = Phase.AWAITING_APPROVAL
         svc.approval_requested = int(data["percent"])

@@ -39,6 +39,9 @@ def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
             rt.record("failed", svc.name, actor, reason=reason)
             finish_if_done(rt, actor)
             return ToolResult("error", f"{svc.name} {args.version}: {reason}; traffic untouched, slot retired")
+    if rt.state().service(svc.name).terminal:  # rolled back by someone else while we waited
+        rt.platform.retire(svc.name, slot)
+        return ToolResult("error", f"{svc.name} was rolled back while {args.version} was starting; retired it")
     baseline = sample_baseline(rt, svc, actor)
     rt.record("deployed", svc.name, actor, slot=slot, version=args.version, instances=len(ready.instances))
     _notify_step(rt, f"{svc.name}: {args.version} deployed to {slot}, ready, smoke checks passed")

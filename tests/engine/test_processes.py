@@ -108,3 +108,37 @@ def test_sigkill_mid_canary_then_rollback_restores_stable(workspace: Workspace, 
         assert sim["services"][service]["weights"] == {"blue": 100, "green": 0}
         assert sim["services"][service]["slots"]["green"]["instances"] == []
     assert workspace.subprocess("orchestrate", "--json").json()["status"] in ("rolled_back", "idle")
+
+
+def test_rollback_from_another_terminal_is_not_blocked_by_a_running_orchestration(workspace: Workspace) -> None:
+    _slow_sim(workspace, time_scale=0.02)
+    db = workspace.state_dir / "journal.db"
+    proc = _start(workspace, "orchestrate", "canary", "--auto")
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e.kind == "traffic_shifted" for e in (workspace.journal_events() if db.exists() else [])):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        started = time.monotonic()
+        result = workspace.subprocess("orchestrate", "rollback")
+        took = time.monotonic() - started
+        assert result.code == 3, result.err
+        assert took < 15  # it waited for one action at most, not for the whole orchestration
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    final = workspace.subprocess("orchestrate", "--json").json()
+    assert final["status"] == "rolled_back"
+    import json
+
+    sim = json.loads((workspace.state_dir / "sim" / "state.json").read_text())
+    for service in ("api", "web", "worker"):
+        assert sim["services"][service]["weights"] == {"blue": 100, "green": 0}
+    shifted_after = False
+    rolled = False
+    for event in workspace.journal_events():
+        rolled = rolled or (event.kind == "rolled_back" and event.service == "api")
+        if rolled and event.kind == "traffic_shifted" and event.service == "api":
+            shifted_after = shifted_after or event.data["weights"]["green"] > 0
+    assert not shifted_after

@@ -103,3 +103,19 @@ def test_single_flap_does_not_roll_back(workspace: Workspace, capsys: pytest.Cap
     assert result.code == 0, result.out
     verdicts = [e.data["assessment"]["verdict"] for e in workspace.journal_events("health_checked")]
     assert verdicts.count("unhealthy") == 1
+
+
+def test_rolling_failure_reverts_the_instances_already_updated(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = release_config()
+    config["release"] = {"api": "v1.1.0"}
+    config["services"] = {"api": {"replicas": 4}}
+    config["platform"] = {"kind": "sim", "versions": {"api@v1.1.0": {"errorRate": 40}}}
+    workspace.write_config(config)
+    result = workspace.cli(capsys, "orchestrate", "rolling")
+    assert result.code == 3
+    assert result.out.startswith("<conductor>ROLLBACK:api:error rate")
+    replaced = [(e.data["index"], e.data["version"]) for e in workspace.journal_events("instance_replaced")]
+    assert replaced == [(0, "v1.1.0"), (0, "v1.0.0")]  # the one updated instance went back
+    assert "api instance 1: ░░░░░░░░░░░░ v1.0.0" in result.out

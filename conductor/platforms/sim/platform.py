@@ -2,16 +2,20 @@
 
 The state file is rewritten atomically after every mutation, so a process killed at any point
 leaves the simulated world exactly as the last completed action left it, like a real platform.
+Several processes share it (an orchestration, a rollback from another terminal, ``conductor
+watch``): every change is a read-modify-write under an exclusive ``flock``, so none is lost.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import random
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +35,9 @@ class SimClock(VirtualClock):
         self._owner = owner
 
     def sleep(self, seconds: float) -> None:
-        self._owner._refresh()
         super().sleep(seconds)
-        self._owner.save(durable=False)
+        with self._owner.transaction(durable=False):
+            pass  # reload (time may have moved elsewhere too), then save the later of the two
 
     def advance_to(self, moment: float) -> None:
         """Time never goes backwards, and another process may have moved it forward."""
@@ -50,30 +54,20 @@ class SimPlatform:
 
     @classmethod
     def open(cls, path: Path, settings: SimSettings, config: ConductorConfig) -> SimPlatform:
-        if path.exists():
-            try:
-                state = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise PlatformError(f"simulator state {path} is unreadable: {exc}") from exc
-        else:
-            state = {"now": 0.0, "services": {}}
-        sim = cls(path, settings, state)
-        added = False
-        for service in config.orchestration.services:
-            if service not in state["services"]:
-                added = True
-                version = settings.initial.get(service, settings.initial_version)
-                replicas = config.spec(service).replicas
-                state["services"][service] = {
-                    "weights": {"blue": 100, "green": 0},
-                    "slots": {
-                        "blue": sim._new_slot(version, replicas),
-                        "green": {"version": None, "deployed_at": 0.0, "instances": []},
-                    },
-                }
-        if added:
-            sim.save()
-        sim._seen_mtime = path.stat().st_mtime_ns if path.exists() else 0
+        sim = cls(path, settings, {"now": 0.0, "services": {}})
+        sim._refresh()
+        if any(service not in sim._state["services"] for service in config.orchestration.services):
+            with sim.transaction():
+                for service in config.orchestration.services:
+                    if service not in sim._state["services"]:
+                        version = settings.initial.get(service, settings.initial_version)
+                        sim._state["services"][service] = {
+                            "weights": {"blue": 100, "green": 0},
+                            "slots": {
+                                "blue": sim._new_slot(version, config.spec(service).replicas),
+                                "green": {"version": None, "deployed_at": 0.0, "instances": []},
+                            },
+                        }
         return sim
 
     # -- persistence ---------------------------------------------------------------------------
@@ -89,6 +83,20 @@ class SimPlatform:
                 os.fsync(handle.fileno())
         os.replace(tmp, self._path)
         self._seen_mtime = self._path.stat().st_mtime_ns
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[None]:
+        """Exclusive read-modify-write of the state file across processes."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._refresh()
+            yield
+            self.save(durable=durable)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def _refresh(self) -> None:
         """Pick up what another process (``conductor watch``, an approval) wrote since we last looked."""
@@ -182,20 +190,20 @@ class SimPlatform:
                 f"'listen tcp :8080: bind: address already in use' (simulated)"
             )
         self.clock.sleep(behaviour.ready_seconds or 0.0)
-        record["slots"][slot] = self._new_slot(version, replicas)
-        self.save()
+        with self.transaction():
+            self._service(service)["slots"][slot] = self._new_slot(version, replicas)
         return self.snapshot(service).slots[slot]
 
     def set_weights(self, service: str, weights: Mapping[Slot, int]) -> dict[Slot, int]:
         if sorted(weights) != sorted(SLOTS) or sum(weights.values()) != 100:
             raise PlatformError(f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}")
-        record = self._service(service)
-        for slot, weight in weights.items():
-            if weight > 0 and not record["slots"][slot]["instances"]:
-                raise PlatformError(f"{service}: slot {slot} has no instances to take {weight}% of traffic")
-        record["weights"] = {slot: int(weights[slot]) for slot in SLOTS}
-        self.save()
-        return dict(record["weights"])
+        with self.transaction():
+            record = self._service(service)
+            for slot, weight in weights.items():
+                if weight > 0 and not record["slots"][slot]["instances"]:
+                    raise PlatformError(f"{service}: slot {slot} has no instances to take {weight}% of traffic")
+            record["weights"] = {slot: int(weights[slot]) for slot in SLOTS}
+        return dict(self._service(service)["weights"])
 
     def replace_instance(self, service: str, slot: Slot, index: int, version: str) -> InstanceState:
         record = self._service(service)
@@ -208,19 +216,19 @@ class SimPlatform:
                 self.clock.sleep(self._settings.readiness_timeout)
                 raise NotReadyError(f"{service} {version} instance {index} never became ready (simulated)")
             self.clock.sleep(behaviour.ready_seconds or 0.0)
-            instances[index] = {"version": version, "since": self.clock.now()}
-            versions = {inst["version"] for inst in instances}
-            record["slots"][slot]["version"] = version if versions == {version} else record["slots"][slot]["version"]
-            self.save()
+            with self.transaction():
+                data = self._service(service)["slots"][slot]
+                data["instances"][index] = {"version": version, "since": self.clock.now()}
+                if {inst["version"] for inst in data["instances"]} == {version}:
+                    data["version"] = version
         return self.snapshot(service).slots[slot].instances[index]
 
     def retire(self, service: str, slot: Slot) -> None:
-        record = self._service(service)
-        if record["weights"][slot] > 0:
-            raise PlatformError(f"{service}: slot {slot} still carries {record['weights'][slot]}% of traffic")
-        if record["slots"][slot]["instances"] or record["slots"][slot]["version"]:
+        with self.transaction():
+            record = self._service(service)
+            if record["weights"][slot] > 0:
+                raise PlatformError(f"{service}: slot {slot} still carries {record['weights'][slot]}% of traffic")
             record["slots"][slot] = {"version": None, "deployed_at": self.clock.now(), "instances": []}
-            self.save()
 
     def probe(self, service: str, slot: Slot, path: str) -> int:
         data = self._service(service)["slots"][slot]
@@ -232,7 +240,7 @@ class SimPlatform:
         return self.behaviour(service, data["version"], now).smoke_status or 200
 
     def close(self) -> None:
-        self.save()
+        """Nothing to release: every change was saved by its transaction."""
 
     # -- MetricsProvider -------------------------------------------------------------------------
 
