@@ -86,4 +86,5 @@ def _health_result(rt: Runtime, svc: ServiceState) -> ToolResult:
     if svc.health is None or not svc.observed_since_shift:
         return ToolResult("no_data", f"{svc.name}: no full interval observed since the last change yet", summary)
     judged = svc.health.verdict.value in ("healthy", "unhealthy")
-    return ToolResult("ok" if judged else "no_data", f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}", summary)
+    message = f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}"
+    return ToolResult("ok" if judged else "no_data", message, summary)

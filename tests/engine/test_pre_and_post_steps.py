@@ -83,7 +83,9 @@ def test_webhooks_hear_start_steps_and_the_outcome_and_a_dead_one_never_blocks(
     assert failures and all(f.data["url"] == "https://down.example.test/x" for f in failures)
 
 
-def test_deployment_record_is_appended_for_rollbacks_too(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deployment_record_is_appended_for_rollbacks_too(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
     workspace.cli(capsys, "orchestrate", "canary", "10")
     workspace.cli(capsys, "orchestrate", "rollback")
     record = (workspace.state_dir / "DEPLOYMENTS.md").read_text()

@@ -124,7 +124,7 @@ def test_rollback_from_another_terminal_is_not_blocked_by_a_running_orchestratio
         took = time.monotonic() - started
         assert result.code == 3, result.err
         assert took < 15  # it waited for one action at most, not for the whole orchestration
-        out, _ = proc.communicate(timeout=60)
+        proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
