@@ -96,6 +96,8 @@ class Conductor:
             **sinks,
         )
         rt.tick = Watchdog(rt).tick
+        if hasattr(self.bundle.platform, "orchestration_id"):  # backends that label what they touch
+            self.bundle.platform.orchestration_id = str(orchestration_id)
         return rt
 
     @property

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 
-SUBCOMMANDS = ["orchestrate", "watch", "up", "down", "demo", "doctor"]
+SUBCOMMANDS = ["orchestrate", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
 
 EPILOG = """exit codes:
   0  done, status shown, or paused awaiting approval

@@ -110,7 +110,11 @@ def test_no_error_series_means_zero_errors(prom: respx.MockRouter) -> None:
 def test_nan_latency_is_no_value(prom: respx.MockRouter) -> None:
     prom.get("/api/v1/query").mock(
         side_effect=answer(
-            {"histogram_quantile": vector("NaN"), "conductor_router_errors_total": vector("NaN"), "requests_total": vector("0")}
+            {
+                "histogram_quantile": vector("NaN"),
+                "conductor_router_errors_total": vector("NaN"),
+                "requests_total": vector("0"),
+            }
         )
     )
     sample = PrometheusMetrics(settings()).sample("api", "green", 60)

@@ -22,9 +22,13 @@ Every write is "make it so" on a fresh read, guarded by resourceVersion (409 -> 
 stamps ``conductor.dev/orchestration`` with :attr:`KubernetesPlatform.orchestration_id` when set,
 so a rerun after a crash converges on what is there instead of duplicating it.
 
->>> platform = KubernetesPlatform(KubeApi(api_client_for(settings), "shop", 30), settings, {"api": 3}, RealClock())
->>> platform.deploy("api", "green", "v1.3.0", replicas=3)
->>> platform.set_weights("api", {"blue": 0, "green": 100})
+Usage (the registry builds it from ``platform`` in the config)::
+
+    api = KubeApi(api_client_for(settings), settings.namespace, settings.request_timeout)
+    platform = KubernetesPlatform(api, settings, {"api": 3}, RealClock())
+    platform.adopt("api")                       # once: traffic onto a managed blue slot
+    platform.deploy("api", "green", "v1.3.0", replicas=3)
+    platform.set_weights("api", {"blue": 0, "green": 100})
 """
 
 from __future__ import annotations

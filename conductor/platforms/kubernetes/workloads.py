@@ -25,6 +25,9 @@ Change = tuple[Any, PatchKind] | None
 
 
 class Workloads:
+    """Shared state and building blocks. ``orchestration_id``, when set by the caller, is stamped
+    on every object touched (``conductor.dev/orchestration``) so a person can see who changed what."""
+
     def __init__(
         self,
         api: KubeApi,
@@ -39,6 +42,8 @@ class Workloads:
         self._clock = clock
         self._waiter = RolloutWaiter(api, clock, settings.poll_interval, settings.fail_fast)
         self.orchestration_id = orchestration_id
+
+    # -- reading -----------------------------------------------------------------------------
 
     def _slot_state(self, names: o.ServiceNames, slot: Slot) -> SlotState:
         deployment = self._api.get("deployment", names.deployment(slot))
@@ -85,6 +90,8 @@ class Workloads:
             return {slot: 100 if slot == active else 0 for slot in SLOTS}
         ready = {slot: sum(inst.ready for inst in self._instances(names, slot)) for slot in SLOTS}
         return ratio_weights(ready)
+
+    # -- writing: each one idempotent, computed from a fresh read --------------------------------
 
     def _ensure_slot_service(self, names: o.ServiceNames, slot: Slot) -> None:
         name = names.slot_service(slot)

@@ -73,7 +73,10 @@ def http_route(name: str = "api", backend: str = "api") -> dict[str, Any]:
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                     "filters": [
-                        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"add": [{"name": "x-env", "value": "prod"}]}}
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {"add": [{"name": "x-env", "value": "prod"}]},
+                        }
                     ],
                     "backendRefs": [{"name": backend, "port": 80}],
                 },

@@ -37,8 +37,14 @@ ROUTES = [
     (re.compile(r"^/apis/gateway\.networking\.k8s\.io/v1/namespaces/([^/]+)/(httproutes)(?:/([^/]+))?$"), None),
 ]
 PROXY = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/:]+)(?::(\d+))?/proxy(/.*)?$")
-KINDS = {"deployments": "Deployment", "replicasets": "ReplicaSet", "pods": "Pod", "services": "Service",
-         "events": "Event", "httproutes": "HTTPRoute"}
+KINDS = {
+    "deployments": "Deployment",
+    "replicasets": "ReplicaSet",
+    "pods": "Pod",
+    "services": "Service",
+    "events": "Event",
+    "httproutes": "HTTPRoute",
+}
 
 
 class ApiError(Exception):
@@ -53,6 +59,7 @@ class Fault:
     path: re.Pattern[str]
     status: int
     times: int
+    skip: int = 0
 
 
 class FakeCluster:
@@ -93,19 +100,27 @@ class FakeCluster:
 
     def kubeconfig(self, directory: Path) -> Path:
         path = directory / "kubeconfig"
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "tester", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "tester",
-                                                       "namespace": self.namespace}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "tester", "user": {"token": "fake-token"}}],
+                    "contexts": [
+                        {"name": "fake", "context": {"cluster": "fake", "user": "tester", "namespace": self.namespace}}
+                    ],
+                }
+            )
+        )
         return path
 
     # -- test hooks ------------------------------------------------------------------------------
 
-    def fail(self, method: str, path_pattern: str, status: int = 500, times: int = 1) -> None:
-        self.faults.append(Fault(method, re.compile(path_pattern), status, times))
+    def fail(self, method: str, path_pattern: str, status: int = 500, times: int = 1, skip: int = 0) -> None:
+        """Answer the next ``times`` matching requests (after letting ``skip`` through) with ``status``."""
+        self.faults.append(Fault(method, re.compile(path_pattern), status, times, skip))
 
     def settle(self, ticks: int = 30) -> None:
         with self.lock:
@@ -140,8 +155,13 @@ class FakeCluster:
         if (resource, name) in self.objects:
             raise ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists')
         self.clock += 1
-        metadata.update(namespace=self.namespace, uid=str(uuid.uuid4()), resourceVersion=self._next(),
-                        generation=1, creationTimestamp=(EPOCH + timedelta(seconds=self.clock)).isoformat())
+        metadata.update(
+            namespace=self.namespace,
+            uid=str(uuid.uuid4()),
+            resourceVersion=self._next(),
+            generation=1,
+            creationTimestamp=(EPOCH + timedelta(seconds=self.clock)).isoformat(),
+        )
         obj.setdefault("apiVersion", "v1")
         obj["kind"] = KINDS[resource]
         self.objects[(resource, name)] = obj
@@ -161,13 +181,19 @@ class FakeCluster:
 
     def add_event(self, pod: Obj, reason: str, message: str) -> None:
         self.pod_counter += 1
-        self.create_internal("events", {
-            "apiVersion": "v1",
-            "metadata": {"name": f"{pod['metadata']['name']}.{self.pod_counter:x}"},
-            "involvedObject": {"kind": "Pod", "name": pod["metadata"]["name"], "namespace": self.namespace},
-            "reason": reason, "message": message, "type": "Warning", "count": 1,
-            "lastTimestamp": (EPOCH + timedelta(seconds=self.clock)).isoformat(),
-        })
+        self.create_internal(
+            "events",
+            {
+                "apiVersion": "v1",
+                "metadata": {"name": f"{pod['metadata']['name']}.{self.pod_counter:x}"},
+                "involvedObject": {"kind": "Pod", "name": pod["metadata"]["name"], "namespace": self.namespace},
+                "reason": reason,
+                "message": message,
+                "type": "Warning",
+                "count": 1,
+                "lastTimestamp": (EPOCH + timedelta(seconds=self.clock)).isoformat(),
+            },
+        )
 
     # -- verbs -----------------------------------------------------------------------------------
 
@@ -197,8 +223,12 @@ class FakeCluster:
         except PatchError as exc:
             raise ApiError(422, "Invalid", str(exc)) from exc
         if patched["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {resource} "{name}": the object '
-                           "has been modified; please apply your changes to the latest version and try again")
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {resource} "{name}": the object '
+                "has been modified; please apply your changes to the latest version and try again",
+            )
         if resource == "deployments":
             if patched["spec"]["selector"] != current["spec"]["selector"]:
                 raise ApiError(422, "Invalid", "spec.selector: Invalid value: field is immutable")
@@ -218,8 +248,9 @@ def _validate_deployment(body: Obj) -> None:
     selector = body.get("spec", {}).get("selector", {}).get("matchLabels") or {}
     labels = body.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
     if not selector or not fake_controller.matches(labels, selector):
-        raise ApiError(422, "Invalid", "spec.template.metadata.labels: Invalid value: `selector` does not match "
-                                       "template `labels`")
+        raise ApiError(
+            422, "Invalid", "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+        )
 
 
 def _selected(obj: Obj, query: dict[str, list[str]]) -> bool:
@@ -258,8 +289,17 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _error(self, error: ApiError) -> None:
-            self._send(error.code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                    "message": error.message, "reason": error.reason, "code": error.code})
+            self._send(
+                error.code,
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": error.message,
+                    "reason": error.reason,
+                    "code": error.code,
+                },
+            )
 
         def _body(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
@@ -276,6 +316,9 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                     fake_controller.tick(cluster)
                 for fault in cluster.faults:
                     if fault.times > 0 and fault.method == method and fault.path.search(path):
+                        if fault.skip > 0:
+                            fault.skip -= 1
+                            continue
                         fault.times -= 1
                         return self._error(ApiError(fault.status, "InternalError", "injected fault"))
                 try:
@@ -285,8 +328,9 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
                 except ApiError as error:
                     return self._error(error)
 
-        def _dispatch(self, method: str, path: str, query: dict[str, list[str]], ctype: str, body: Any
-                      ) -> tuple[int, Any]:
+        def _dispatch(
+            self, method: str, path: str, query: dict[str, list[str]], ctype: str, body: Any
+        ) -> tuple[int, Any]:
             if path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" and method == "POST":
                 return 201, cluster.access_review(body)
             proxy = PROXY.match(path)
@@ -304,8 +348,12 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             _ns, resource, name = match.groups()
             if name is None and method == "GET":
                 items = [_public(o) for o in cluster.list(resource) if _selected(o, query)]
-                return 200, {"kind": f"{KINDS[resource]}List", "apiVersion": "v1",
-                             "metadata": {"resourceVersion": str(cluster.rv)}, "items": items}
+                return 200, {
+                    "kind": f"{KINDS[resource]}List",
+                    "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(cluster.rv)},
+                    "items": items,
+                }
             if name is None and method == "POST":
                 return 201, _public(cluster.create(resource, body))
             if name is not None and method == "GET":
@@ -318,6 +366,7 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             raise ApiError(405, "MethodNotAllowed", f"{method} {path}")
 
         def _watch(self, path: str, query: dict[str, list[str]]) -> None:
+            """Chunked, one JSON event per line, like the real server (clients read per chunk)."""
             match = next((m for p, _ in ROUTES if (m := p.match(path))), None)
             if match is None:
                 raise ApiError(404, "NotFound", path)
@@ -326,25 +375,41 @@ def _handler_for(cluster: FakeCluster) -> type[BaseHTTPRequestHandler]:
             timeout = float((query.get("timeoutSeconds") or ["5"])[0])
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Connection", "close")
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.close_connection = True
-            deadline = threading.Event()
-            threading.Timer(timeout, lambda: (deadline.set(), _notify(cluster))).start()
+
+            def send(kind: str, obj: Obj) -> None:
+                data = (json.dumps({"type": kind, "object": _public(obj)}) + "\n").encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
             sent = since
-            if since == 0:  # like the real server: the current objects first, as ADDED
+            if since == 0:  # the current objects first, as ADDED
                 for obj in cluster.list(resource):
                     if _selected(obj, query):
-                        self.wfile.write((json.dumps({"type": "ADDED", "object": _public(obj)}) + "\n").encode())
+                        send("ADDED", obj)
                 sent = cluster.rv
-            while not deadline.is_set():
-                for rv, res, kind, obj in list(cluster.log):
-                    if rv > sent and res == resource and _selected(obj, query):
-                        line = json.dumps({"type": kind, "object": _public(obj)}) + "\n"
-                        self.wfile.write(line.encode())
-                    sent = max(sent, rv)
-                self.wfile.flush()
-                cluster.changed.wait(0.05)
+            deadline = threading.Event()
+
+            def expire() -> None:
+                deadline.set()
+                _notify(cluster)
+
+            timer = threading.Timer(timeout, expire)
+            timer.start()
+            try:
+                while not deadline.is_set():
+                    for rv, res, kind, obj in list(cluster.log):
+                        if rv > sent and res == resource and _selected(obj, query):
+                            send(kind, obj)
+                        sent = max(sent, rv)
+                    self.wfile.flush()
+                    cluster.changed.wait(0.05)
+                self.wfile.write(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped watching
+            finally:
+                timer.cancel()
+                self.close_connection = True
 
         def do_GET(self) -> None:
             self._handle("GET")

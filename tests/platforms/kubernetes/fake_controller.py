@@ -37,8 +37,15 @@ def _owned_by(obj: Obj, owner: Obj) -> bool:
 
 
 def _owner_ref(owner: Obj, kind: str) -> list[Obj]:
-    return [{"apiVersion": "apps/v1", "kind": kind, "name": owner["metadata"]["name"],
-             "uid": owner["metadata"]["uid"], "controller": True}]
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "name": owner["metadata"]["name"],
+            "uid": owner["metadata"]["uid"],
+            "controller": True,
+        }
+    ]
 
 
 def _intstr(value: Any, total: int, round_up: bool) -> int:
@@ -88,12 +95,17 @@ def _reconcile_deployment(cluster: FakeCluster, deployment: Obj) -> None:
         new = {
             "apiVersion": "apps/v1",
             "kind": "ReplicaSet",
-            "metadata": {"name": f"{name}-{pod_hash}", "namespace": deployment["metadata"]["namespace"],
-                         "labels": dict(template["metadata"]["labels"]),
-                         "ownerReferences": _owner_ref(deployment, "Deployment")},
-            "spec": {"replicas": 0 if old_total else desired,
-                     "selector": {"matchLabels": {**spec["selector"]["matchLabels"], "pod-template-hash": pod_hash}},
-                     "template": template},
+            "metadata": {
+                "name": f"{name}-{pod_hash}",
+                "namespace": deployment["metadata"]["namespace"],
+                "labels": dict(template["metadata"]["labels"]),
+                "ownerReferences": _owner_ref(deployment, "Deployment"),
+            },
+            "spec": {
+                "replicas": 0 if old_total else desired,
+                "selector": {"matchLabels": {**spec["selector"]["matchLabels"], "pod-template-hash": pod_hash}},
+                "template": template,
+            },
         }
         cluster.create_internal("replicasets", new)
         return
@@ -133,11 +145,13 @@ def _reconcile_replicaset(cluster: FakeCluster, replicaset: Obj) -> None:
     for _ in range(want - len(pods)):
         cluster.pod_counter += 1
         metadata = copy.deepcopy(template.get("metadata", {}))
-        metadata.update({
-            "name": f"{replicaset['metadata']['name']}-{cluster.pod_counter:05x}",
-            "namespace": replicaset["metadata"]["namespace"],
-            "ownerReferences": _owner_ref(replicaset, "ReplicaSet"),
-        })
+        metadata.update(
+            {
+                "name": f"{replicaset['metadata']['name']}-{cluster.pod_counter:05x}",
+                "namespace": replicaset["metadata"]["namespace"],
+                "ownerReferences": _owner_ref(replicaset, "ReplicaSet"),
+            }
+        )
         containers = template["spec"]["containers"]
         pod = {
             "apiVersion": "v1",
@@ -148,8 +162,13 @@ def _reconcile_replicaset(cluster: FakeCluster, replicaset: Obj) -> None:
                 "phase": "Pending",
                 "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False"}],
                 "containerStatuses": [
-                    {"name": c["name"], "image": c["image"], "ready": False, "restartCount": 0,
-                     "state": {"waiting": {"reason": "ContainerCreating"}}}
+                    {
+                        "name": c["name"],
+                        "image": c["image"],
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "ContainerCreating"}},
+                    }
                     for c in containers
                 ],
             },
@@ -157,9 +176,12 @@ def _reconcile_replicaset(cluster: FakeCluster, replicaset: Obj) -> None:
         }
         cluster.create_internal("pods", pod)
     ready = sum(1 for pod in _pods_of(cluster, replicaset) if _ready(pod))
-    status = {"replicas": len(_pods_of(cluster, replicaset)),
-              "readyReplicas": ready, "availableReplicas": ready,
-              "observedGeneration": replicaset["metadata"].get("generation", 1)}
+    status = {
+        "replicas": len(_pods_of(cluster, replicaset)),
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "observedGeneration": replicaset["metadata"].get("generation", 1),
+    }
     if replicaset.get("status") != status:
         replicaset["status"] = status
         cluster.update_internal("replicasets", replicaset)
@@ -173,10 +195,11 @@ def _advance_pod(cluster: FakeCluster, pod: Obj) -> None:
     status = pod["status"]
     container = status["containerStatuses"][0]
     conditions = {c["type"]: c for c in status["conditions"]}
-    name = pod["metadata"]["name"]
+    pod["metadata"]["name"]
     if behaviour == "unschedulable":
-        conditions["PodScheduled"].update(status="False", reason="Unschedulable",
-                                          message="0/3 nodes are available: 3 Insufficient cpu.")
+        conditions["PodScheduled"].update(
+            status="False", reason="Unschedulable", message="0/3 nodes are available: 3 Insufficient cpu."
+        )
         if age == 1:
             cluster.add_event(pod, "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.")
     elif behaviour == "never-pull":
@@ -184,15 +207,22 @@ def _advance_pod(cluster: FakeCluster, pod: Obj) -> None:
         message = f'Back-off pulling image "{image}"' if age > 1 else f"rpc error: {image} not found"
         container["state"] = {"waiting": {"reason": reason, "message": message}}
         if age <= 2:
-            cluster.add_event(pod, "Failed" if age == 1 else "BackOff",
-                              f'Failed to pull image "{image}": manifest unknown' if age == 1 else message)
+            cluster.add_event(
+                pod,
+                "Failed" if age == 1 else "BackOff",
+                f'Failed to pull image "{image}": manifest unknown' if age == 1 else message,
+            )
     elif behaviour in ("crash", "oom"):
         status["phase"] = "Running"
         container["restartCount"] = age
         exit_reason = "OOMKilled" if behaviour == "oom" else "Error"
         container["lastState"] = {"terminated": {"reason": exit_reason, "exitCode": 137 if behaviour == "oom" else 1}}
-        container["state"] = {"waiting": {"reason": "CrashLoopBackOff",
-                                          "message": f"back-off 10s restarting failed container={container['name']}"}}
+        container["state"] = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off 10s restarting failed container={container['name']}",
+            }
+        }
         if age == 1:
             cluster.add_event(pod, "BackOff", "Back-off restarting failed container")
     elif behaviour == "never-ready":
@@ -225,8 +255,11 @@ def _deployment_status(cluster: FakeCluster, deployment: Obj) -> None:
         "unavailableReplicas": max(0, desired - ready),
         "conditions": [
             {"type": "Available", "status": "True" if ready >= desired else "False"},
-            {"type": "Progressing", "status": "True",
-             "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated"},
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
+            },
         ],
     }
     if deployment.get("status") != status:
@@ -242,13 +275,29 @@ def _route_status(cluster: FakeCluster, route: Obj) -> None:
         if cluster.get("services", ref["name"]) is None
     ]
     generation = route["metadata"]["generation"]
-    resolved = {"type": "ResolvedRefs", "status": "False" if missing else "True", "observedGeneration": generation,
-                "reason": "BackendNotFound" if missing else "ResolvedRefs",
-                "message": f"Service(s) not found: {', '.join(missing)}" if missing else ""}
-    accepted = {"type": "Accepted", "status": "True", "observedGeneration": generation, "reason": "Accepted",
-                "message": ""}
-    status = {"parents": [{"parentRef": {"name": "gateway"}, "controllerName": "example.com/gateway",
-                           "conditions": [accepted, resolved]}]}
+    resolved = {
+        "type": "ResolvedRefs",
+        "status": "False" if missing else "True",
+        "observedGeneration": generation,
+        "reason": "BackendNotFound" if missing else "ResolvedRefs",
+        "message": f"Service(s) not found: {', '.join(missing)}" if missing else "",
+    }
+    accepted = {
+        "type": "Accepted",
+        "status": "True",
+        "observedGeneration": generation,
+        "reason": "Accepted",
+        "message": "",
+    }
+    status = {
+        "parents": [
+            {
+                "parentRef": {"name": "gateway"},
+                "controllerName": "example.com/gateway",
+                "conditions": [accepted, resolved],
+            }
+        ]
+    }
     if route.get("status") != status:
         route["status"] = status
         cluster.update_internal("httproutes", route)

@@ -76,3 +76,26 @@ def test_deploy_is_idempotent_and_refuses_a_slot_with_traffic(rig: Rig) -> None:
     with pytest.raises(PlatformError, match="carries traffic"):
         platform.deploy("api", "blue", "v1.1.0", replicas=3)
     assert rig.deployment("api-blue")["spec"]["template"]["metadata"]["annotations"][ANN_VERSION] == "v1.0.0"
+
+
+def test_next_release_reuses_the_retired_slot_with_the_live_template(rig: Rig) -> None:
+    platform = rig.platform()
+    platform.deploy("api", "blue", "v1.0.0", replicas=3)
+    platform.set_weights("api", {"blue": 100, "green": 0})
+    platform.deploy("api", "green", "v1.1.0", replicas=3)
+    platform.set_weights("api", {"blue": 0, "green": 100})
+    platform.retire("api", "blue")
+    # someone tunes the live slot between releases; the next release must carry that over
+    green = rig.deployment("api-green")
+    with rig.cluster.lock:
+        green["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "POOL", "value": "20"})
+        rig.cluster.update_internal("deployments", green)
+
+    state = platform.deploy("api", "blue", "v1.2.0", replicas=3)
+
+    assert state.ready and state.version == "v1.2.0"
+    blue = rig.deployment("api-blue")
+    assert blue["spec"]["replicas"] == 3
+    assert {"name": "POOL", "value": "20"} in blue["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert blue["spec"]["template"]["metadata"]["labels"]["conductor.dev/slot"] == "blue"
+    assert platform.set_weights("api", {"blue": 100, "green": 0}) == {"blue": 100, "green": 0}

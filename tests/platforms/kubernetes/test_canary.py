@@ -39,7 +39,10 @@ def test_canary_ramp_and_promotion_by_http_route_weights(rig: Rig) -> None:
         {"kind": "Service", "name": "api-blue", "port": 80, "weight": 50},
         {"kind": "Service", "name": "api-green", "port": 80, "weight": 50},
     ]
-    assert rig.service("api-green")["spec"]["selector"] == {"conductor.dev/service": "api", "conductor.dev/slot": "green"}
+    assert rig.service("api-green")["spec"]["selector"] == {
+        "conductor.dev/service": "api",
+        "conductor.dev/slot": "green",
+    }
 
     assert platform.set_weights("api", {"blue": 0, "green": 100}) == {"blue": 0, "green": 100}
     assert rig.service()["spec"]["selector"]["conductor.dev/slot"] == "green"  # in-cluster clients follow
@@ -102,6 +105,21 @@ def test_canary_by_replica_ratio_scales_only_the_canary(rig: Rig) -> None:
     assert rig.service()["spec"]["selector"]["conductor.dev/slot"] == "green"
 
 
+def test_rollback_from_a_replica_split_is_one_selector_patch(rig: Rig) -> None:
+    _start_on_blue(rig)
+    platform = rig.platform()
+    platform.deploy("api", "green", "v1.2.0", replicas=3)
+    platform.set_weights("api", {"blue": 75, "green": 25})
+    before = len(rig.cluster.requests)
+
+    assert platform.set_weights("api", {"blue": 100, "green": 0}) == {"blue": 100, "green": 0}
+
+    writes = [(m, p) for m, p, _ in rig.cluster.requests[before:] if m in ("PATCH", "POST")]
+    assert writes == [("PATCH", "/api/v1/namespaces/shop/services/api")]
+    assert rig.service()["spec"]["selector"]["conductor.dev/slot"] == "blue"
+    assert rig.deployment("api-blue")["spec"]["replicas"] == 3
+
+
 def test_replica_ratio_refuses_a_weight_it_cannot_express(rig: Rig) -> None:
     rig.replicas = 3
     _start_on_blue(rig)
@@ -109,7 +127,9 @@ def test_replica_ratio_refuses_a_weight_it_cannot_express(rig: Rig) -> None:
     platform.deploy("api", "green", "v1.1.0", replicas=3)
     selector_before = rig.service()["spec"]["selector"]
 
-    with pytest.raises(PlatformError, match=r"10% cannot be expressed by replicas: with 3 stable pods.*25%.*at least 6"):
+    with pytest.raises(
+        PlatformError, match=r"10% cannot be expressed by replicas: with 3 stable pods.*25%.*at least 6"
+    ):
         platform.set_weights("api", {"blue": 90, "green": 10})
 
     assert rig.service()["spec"]["selector"] == selector_before  # nothing moved

@@ -89,17 +89,18 @@ def test_crash_between_two_patches_then_resume_converges(rig: Rig) -> None:
 
 def test_crash_after_create_then_resume_does_not_duplicate(rig: Rig) -> None:
     _on_blue(rig)
-    rig.cluster.fail("GET", r"/deployments/api-green$", status=503, times=1)
-    # creation succeeds, then the next read fails: the first process gives up here
-    rig.cluster.image_behaviour["registry.example/api:v1.1.0"] = "ready"
-    platform = rig.platform()
-    try:
-        platform.deploy("api", "green", "v1.1.0", replicas=3)
-    except PlatformError:
-        pass
+    # the first read of api-green (absent) passes, the create lands, the next read fails:
+    # the first process gives up with the Deployment created but never seen ready
+    rig.cluster.fail("GET", r"/deployments/api-green$", status=503, times=1, skip=1)
+    with pytest.raises(PlatformError, match="HTTP 503"):
+        rig.platform().deploy("api", "green", "v1.1.0", replicas=3)
+    assert rig.cluster.get("deployments", "api-green") is not None
+
     state = rig.platform().deploy("api", "green", "v1.1.0", replicas=3)
+
     assert state.ready and state.version == "v1.1.0"
-    assert len([d for d in rig.cluster.list("deployments") if d["metadata"]["name"] == "api-green"]) == 1
+    creates = [p for m, p, _ in rig.cluster.requests if m == "POST" and p.endswith("/deployments")]
+    assert len(creates) == 2  # api-blue earlier, api-green once: the rerun adopted what was there
 
 
 def test_probe_goes_to_a_ready_pod_of_the_slot(rig: Rig) -> None:
@@ -120,5 +121,5 @@ def test_probe_goes_to_a_ready_pod_of_the_slot(rig: Rig) -> None:
 def test_unreachable_api_server_is_a_platform_error(rig: Rig) -> None:
     platform = rig.platform()
     rig.cluster.__exit__(None, None, None)
-    with pytest.raises(PlatformError, match="unreachable|HTTP"):
+    with pytest.raises(PlatformError, match=r"unreachable|HTTP"):
         platform.snapshot("api")

@@ -45,6 +45,7 @@ def test_watch_streams_existing_objects_then_changes(core: client.CoreV1Api, clu
         seen.append((event["type"], event["object"].metadata.name))
         if event["type"] == "MODIFIED":
             stream.stop()
+            break
     timer.join()
     assert seen == [("ADDED", "api"), ("MODIFIED", "api")]
 
@@ -73,13 +74,17 @@ def test_create_twice_is_already_exists(core: client.CoreV1Api) -> None:
 def test_selector_is_immutable_and_must_match_the_template(apps: client.AppsV1Api) -> None:
     with pytest.raises(ApiException) as error:
         apps.patch_namespaced_deployment(
-            "api", NAMESPACE, {"spec": {"selector": {"matchLabels": {"app": "other"}}}},
+            "api",
+            NAMESPACE,
+            {"spec": {"selector": {"matchLabels": {"app": "other"}}}},
             _content_type="application/strategic-merge-patch+json",
         )
     assert error.value.status == 422 and "immutable" in (error.value.body or "")
 
 
-def test_strategic_merge_patch_sets_one_image_and_bumps_generation(apps: client.AppsV1Api, cluster: FakeCluster) -> None:
+def test_strategic_merge_patch_sets_one_image_and_bumps_generation(
+    apps: client.AppsV1Api, cluster: FakeCluster
+) -> None:
     before = apps.read_namespaced_deployment("api", NAMESPACE).metadata.generation
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "registry.example/api:v9"}]}}}}
     apps.patch_namespaced_deployment("api", NAMESPACE, patch, _content_type="application/strategic-merge-patch+json")

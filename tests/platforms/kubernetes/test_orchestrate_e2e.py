@@ -18,7 +18,7 @@ import respx
 
 from conductor.cli import main
 from tests.platforms.kubernetes.conftest import http_route
-from tests.platforms.kubernetes.fake_apiserver import FakeCluster
+from tests.platforms.kubernetes.fake_apiserver import ApiError, FakeCluster
 
 PROMETHEUS = "http://prometheus.test:9090"
 
@@ -40,7 +40,10 @@ class Traffic:
             value = 0.08
         else:
             value = 3.0
-        body = {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, str(value)]}]}}
+        body = {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, str(value)]}]},
+        }
         return httpx2.Response(200, json=body)
 
 
@@ -123,7 +126,9 @@ def test_canary_by_route_end_to_end(cluster: FakeCluster, traffic: Traffic, tmp_
     assert len(patches) >= 4  # 100 on blue (adopt), 25, 50, 100
 
 
-def test_bad_canary_is_rolled_back_by_the_platform_flip(cluster: FakeCluster, traffic: Traffic, tmp_path: Path) -> None:
+def test_bad_canary_is_rolled_back_and_the_route_returns_to_stable(
+    cluster: FakeCluster, traffic: Traffic, tmp_path: Path
+) -> None:
     cluster.seed("httproutes", http_route())
     path = _config(tmp_path, cluster, "canary", httpRoute="api")
     assert main(["doctor", "--adopt", "--config", str(path)]) == 0
@@ -151,3 +156,69 @@ def test_rolling_end_to_end(cluster: FakeCluster, traffic: Traffic, tmp_path: Pa
     assert blue is not None
     assert blue["spec"]["template"]["metadata"]["annotations"]["conductor.dev/version"] == "v1.1.0"
     assert blue["metadata"]["annotations"]["conductor.dev/previous-version"] == "v1.0.0"
+
+
+def test_api_outage_mid_canary_then_rerun_resumes(cluster: FakeCluster, traffic: Traffic, tmp_path: Path) -> None:
+    """The API server accepts 25%, then fails every route write: the run stops; a rerun finishes."""
+    cluster.seed("httproutes", http_route())
+    path = _config(tmp_path, cluster, "canary", httpRoute="api")
+    assert main(["doctor", "--adopt", "--config", str(path)]) == 0
+    original_patch = cluster.patch
+    calls = {"route": 0}
+
+    def failing_after_first(resource: str, name: str, content_type: str, body: Any) -> dict[str, Any]:
+        if resource == "httproutes":
+            calls["route"] += 1
+            if calls["route"] >= 2:
+                raise ApiError(500, "InternalError", "etcdserver: request timed out")
+        return original_patch(resource, name, content_type, body)
+
+    cluster.patch = failing_after_first  # type: ignore[method-assign]
+    first_code, first_signals = _run(path, "canary")
+
+    assert "DEPLOYED" not in first_signals and calls["route"] == 2, (first_code, first_signals)  # stopped at 25%
+    route = cluster.get("httproutes", "api")
+    assert route is not None
+    assert {r["name"]: r["weight"] for r in route["spec"]["rules"][1]["backendRefs"]} == {
+        "api-blue": 75,
+        "api-green": 25,
+    }
+
+    cluster.patch = original_patch  # type: ignore[method-assign]
+    code, signals = _run(path, "canary")  # a fresh process, same command
+
+    assert code == 0 and "DEPLOYED:api" in signals, signals
+    assert [d["metadata"]["name"] for d in cluster.list("deployments")] == ["api", "api-blue", "api-green"]
+
+
+def test_canary_by_replica_ratio_end_to_end(cluster: FakeCluster, traffic: Traffic, tmp_path: Path) -> None:
+    path = _config(tmp_path, cluster, "canary")
+    assert main(["doctor", "--adopt", "--config", str(path)]) == 0
+
+    code, signals = _run(path, "canary")
+
+    assert code == 0 and "DEPLOYED:api" in signals, signals
+    scales = [p for m, p, _ in cluster.requests if m == "PATCH" and p.endswith("/deployments/api-green")]
+    assert scales  # 25% = 1 canary pod beside 3, then 50%, then full size before the flip
+    service = cluster.get("services", "api")
+    assert service is not None and service["spec"]["selector"]["conductor.dev/slot"] == "green"
+
+
+def test_an_image_that_never_pulls_stops_the_release_with_traffic_untouched(
+    cluster: FakeCluster, traffic: Traffic, tmp_path: Path
+) -> None:
+    path = _config(tmp_path, cluster, "blue-green")
+    assert main(["doctor", "--adopt", "--config", str(path)]) == 0
+    cluster.image_behaviour["registry.example/api:v1.1.0"] = "never-pull"
+    from conductor.session import Conductor
+
+    conductor = Conductor.from_config(path)
+    try:
+        result = conductor.run(["/orchestrate", "blue-green"], auto=True)
+    finally:
+        conductor.close()
+
+    assert not any("DEPLOYED" in s.format() for s in result.signals)
+    assert "ImagePullBackOff" in result.report, result.report
+    service = cluster.get("services", "api")
+    assert service is not None and service["spec"]["selector"]["conductor.dev/slot"] == "blue"
