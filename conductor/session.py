@@ -232,7 +232,8 @@ class Conductor:
             outcome = run_agent(rt, brain.model, instruction)
             if outcome.stop == "model_error" and brain.model.name != "policy":
                 notes.append(f"the {brain.model.name} brain failed ({outcome.error}); ")
-                if self.config.model.fallback_to_policy:
+                # A replay that diverged must fail loudly (it is a test), not be papered over.
+                if self.config.model.fallback_to_policy and brain.model.name != "replay":
                     from conductor.models.policy import PolicyModel
 
                     notes[-1] += "the offline policy brain took over"

@@ -99,11 +99,14 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
             context=AgentContext(state=state, config=rt.config, now=rt.now(), last_results=last_results),
             max_tokens=max_tokens,
         )
+        asked_at = rt.now()
         try:
             turn = model.next_turn(request)
         except ModelError as exc:
+            _catch_up_watchdog(rt, asked_at)
             outcome.stop, outcome.error = "model_error", str(exc)
             return outcome
+        _catch_up_watchdog(rt, asked_at)
         outcome.turns += 1
         _account(outcome, turn.usage)
         _journal_turn(rt, actor, outcome.turns, turn, max_tokens)
@@ -115,10 +118,8 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
                 return outcome
             max_tokens = min(max_tokens * 2, MAX_TOKENS_CEILING)
             continue  # the cut turn is dropped: never run a call whose input may be incomplete
-        if turn.text:
-            outcome.final_text = turn.text
         if reason == "refusal":
-            outcome.stop = "refusal"
+            outcome.stop, outcome.final_text = "refusal", turn.text
             return outcome
         if reason == "model_context_window_exceeded":
             outcome.stop = "context_window"
@@ -128,6 +129,8 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
         if reason == "pause_turn":
             continue  # the API continues a paused turn when it is sent back unchanged
         if not turn.tool_calls:
+            # Only the closing turn's text is the recommendation; narration between calls goes stale.
+            outcome.final_text = turn.text
             outcome.stop = reason if reason in ("end_turn", "stop_sequence") else "end_turn"
             return outcome
         last_results = []
@@ -156,6 +159,14 @@ def with_state(history: list[dict[str, Any]], block: str) -> list[dict[str, Any]
     content[-1]["cache_control"] = dict(CACHE)
     messages[index]["content"] = [*content, {"type": "text", "text": block}]
     return messages
+
+
+def _catch_up_watchdog(rt: Runtime, since: float) -> None:
+    """A slow answer (retries, a long generation) must not leave traffic unwatched: when a model
+    call took a whole health-check interval of platform time, the watchdog observes once now.
+    On the simulator a call takes no virtual time, so runs there stay exactly reproducible."""
+    if rt.tick is not None and rt.now() - since >= rt.config.orchestration.health_check_interval:
+        rt.tick()
 
 
 def _journal_turn(rt: Runtime, actor: str, number: int, turn: Turn, max_tokens: int) -> None:

@@ -63,6 +63,8 @@ def state_block(rt: Runtime, state: OrchestrationState) -> str:
         state=state,
         services=services,
         now=rt.now(),
-        next_steps={s.name: next_step(rt.config.orchestration.canary_steps, s.candidate_percent)
+        # Before any traffic moves, the next step is the percentage the person's command approved.
+        next_steps={s.name: state.first_percent if s.candidate_percent == 0 and not s.terminal
+                    else next_step(rt.config.orchestration.canary_steps, s.candidate_percent)
                     for s in state.services.values()},
     )

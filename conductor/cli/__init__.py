@@ -53,8 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
-        parser.print_help()
-        return EXIT_USAGE
+        if sys.stdin.isatty() and sys.stdout.isatty():  # bare `conductor` in a terminal: the chat REPL
+            from conductor.cli import chat
+
+            args = argparse.Namespace(config=None, model=None, record=None, handler=chat.run)
+        else:
+            parser.print_help()
+            return EXIT_USAGE
     try:
         code: int = args.handler(args)
         return code

@@ -36,8 +36,10 @@ LOAD_PER_SERVICE = 120.0  # requests/s through each router
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "demo", help="a blue-green and a canary with automatic rollback, on real local processes (~1 min)",
+        "demo",
+        help="a blue-green and a canary with automatic rollback, on real local processes (~1 min)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
     parser.add_argument("--no-live", action="store_true", help="no live view, even on a terminal")
@@ -78,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from conductor.platforms.local.control import serve
     from conductor.platforms.local.loadgen import SteadyLoad
     from conductor.platforms.local.runtime import LocalRuntime
-    from conductor.platforms.registry import validate_platform_settings
     from conductor.platforms.local.settings import LocalSettings
+    from conductor.platforms.registry import validate_platform_settings
 
     started = time.monotonic()
     workspace = Path(tempfile.mkdtemp(prefix="conductor-demo-"))
@@ -93,8 +95,13 @@ def run(args: argparse.Namespace) -> int:
     view = Display(live=sys.stdout.isatty() and not args.no_live)
     brain = args.model or ("anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "policy")
     view.say(f"conductor demo: workspace {workspace}")
-    view.say("brain: Claude (ANTHROPIC_API_KEY is set)" if brain == "anthropic" else
-             f"brain: {brain}" if args.model else "brain: offline policy (no ANTHROPIC_API_KEY set)")
+    view.say(
+        "brain: Claude (ANTHROPIC_API_KEY is set)"
+        if brain == "anthropic"
+        else f"brain: {brain}"
+        if args.model
+        else "brain: offline policy (no ANTHROPIC_API_KEY set)"
+    )
 
     stop = threading.Event()
     ready: dict[str, Any] = {}
@@ -114,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
     runtime: LocalRuntime | None = ready["runtime"]
     if runtime is None:
         raise failure[0]
-    load = SteadyLoad({n: f"http://127.0.0.1:{p}/" for n, p in runtime.router_ports().items()},
-                      rate=LOAD_PER_SERVICE, workers=3).start()
+    load = SteadyLoad(
+        {n: f"http://127.0.0.1:{p}/" for n, p in runtime.router_ports().items()}, rate=LOAD_PER_SERVICE, workers=3
+    ).start()
     results: list[Any] = []
     code = EXIT_ERROR
     try:
@@ -133,11 +141,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n# {title}\n\n{result.report.rstrip()}\n")
     served = sum(c.ok for c in load.counts.values())
     failed = sum(c.failed for c in load.counts.values())
-    print(f"load: {served} requests served, {failed} failed "
-          f"(the failures are the bad canary's, before the rollback)")
+    print(f"load: {served} requests served, {failed} failed (the failures are the bad canary's, before the rollback)")
     leftovers = _leftover_processes(state_dir / "local")
-    print(f"shutdown: {'clean, no process left' if not leftovers else f'{len(leftovers)} process(es) left!'}; "
-          f"{time.monotonic() - started:.0f}s in total")
+    print(
+        f"shutdown: {'clean, no process left' if not leftovers else f'{len(leftovers)} process(es) left!'}; "
+        f"{time.monotonic() - started:.0f}s in total"
+    )
     if args.keep:
         print(f"workspace kept: {workspace}")
     else:
@@ -154,7 +163,8 @@ def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
         first = conductor.run("/orchestrate blue-green", on_signal=lambda s: view.say(s.format()))
         view.phase("2/2 canary 10%: v1.2.0 (bad: 30% errors, slower)")
         second = conductor.run(
-            "/orchestrate canary 10", release=dict.fromkeys(SERVICES, "v1.2.0"),
+            "/orchestrate canary 10",
+            release=dict.fromkeys(SERVICES, "v1.2.0"),
             on_signal=lambda s: view.say(s.format()),
         )
         if not any(s.kind == "ROLLBACK" for s in second.signals):
@@ -236,8 +246,9 @@ class Display:
         if self.live:
             from rich.live import Live
 
-            self._live = Live(self._render(), console=self.console, refresh_per_second=4,
-                              get_renderable=self._render, transient=True)
+            self._live = Live(
+                self._render(), console=self.console, refresh_per_second=4, get_renderable=self._render, transient=True
+            )
             self._live.start()
 
     def stop(self) -> None:
@@ -271,5 +282,6 @@ class Display:
             return "-"
         rate = 100.0 * window.errors / window.requests
         style = "red" if rate > 5 else "green"
-        return (f"{window.requests / 2:.0f} req/s  [{style}]{rate:.1f}% errors[/{style}]  "
-                f"p95 {window.p95_ms or 0:.0f} ms")
+        return (
+            f"{window.requests / 2:.0f} req/s  [{style}]{rate:.1f}% errors[/{style}]  p95 {window.p95_ms or 0:.0f} ms"
+        )

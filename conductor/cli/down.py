@@ -19,7 +19,8 @@ from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "down", help="drain and stop the local platform started by `conductor up`",
+        "down",
+        help="drain and stop the local platform started by `conductor up`",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")

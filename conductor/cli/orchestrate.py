@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from conductor.cli.common import add_config_option, print_json, print_markdown
@@ -39,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
                         help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
     parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
                         help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="with --model anthropic: record the model's turns to a cassette for replay")
     parser.add_argument("--release", action="append", default=[], metavar="SERVICE=VERSION",
                         help="target version for a service, overriding the config's release (repeatable)")
     parser.set_defaults(handler=run)
@@ -49,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
     release = _parse_release(args.release)
     conductor = Conductor.from_config(args.config, model=args.model)
+    if args.record is not None:
+        settings = conductor.config.model.model_copy(update={"record": str(args.record.resolve())})
+        conductor.config = conductor.config.model_copy(update={"model": settings})
     live = sys.stdout.isatty() and not args.json
     try:
         result = conductor.run(

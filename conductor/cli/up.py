@@ -83,9 +83,19 @@ def run(args: argparse.Namespace) -> int:
         stop,
         on_ready=lambda info: print(describe(info), flush=True),
         on_running=lambda runtime: _start_watchdog(config_path, stop),
+        on_event=print_event,
     )
     print("conductor: local platform stopped", flush=True)
     return EXIT_OK
+
+
+def print_event(event: dict[str, Any]) -> None:
+    """One line per platform event on the control process's output (the terminal, or control.log)."""
+    when = time.strftime("%H:%M:%S", time.localtime(event["at"]))
+    details = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("seq", "at", "kind", "service", "log_tail"))
+    print(f"{when} {event['service']}: {event['kind']} {details}", flush=True)
+    if event.get("log_tail"):
+        print("  " + str(event["log_tail"]).replace("\n", "\n  "), flush=True)
 
 
 def _start_watchdog(config_path: Path, stop: threading.Event) -> None:
@@ -93,6 +103,17 @@ def _start_watchdog(config_path: Path, stop: threading.Event) -> None:
     from conductor.platforms.local.watch import start_watchdog
 
     start_watchdog(config_path, stop)
+
+
+def _child_env() -> dict[str, str]:
+    """The environment of the detached control process: ours, plus this package on its path."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": package_root + (os.pathsep + path if path else ""),
+    }
 
 
 def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
@@ -114,7 +135,7 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             cwd=state_dir.parent,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=_child_env(),
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,6 +153,8 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
         except PlatformError:
             pass
         time.sleep(0.1)
-    print(f"conductor: the control process (pid {child.pid}) did not answer within {timeout:g}s; see {log_path}",
-          file=sys.stderr)
+    print(
+        f"conductor: the control process (pid {child.pid}) did not answer within {timeout:g}s; see {log_path}",
+        file=sys.stderr,
+    )
     return EXIT_ERROR

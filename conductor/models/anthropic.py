@@ -75,6 +75,19 @@ class AnthropicModel:
             raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
         return turn_from_message(message)
 
+    def answer(self, system: str, question: str, max_tokens: int = 1024) -> str:
+        """One question, one answer, no tools: read-only by construction (the REPL's free text)."""
+        try:
+            message = self._client.messages.create(
+                model=self.model,
+                max_tokens=max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": question}],
+            )
+        except anthropic.AnthropicError as exc:
+            raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
+        return turn_from_message(message).text
+
 
 def turn_from_message(message: Any) -> Turn:
     """A Messages API ``Message`` as a Turn; ``content`` keeps every block the API must see again
@@ -132,8 +145,8 @@ def describe_error(exc: BaseException, model: str, base_url: str) -> str:
     if isinstance(exc, anthropic.APITimeoutError):
         return f"Claude ({model}): no answer from {base_url} before the timeout, even after retries"
     if isinstance(exc, anthropic.APIConnectionError):
-        cause = exc.__cause__
-        reason = f": {cause}" if cause is not None and str(cause) else ""
+        underlying = exc.__cause__
+        reason = f": {underlying}" if underlying is not None and str(underlying) else ""
         return f"Claude ({model}): cannot reach {base_url}{reason}"
     return f"Claude ({model}): {exc}"
 

@@ -191,20 +191,44 @@ def first_difference(recorded: Any, now: Any, path: str = "") -> str:
     """Where two JSON values first differ, as ``path: recorded X, now Y`` (values shortened)."""
     if isinstance(recorded, dict) and isinstance(now, dict):
         for key in [*recorded, *(k for k in now if k not in recorded)]:
-            if key not in now or key not in recorded or recorded[key] != now[key]:
-                if key in now and key in recorded:
-                    return first_difference(recorded[key], now[key], f"{path}.{key}" if path else key)
-                return f"{path}.{key}: recorded {_short(recorded.get(key))}, now {_short(now.get(key))}"
+            where = f"{path}.{key}" if path and not path.endswith("→") else f"{path}{key}"
+            if key in now and key in recorded:
+                if recorded[key] != now[key]:
+                    return first_difference(recorded[key], now[key], where)
+            else:
+                return f"{where}: recorded {_short(recorded, key)}, now {_short(now, key)}"
     elif isinstance(recorded, list) and isinstance(now, list):
         for index, (a, b) in enumerate(zip(recorded, now, strict=False)):
             if a != b:
                 return first_difference(a, b, f"{path}[{index}]")
         if len(recorded) != len(now):
             return f"{path}: recorded {len(recorded)} items, now {len(now)}"
+    elif isinstance(recorded, str) and isinstance(now, str):
+        inner = _json_pair(recorded, now)
+        if inner is not None:  # a tool result is JSON text: point inside it
+            return first_difference(*inner, f"{path}→")
+        start = max(0, next((i for i, (a, b) in enumerate(zip(recorded, now, strict=False)) if a != b),
+                            min(len(recorded), len(now))) - 30)
+        if start:
+            return (f"{path} (from character {start}): recorded {_short('…' + recorded[start:])}, "
+                    f"now {_short('…' + now[start:])}")
     return f"{path or '(request)'}: recorded {_short(recorded)}, now {_short(now)}"
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def _json_pair(recorded: str, now: str) -> tuple[Any, Any] | None:
+    try:
+        pair = json.loads(recorded), json.loads(now)
+    except json.JSONDecodeError:
+        return None
+    return pair if all(isinstance(v, dict | list) for v in pair) else None
+
+
+def _short(value: Any, key: Any = None, limit: int = 120) -> str:
+    """``value`` (or ``value[key]``, "absent" when missing) as short JSON."""
+    if key is not None:
+        if key not in value:
+            return "absent"
+        value = value[key]
     text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

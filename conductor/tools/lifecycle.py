@@ -20,7 +20,6 @@ from conductor.tools.schemas import (
     UpdateInstancesInput,
 )
 
-
 WEIGHT_TOLERANCE = 5  # percentage points a platform may round a split by (read back, journaled)
 
 

@@ -100,7 +100,7 @@ def test_every_request_carries_the_cached_prefix_and_the_live_state(
         assert last[-2]["cache_control"] == {"type": "ephemeral"}  # the moving breakpoint before it
         breakpoints = [b for m in body["messages"] for b in m["content"] if "cache_control" in b]
         assert len(breakpoints) == 1
-    assert "| api | v1.0.0 | v1.1.0 | Deployed | 0% |" in third["messages"][-1]["content"][-1]["text"]
+    assert "| api | v1.0.0 | v1.1.0 | Deployed | 0% | 10% | 10% |" in third["messages"][-1]["content"][-1]["text"]
     assert not any("Live state" in json.dumps(m) for m in third["messages"][:-1])
 
 
@@ -265,3 +265,44 @@ def test_other_stop_reasons_end_the_run_cleanly(
     fake.add(message(text("Done here."), stop_reason=stop_reason))
     result = ws.cli(capsys, "orchestrate", "canary", "10")
     assert result.code == 0 and note in result.out and len(fake.requests) == 1
+
+
+def test_a_slow_model_call_does_not_leave_the_canary_unwatched(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that takes a whole interval of platform time (retries, a long answer) is followed by a
+    watchdog observation before the next action."""
+    from conductor.models.base import ModelRequest, ToolCall, Turn
+    from conductor.models.registry import BrainChoice
+    from conductor.session import Conductor
+
+    conductor = Conductor.from_config(ws.config_path)
+    script: list[tuple[str, dict[str, Any]]] = [
+        ("deploy", {"service": "api", "version": "v1.1.0"}), ("shift_traffic", {"service": "api", "percent": 10})]
+
+    class SlowBrain:
+        name = "slow"
+
+        def next_turn(self, request: ModelRequest) -> Turn:
+            if script:
+                tool_name, arguments = script.pop(0)
+                return Turn("", [ToolCall(f"t{len(script)}", tool_name, arguments)], "tool_use")
+            conductor.bundle.clock.sleep(15)  # the API took 15 s to answer
+            return Turn("done", [], "end_turn")
+
+    monkeypatch.setattr("conductor.session.choose_brain", lambda *a: BrainChoice(SlowBrain(), "slow brain"))
+    conductor.run("/orchestrate canary 10")
+    conductor.close()
+    checks = ws.journal_events("health_checked")
+    assert [e.actor for e in checks] == ["watchdog"]
+
+
+def test_thinking_blocks_go_back_to_the_model_unchanged(
+    ws: Workspace, fake: FakeMessagesAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Thinking blocks are tied to the conversation: the next request must carry them as received."""
+    thinking = {"type": "thinking", "thinking": "Deploy first, then shift.", "signature": "sig-abc"}
+    fake.add(message(thinking, tool("deploy", service="api", version="v1.1.0")), message(text("Deployed.")))
+    ws.cli(capsys, "orchestrate", "canary", "10")
+    assistant = fake.requests[1]["messages"][1]
+    assert assistant["role"] == "assistant" and assistant["content"][0] == thinking

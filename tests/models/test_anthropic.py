@@ -7,6 +7,7 @@ SDK's own parsing, retries and error mapping are what these tests exercise.
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,8 @@ def test_this_sdk_has_no_temperature_parameter() -> None:
     """Why the brain sends none: passing one is a TypeError before any request is made."""
     client = brain.make_client("k", http_client=httpx2.Client(transport=FakeMessagesAPI().transport))
     with pytest.raises(TypeError):
-        client.messages.create(model=DEFAULT_MODEL, max_tokens=10, messages=[], temperature=0)  # type: ignore[call-arg]
+        create: Any = client.messages.create
+        create(model=DEFAULT_MODEL, max_tokens=10, messages=[], temperature=0)
 
 
 @pytest.mark.parametrize("stop_reason", ["end_turn", "tool_use", "max_tokens", "stop_sequence", "pause_turn",
@@ -107,7 +109,7 @@ def test_persistent_overload_fails_after_the_retries_with_the_cause() -> None:
 
 def test_a_rejected_key_fails_at_once_and_names_the_variable() -> None:
     fake = FakeMessagesAPI([error(401, "authentication_error", "invalid x-api-key")])
-    with pytest.raises(ModelError, match="API key was rejected.*ANTHROPIC_API_KEY") as caught:
+    with pytest.raises(ModelError, match=r"API key was rejected.*ANTHROPIC_API_KEY") as caught:
         model_over(fake).next_turn(request())
     assert "req_err_401" in str(caught.value)
     assert len(fake.requests) == 1
@@ -115,13 +117,13 @@ def test_a_rejected_key_fails_at_once_and_names_the_variable() -> None:
 
 def test_an_unknown_model_says_how_to_choose_another() -> None:
     fake = FakeMessagesAPI([error(404, "not_found_error", "model: claude-nope")])
-    with pytest.raises(ModelError, match="not found.*CONDUCTOR_MODEL"):
+    with pytest.raises(ModelError, match=r"not found.*CONDUCTOR_MODEL"):
         model_over(fake).next_turn(request())
 
 
 def test_a_timeout_is_one_clear_sentence() -> None:
     fake = FakeMessagesAPI([httpx2.ReadTimeout("read timed out")])
-    with pytest.raises(ModelError, match="no answer from .* before the timeout"):
+    with pytest.raises(ModelError, match=r"no answer from .* before the timeout"):
         model_over(fake, max_retries=0).next_turn(request())
 
 
@@ -129,7 +131,7 @@ def test_no_network_names_the_address_it_could_not_reach() -> None:
     fake = FakeMessagesAPI([httpx2.ConnectError("Name or service not known")])
     client = brain.make_client("k", base_url="https://gateway.internal", max_retries=0,
                                http_client=httpx2.Client(transport=fake.transport))
-    with pytest.raises(ModelError, match="cannot reach https://gateway.internal.*Name or service not known"):
+    with pytest.raises(ModelError, match=r"cannot reach https://gateway.internal.*Name or service not known"):
         brain.AnthropicModel(client, DEFAULT_MODEL).next_turn(request())
 
 
@@ -163,7 +165,8 @@ def test_the_default_model_is_current_and_not_deprecated() -> None:
     from anthropic._data.deprecated_models import DEPRECATED_MODELS
 
     assert DEFAULT_MODEL not in DEPRECATED_MODELS
-    assert DEFAULT_MODEL in anthropic.types.model_param.ModelParam.__args__[0].__args__
+    known: Any = anthropic.types.model_param.ModelParam
+    assert DEFAULT_MODEL in typing.get_args(typing.get_args(known)[0])
 
 
 def test_respx_intercepts_the_default_client_at_the_wire(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

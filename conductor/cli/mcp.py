@@ -1,0 +1,85 @@
+"""`conductor mcp`: serve this repository's Conductor over the Model Context Protocol."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from conductor.cli.common import add_config_option
+from conductor.errors import UsageError
+
+DESCRIPTION = """Serve Conductor to an MCP client (Claude Code, Claude Desktop, any MCP host).
+
+  conductor mcp                          stdio: the client starts this command
+  conductor mcp --http --port 8765       streamable HTTP on 127.0.0.1:8765/mcp; clients send
+                                         "Authorization: Bearer $CONDUCTOR_MCP_TOKEN" (a random
+                                         token is made and printed when the variable is unset)
+
+Tools: the agent's typed tools (get_status, check_health, deploy, shift_traffic, rollback, ...)
+and `orchestrate` (a whole /orchestrate command). Every call is guarded and journaled; a client
+can do nothing the CLI could not. Strategy commands are approvals, so the person is asked to
+confirm them through the client (MCP elicitation); see --trust-client-approval.
+
+Register with Claude Code:  claude mcp add conductor -- conductor mcp
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "mcp", help="serve Conductor over the Model Context Protocol (stdio, or --http on loopback)",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_option(parser)
+    parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
+                        help="the brain for orchestrate (default: anthropic with ANTHROPIC_API_KEY, else policy)")
+    parser.add_argument(
+        "--trust-client-approval", action="store_true",
+        help="treat each orchestrate call as the person's approval, for clients that show every tool call "
+        "to their user before running it (never with auto-approval); journaled as person:mcp-client",
+    )
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address for --http (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port for --http (default 8765)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from conductor.config import find_config, load_config
+    from conductor.mcp_backend import McpBackend
+    from conductor.mcp_server import ServerSettings, build_server, serve_http
+
+    config_path: Path = args.config if args.config is not None else find_config(Path.cwd())
+    load_config(config_path)  # a bad config fails here, exit 2, before any client connects
+    if args.http and not _is_loopback(args.host):
+        raise UsageError(
+            f"--host {args.host}: Conductor serves HTTP on loopback only (127.0.0.1, ::1, localhost); "
+            "anyone who can reach the port could deploy"
+        )
+    settings = ServerSettings(
+        backend=McpBackend(config_path, model=args.model),
+        approvals="trust-client" if args.trust_client_approval else "elicit",
+    )
+    server = build_server(settings)
+    if args.http:
+        token = os.environ.get("CONDUCTOR_MCP_TOKEN") or secrets.token_urlsafe(24)
+        if "CONDUCTOR_MCP_TOKEN" not in os.environ:
+            print(f"conductor mcp: bearer token for this server: {token}", file=sys.stderr)
+        print(f"conductor mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
+        serve_http(server, args.host, args.port, token)
+    else:
+        server.run("stdio")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

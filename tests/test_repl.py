@@ -1,0 +1,278 @@
+"""The chat REPL: scripted in-process for the logic, and in a real pseudo-terminal for what only a
+terminal shows (readline completion, history, Ctrl-C, Ctrl-D)."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import os
+import pty
+import re
+import select
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from conductor.errors import ModelError
+from conductor.locks import ServiceLocks
+from conductor.repl import Io, Repl, completions
+from conductor.session import Conductor
+from tests.conftest import Workspace
+
+CANARY: dict[str, Any] = {
+    "orchestration": {"strategy": "canary", "services": ["api"], "healthCheckInterval": 10, "bakeTime": 60},
+    "release": {"api": "v1.1.0"},
+}
+
+
+class Script:
+    """Lines a person types, in order; then Ctrl-D. An exception in the list is raised instead."""
+
+    def __init__(self, *lines: str | BaseException) -> None:
+        self.lines = list(lines)
+        self.prompts: list[str] = []
+
+    def __call__(self, prompt: str) -> str:
+        self.prompts.append(prompt)
+        if not self.lines:
+            raise EOFError
+        line = self.lines.pop(0)
+        if isinstance(line, BaseException):
+            raise line
+        return line
+
+
+def repl(ws: Workspace, script: Script, **options: Any) -> tuple[Repl, io.StringIO]:
+    out = io.StringIO()
+    console = Console(file=out, width=200, no_color=True, soft_wrap=True)
+    conductor = Conductor.from_config(ws.config_path)
+    return Repl(conductor, Io(read_line=script, console=console, rich_markdown=False), **options), out
+
+
+@pytest.fixture
+def ws(workspace: Workspace) -> Workspace:
+    workspace.write_config(CANARY)
+    return workspace
+
+
+def test_a_canary_with_an_inline_approval_is_journaled_as_the_persons(ws: Workspace) -> None:
+    script = Script("/orchestrate canary 10", "y", "n")
+    shell, out = repl(ws, script)
+    assert shell.run() == 0
+    assert "Ramp api canary 10% → 25%? [y/N] " in script.prompts
+    assert "Ramp api canary 25% → 50%? [y/N] " in script.prompts
+    assert "| api | v1.0.0 | v1.1.0 | Awaiting approval (25% → 50%) |" in out.getvalue()
+    approvals = [(e.actor, e.data["percent"], e.data["via"]) for e in ws.journal_events("approval_granted")]
+    assert approvals == [("person:repl", 10, "/orchestrate canary 10"), ("person:repl", 25, "/orchestrate canary 25")]
+    assert "Left at 25%." in out.getvalue()
+
+
+def test_approve_runs_the_waiting_ramp_up_and_says_when_nothing_waits(ws: Workspace) -> None:
+    shell, out = repl(ws, Script("/approve", "/orchestrate canary 10", "n", "/approve", "n"))
+    shell.run()
+    assert "Nothing is waiting for approval." in out.getvalue()
+    assert [e.data["percent"] for e in ws.journal_events("approval_granted")] == [10, 25]
+
+
+def test_ctrl_c_during_an_orchestration_offers_a_rollback(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Repl, "show_progress", interrupt)  # Ctrl-C while the canary is observed
+    script = Script("/orchestrate canary 10", "y")
+    shell, out = repl(ws, script)
+    shell.run()
+    assert "Interrupted. Roll back api now? [y/N] " in script.prompts
+    assert "<conductor>ROLLBACK:api:manual</conductor>" in out.getvalue()
+    assert [e.data["reason"] for e in ws.journal_events("rolled_back")] == ["manual"]
+
+
+def test_ctrl_c_can_leave_the_canary_running_under_the_watchdog(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Repl, "show_progress", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    shell, out = repl(ws, Script("/orchestrate canary 10", "n"))
+    shell.run()
+    assert "Left as it is. `/orchestrate canary` resumes" in out.getvalue()
+    assert ws.journal_events("rolled_back") == []
+    assert ws.journal_events("traffic_shifted")[-1].data["weights"]["green"] == 10
+
+
+def test_bad_commands_say_what_is_wrong_and_change_nothing(ws: Workspace) -> None:
+    shell, out = repl(ws, Script("/orchestrate canary 10", "n"))
+    shell.run()
+    before = ws.state_files()
+    shell, out = repl(ws, Script("/orchestrate canary 500", "/orchestrate sideways", "/deploy", "/rollback nope"))
+    assert shell.run() == 0
+    text = out.getvalue()
+    assert "✗ " in text and "percent" in text and "'sideways'" in text
+    assert "✗ unknown command /deploy; /help lists them" in text
+    assert "nope" in text
+    assert ws.state_files() == before
+
+
+def test_a_service_held_by_another_session_is_refused_clearly(ws: Workspace) -> None:
+    with ServiceLocks(ws.state_dir, ["api"]):  # what a second REPL or CLI holds while it acts
+        shell, out = repl(ws, Script("/orchestrate canary 10", "/status"))
+        shell.run()
+    assert "✗ api is being orchestrated by another process" in out.getvalue()
+    assert ws.journal_events("traffic_shifted") == []
+
+
+def test_free_text_goes_to_the_brain_when_there_is_one(ws: Workspace) -> None:
+    asked: list[str] = []
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        if "fail" in question:
+            raise ModelError("Claude (m): rate limited (429) even after retries: slow down")
+        return "api rolled back because its **error rate** was 28% > 5%."
+
+    shell, out = repl(ws, Script("why did api roll back?", "please fail"), ask=ask)
+    shell.run()
+    assert asked == ["why did api roll back?", "please fail"]
+    assert "api rolled back because its **error rate** was 28% > 5%." in out.getvalue()
+    assert "✗ Claude (m): rate limited (429)" in out.getvalue()
+
+
+def test_free_text_without_a_key_explains_itself(ws: Workspace) -> None:
+    shell, out = repl(ws, Script("what now?"))
+    shell.run()
+    assert "Questions go to Claude, which needs ANTHROPIC_API_KEY" in out.getvalue()
+
+
+def test_questions_to_claude_carry_the_status_and_the_journal(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conductor.cli.chat import make_ask
+    from conductor.models.registry import choose_brain
+    from tests.models.fake_api import FakeMessagesAPI, message, text
+
+    fake = FakeMessagesAPI([message(text("It is waiting for your approval at 10%."))])
+    fake.install(monkeypatch)
+    conductor = Conductor.from_config(ws.config_path, model="policy")
+    conductor.run("/orchestrate canary 10", actor="person:repl")
+    ask = make_ask(conductor, choose_brain("anthropic", conductor.config, conductor.state_dir).model)
+    assert ask("what is api waiting for?") == "It is waiting for your approval at 10%."
+    sent = fake.requests[0]
+    assert "tools" not in sent  # read-only by construction
+    question = sent["messages"][0]["content"]
+    assert "Awaiting approval (10% → 25%)" in question and "approval_requested" in question
+    assert question.endswith("Question: what is api waiting for?")
+
+
+def test_completion_offers_commands_strategies_steps_and_services() -> None:
+    services, steps = ["api", "web"], [5, 25, 50, 100]
+    assert completions("/orch", services, steps) == ["/orchestrate "]
+    assert completions("/orchestrate c", services, steps) == ["canary "]
+    assert completions("/orchestrate canary ", services, steps) == ["5 ", "25 ", "50 ", "100 "]
+    assert completions("/orchestrate rollback w", services, steps) == ["web "]
+    assert completions("/rollback ", services, steps) == ["api ", "web "]
+    assert completions("/orchestrate canary 25 ", services, steps) == []
+
+
+# -- a real pseudo-terminal -----------------------------------------------------------------------
+
+
+class Terminal:
+    """``conductor chat`` in a pseudo-terminal: type into it, wait for what it prints."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+            os.chdir(root)
+            os.execve(sys.executable, [sys.executable, "-m", "conductor", "chat"], env)
+        self.pid, self.fd, self.seen, self.cursor = pid, fd, "", 0
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def type(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def expect(self, pattern: str, timeout: float = 20.0) -> str:
+        """Wait for ``pattern`` after the previous match (like pexpect), so a prompt is the new one."""
+        deadline = time.monotonic() + timeout
+        while (found := re.compile(pattern).search(self.seen, self.cursor)) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out waiting for {pattern!r}; the terminal shows:\n{self.seen[-2000:]}")
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = self._decoder.decode(os.read(self.fd, 65536))
+                except OSError:  # the child exited
+                    chunk = ""
+                self.seen += re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", chunk)
+        self.cursor = found.end()
+        return self.seen
+
+    def exit_code(self, timeout: float = 20.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, 9)
+        raise AssertionError("the REPL did not exit")
+
+
+def terminal(ws: Workspace, tmp_path: Path) -> Terminal:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CONDUCTOR_"))}
+    env.update({"CONDUCTOR_HISTORY": str(tmp_path / "history"), "NO_COLOR": "1", "TERM": "xterm",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    return Terminal(ws.root, env)
+
+
+def test_in_a_terminal_completion_approval_history_and_ctrl_d(ws: Workspace, tmp_path: Path) -> None:
+    term = terminal(ws, tmp_path)
+    term.expect("brain: offline policy brain")
+    term.expect("conductor> ")
+    term.type("/orch\t")
+    term.expect("/orchestrate ")
+    term.type("can\t10\r")
+    term.expect(r"Ramp api canary 10% → 25%\? \[y/N\] ")
+    term.type("y\r")
+    term.expect(r"Ramp api canary 25% → 50%\? \[y/N\] ")
+    term.type("n\r")
+    term.expect("Left at 25%")
+    term.expect("conductor> ")
+    term.type("\x04")  # Ctrl-D
+    assert term.exit_code() == 0
+    assert "/orchestrate canary 10" in (tmp_path / "history").read_text()
+    assert [e.actor for e in ws.journal_events("approval_granted")] == ["person:repl"] * 2
+
+
+def test_in_a_terminal_ctrl_c_mid_bake_rolls_back(ws: Workspace, tmp_path: Path) -> None:
+    config = json.loads(json.dumps(CANARY))
+    config["orchestration"].update({"strategy": "blue-green", "bakeTime": 3600})
+    config["platform"] = {"kind": "sim", "timeScale": 0.01}  # a 10 s interval takes 0.1 s
+    ws.write_config(config)
+    term = terminal(ws, tmp_path)
+    term.expect("conductor> ")
+    term.type("/orchestrate blue-green\r")
+    term.expect("baking api")
+    term.type("\x03")  # Ctrl-C
+    term.expect(r"Interrupted. Roll back api now\? \[y/N\] ")
+    term.type("y\r")
+    term.expect("ROLLBACK:api:manual")
+    term.expect("conductor> ")
+    term.type("/quit\r")
+    assert term.exit_code() == 0
+    assert ws.journal_events("rolled_back")[0].data["reason"] == "manual"
+
+
+def test_on_a_terminal_a_live_health_table_follows_each_wait(ws: Workspace) -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=True, no_color=True)
+    conductor = Conductor.from_config(ws.config_path)
+    shell = Repl(conductor, Io(read_line=Script("/orchestrate canary 10", "n"), console=console,
+                              rich_markdown=True, live=True))
+    shell.run()
+    screen = out.getvalue()
+    assert "observing api: [████████████████████████] 10/10s" in screen
+    assert "Error rate (stable)" in screen and "not observed" in screen
+    assert "Awaiting approval (10% → 25%)" in screen  # the rich report after the table went away
