@@ -5,9 +5,11 @@ it reads like the CLI it mirrors and can be tested without a client:
 
 - A typed call (``shift_traffic``, ``rollback``, ...) runs through
   :func:`conductor.guards.executor.execute` as ``mcp-client`` — the same validation, guards,
-  handler and journal as the agent's own calls — against the orchestration in flight, holding
-  the same cross-process service locks the CLI holds. ``mcp-client`` is not a person, so its
-  calls can never count as an approval.
+  handler, per-action lock and journal as the agent's own calls — against the orchestration in
+  flight, holding the service locks a CLI run holds. ``mcp-client`` is not a person, so its calls
+  can never count as an approval.
+- Rollback, like the CLI's, waits for nobody's run: neither this server's nor another process's
+  (only for the action in progress, through the executor's per-action lock).
 - A whole command (``orchestrate canary 25``) runs through :meth:`Conductor.run`, the CLI's path.
   A strategy command *is* an approval (``canary 25`` approves 25%), so :meth:`McpBackend.orchestrate`
   runs one only after ``decide`` — the server's approval policy — names the person who approved
@@ -35,10 +37,14 @@ from conductor.guards.executor import execute
 from conductor.journal.state import OrchestrationState
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor, Result
+from conductor.tools.runtime import ProgressSink
 from conductor.tools.schemas import TOOLS, ToolResult
 
 ACTOR = "mcp-client"
 """Who the journal says made a typed call or a command that needs no approval: a program."""
+
+ACTING_WAIT = 2.0  # seconds a call waits for another call of this server to finish
+UNLOCKED_TOOLS = ("get_status", "rollback")  # reads, and the rollback that must never wait
 
 NOTHING_IN_FLIGHT = (
     "no orchestration is in flight, so there is nothing for {tool} to act on. Start one with the "
@@ -55,48 +61,65 @@ class NotApproved(ConductorError):
 
 
 class McpBackend:
-    """One repository's Conductor, for a long-lived MCP server.
+    """One repository's Conductor, for a long-lived MCP server::
 
-    >>> backend = McpBackend(Path(".mothership/config.json"))
-    >>> backend.call_tool("get_status", {}).status
-    'ok'
+        backend = McpBackend(Path(".mothership/config.json"))
+        backend.call_tool("rollback", {"service": "api", "reason": "p95 regression"})
+        backend.orchestrate("canary 25", dry_run=False, decide=ask_a_person)
     """
 
-    def __init__(self, config_path: Path, model: str | None = None) -> None:
+    def __init__(self, config_path: Path, model: str | None = None, busy_wait: float = ACTING_WAIT) -> None:
         self.config_path = config_path.resolve()
         self.model = model
+        self.busy_wait = busy_wait
         # One action at a time from this server: two Conductors of one process would otherwise
         # contend for the same flock and report each other as "another process".
         self._acting = threading.Lock()
 
     @contextmanager
     def _conductor(self, acting: bool) -> Iterator[Conductor]:
-        with self._acting if acting else nullcontext():
+        # Never queue behind a long run (a 15-minute bake): say it is busy, as the CLI's service
+        # lock does for a second terminal, so a client is never left hanging.
+        if acting and not self._acting.acquire(timeout=self.busy_wait):
+            raise LockHeldError("this MCP server is already running a command (an orchestration or a "
+                                "wait); try again when it returns. get_status and conductor://status answer "
+                                "meanwhile")
+        try:
             conductor = Conductor.from_config(self.config_path, model=self.model)
             try:
                 yield conductor
             finally:
                 conductor.close()
+        finally:
+            if acting:
+                self._acting.release()
 
     # -- typed tools ---------------------------------------------------------------------------
 
-    def call_tool(self, tool: str, arguments: dict[str, Any]) -> ToolResult:
-        """Run one typed tool against the orchestration in flight, guarded and journaled."""
+    def call_tool(self, tool: str, arguments: dict[str, Any], progress: ProgressSink | None = None) -> ToolResult:
+        """Run one typed tool against the orchestration in flight, guarded and journaled;
+        ``progress`` hears about waits (check_health, monitor) as they pass."""
         if tool not in TOOLS:
             return ToolResult("error", f"unknown tool {tool!r}; available: {', '.join(TOOLS)}")
-        reading = tool == "get_status"
-        with self._conductor(acting=not reading) as conductor:
+        driving = tool not in UNLOCKED_TOOLS
+        try:
+            return self._call_tool(tool, arguments, driving, progress)
+        except LockHeldError as exc:
+            return ToolResult("refused", str(exc), {"guard": "service_lock"})
+
+    def _call_tool(
+        self, tool: str, arguments: dict[str, Any], driving: bool, progress: ProgressSink | None
+    ) -> ToolResult:
+        with self._conductor(acting=driving) as conductor:
             state = _pick(conductor.in_flight(), arguments.get("service"))
             if state is None:
-                if reading:
+                if tool == "get_status":
                     rows = conductor.run("status").services
                     return ToolResult("ok", "no orchestration is in flight", {"services": rows})
                 return ToolResult("error", NOTHING_IN_FLIGHT.format(tool=tool))
-            try:
-                with nullcontext() if reading else ServiceLocks(conductor.state_dir, list(state.services)):
-                    return execute(conductor.runtime(state.id), tool, arguments, ACTOR)
-            except LockHeldError as exc:
-                return ToolResult("refused", str(exc), {"guard": "service_lock"})
+            with ServiceLocks(conductor.state_dir, list(state.services)) if driving else nullcontext():
+                sinks = {"on_progress": progress} if progress is not None else {}
+                return execute(conductor.runtime(state.id, **sinks), tool, arguments, ACTOR)
 
     # -- whole commands ------------------------------------------------------------------------
 
@@ -115,12 +138,16 @@ class McpBackend:
         with self._conductor(acting=False) as conductor:
             return _question(conductor, self.parse(command), dry_run)
 
-    def orchestrate(self, command: str, dry_run: bool, decide: Decide) -> Result:
+    def orchestrate(
+        self, command: str, dry_run: bool, decide: Decide, progress: ProgressSink | None = None
+    ) -> Result:
         """Run ``command`` as the CLI would; strategy commands only once ``decide`` approved them."""
-        with self._conductor(acting=True) as conductor:
-            question = _question(conductor, self.parse(command), dry_run)
+        parsed = self.parse(command)
+        driving = parsed.action not in ("status", "rollback")  # a rollback waits for nobody's run
+        with self._conductor(acting=driving) as conductor:
+            question = _question(conductor, parsed, dry_run)
             actor = ACTOR if question is None else decide(question)
-            return conductor.run(command, dry_run=dry_run, actor=actor)
+            return conductor.run(command, dry_run=dry_run, actor=actor, on_progress=progress)
 
     # -- resources -----------------------------------------------------------------------------
 
@@ -143,9 +170,9 @@ class McpBackend:
 
 def _pick(flights: list[OrchestrationState], service: object) -> OrchestrationState | None:
     """The orchestration holding ``service`` (else the oldest in flight, whose guards will say
-    why the service is not theirs to touch)."""
+    why the service is not theirs to touch, or the executor why the arguments are invalid)."""
     for state in flights:
-        if service in state.services:
+        if isinstance(service, str) and service in state.services:
             return state
     return flights[0] if flights else None
 
@@ -153,15 +180,17 @@ def _pick(flights: list[OrchestrationState], service: object) -> OrchestrationSt
 def _question(conductor: Conductor, command: Command, dry_run: bool) -> str | None:
     if dry_run or command.action in ("status", "rollback"):
         return None
+    # A dry run raises exactly what the real run would (nothing released, another strategy in
+    # flight), so a person is never asked to approve a command that cannot run.
+    preview = conductor.run(command.text, dry_run=True)
     flights = conductor.in_flight()
     if not flights:
-        plan = conductor.run(command.text, dry_run=True)  # raises UsageError when nothing is released
-        steps = [n for n in plan.data["notes"] if n != "dry run: nothing changed"]
+        steps = [n for n in preview.data["notes"] if n != "dry run: nothing changed"]
         return f"Start `{command.text}`: " + "; ".join(steps or ["nothing to deploy"])
     state = flights[0]
     services = ", ".join(state.services)
-    if state.strategy != command.action or state.strategy != "canary":
-        return f"Continue orchestration #{state.id} ({state.strategy} of {services}) with `{command.text}`"
+    if state.strategy != "canary":
+        return f"Resume orchestration #{state.id} ({state.strategy} of {services}) with `{command.text}`"
     live = [s for s in state.services.values() if not s.terminal]
     current = min((s.candidate_percent for s in live), default=0)
     steps = conductor.config.orchestration.canary_steps

@@ -55,7 +55,7 @@ class HealthLine(_Strict):
     metric: Literal["latency", "error_rate", "active_connections", "data"] = Field(
         description='"data" means there was nothing to judge (no samples or metrics unavailable).'
     )
-    value: float | None = Field(None, description="Latency in ms, error rate in %, or a connection count.")
+    value: int | float | None = Field(None, description="Latency in ms, error rate in %, or a connection count.")
     baseline: float | None = Field(None, description="The same metric on the stable version (None: no baseline).")
     ok: bool = Field(description="False when this metric breached its threshold or could not be judged.")
     text: str = Field(description="The line as the markdown report shows it.")
@@ -90,6 +90,9 @@ class Report(_Strict):
     status: Literal["idle", "running", "awaiting_approval", "complete", "rolled_back", "failed", "stopped"]
     services: list[ServiceRow]
     health: list[HealthLine]
+    instances: list[str] = Field(default_factory=list, description=(
+        'Rolling only: one line per instance as the spec draws it, e.g. "api instance 1: ████████████ '
+        'v1.1.0 ✓"; empty for other strategies. Added within v1, so older documents may lack it.'))
     next_steps: list[str]
     signals: list[SignalDoc] = Field(description="Signals emitted by this command, in order.")
     notes: list[str] = Field(description="Plan steps, pauses, the brain's recommendation, warnings.")

@@ -1,7 +1,7 @@
 """`conductor eval run [PATH …]` and `conductor eval record PATH`: the recorded-eval suite.
 
   conductor eval run                              every scenario under ./evals, replaying cassettes
-  conductor eval run evals/07_hostile_jump_to_100 one scenario
+  conductor eval run evals/19_hostile_jumps_to_100 one scenario
   conductor eval run --model replay --model policy   the same suite on two brains, side by side
   conductor eval run --json out.json --junit out.xml
   conductor eval record evals/NN_slug --model anthropic   record a live model (needs ANTHROPIC_API_KEY)

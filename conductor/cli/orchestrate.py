@@ -40,6 +40,9 @@ def add_parser(subparsers: Any) -> None:
                         help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
     parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
                         help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+    parser.add_argument("--exit-zero", action="store_true",
+                        help="exit 0 even after a rollback or an error (the exit code is in the report); "
+                        "for harnesses that hide the output of a failing command")
     parser.add_argument("--record", type=Path, metavar="FILE",
                         help="with --model anthropic: record the model's turns to a cassette for replay")
     parser.add_argument("--release", action="append", default=[], metavar="SERVICE=VERSION",
@@ -72,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         for signal in result.signals:
             report = report.replace(signal.format() + "\n", "")
         print_markdown(report)
-    return result.exit_code
+    return 0 if args.exit_zero else result.exit_code
 
 
 def _print_signal(signal: Signal) -> None:
