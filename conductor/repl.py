@@ -37,7 +37,7 @@ from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError
 from conductor.journal.state import OrchestrationState, Phase
-from conductor.signals import Signal
+from conductor.signals import Signal, neutralize
 
 if TYPE_CHECKING:
     from conductor.session import Conductor, Result
@@ -197,7 +197,7 @@ class Repl:
         except KeyboardInterrupt:
             self.say("(question cancelled)", style="dim")
             return
-        self.show_markdown(answer)
+        self.show_markdown(neutralize(answer))
 
     # -- output ----------------------------------------------------------------------------------
 

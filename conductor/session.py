@@ -25,7 +25,7 @@ from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_ROLLED_BACK, UsageError
-from conductor.journal.queries import in_flight
+from conductor.journal.queries import in_flight, latest
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
@@ -115,6 +115,7 @@ class Conductor:
         auto: bool = False,
         dry_run: bool = False,
         release: Mapping[str, str] | None = None,
+        retry: bool = False,
         actor: str = "person:cli",
         on_signal: Callable[[Signal], None] | None = None,
         on_progress: ProgressSink | None = None,
@@ -137,7 +138,7 @@ class Conductor:
             return self._result(command, None, emitted, EXIT_OK)
         if command.action == "rollback":
             return self._rollback(command, actor, sinks, emitted)
-        return self._orchestrate(command, auto, dry_run, overrides, actor, sinks, emitted)
+        return self._orchestrate(command, auto, dry_run, overrides, retry, actor, sinks, emitted)
 
     # -- rollback ------------------------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class Conductor:
         auto: bool,
         dry_run: bool,
         overrides: dict[str, str],
+        retry: bool,
         actor: str,
         sinks: dict[str, Any],
         emitted: list[Signal],
@@ -195,6 +197,8 @@ class Conductor:
 
             return self._drive(command, state.id, brain, sinks, emitted, notes=[brain.note], prepare=approve)
         plan = plan_release(self.config, self.bundle, command, overrides)
+        if plan.services and not retry:
+            self._refuse_a_rolled_back_release(plan.services, command)
         if not plan.services:
             return self._result(command, None, emitted, EXIT_OK, notes=plan.notes)
         if dry_run:
@@ -207,6 +211,24 @@ class Conductor:
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
         return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes])
+
+    def _refuse_a_rolled_back_release(self, services: Mapping[str, Mapping[str, object]], command: Command) -> None:
+        """A late ``canary 25`` after the watchdog rolled the canary back must not quietly start a
+        new canary of the same bad version (at more traffic than it had when it broke)."""
+        last = latest(self.journal) if self.has_journal else None
+        if last is None or last.outcome != "rolled_back":
+            return
+        again = [name for name, info in services.items()
+                 if name in last.services and last.services[name].rollback_reason
+                 and last.services[name].target_version == info["target_version"]]
+        if again:
+            reasons = "; ".join(f"{n} {last.services[n].target_version}: {last.services[n].rollback_reason}"
+                                for n in again)
+            raise UsageError(
+                f"orchestration #{last.id} ({last.strategy}) rolled back this release ({reasons}); "
+                f"`{command.text}` would deploy it again. Release a fixed version, or pass --retry to "
+                "deploy the same version deliberately"
+            )
 
     def _drive(
         self,
@@ -270,7 +292,7 @@ def _loop_notes(outcome: LoopOutcome) -> list[str]:
     }
     notes = [messages[outcome.stop]] if outcome.stop in messages else []
     if outcome.final_text:
-        notes.append(outcome.final_text.strip())
+        notes.append(signal_format.neutralize(outcome.final_text.strip()))
     return notes
 
 

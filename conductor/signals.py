@@ -46,6 +46,15 @@ def clean_reason(reason: str) -> str:
     return re.sub(r"\s+", " ", text).strip()[:300] or "unspecified"
 
 
+def neutralize(text: str) -> str:
+    """Model-written text made unable to carry a signal: ``<`` becomes ``‹``.
+
+    Signals come from the tool layer only; a model that writes ``<conductor>DEPLOYED:…`` in its
+    recommendation must not be believed by a harness that parses stdout.
+    """
+    return text.replace("<", "‹")
+
+
 def parse_signals(text: str) -> list[Signal]:
     """Every well-formed signal in ``text``, in order; malformed ones are ignored.
 

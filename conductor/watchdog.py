@@ -67,21 +67,32 @@ class Watchdog:
         return None
 
 
-def watch_round(conductor: Conductor, on_signal: Callable[[Signal], None] | None = None) -> list[str]:
+def watch_round(
+    conductor: Conductor,
+    on_signal: Callable[[Signal], None] | None = None,
+    dogs: dict[int, Watchdog] | None = None,
+) -> list[str]:
     """Tick every orchestration in flight once; return the services rolled back.
 
     An orchestration whose services are locked by a live process is skipped: that process runs
-    its own watchdog inline, and two writers on one service would race.
+    its own watchdog inline, and two writers on one service would race. Pass the same ``dogs``
+    dict every round so each orchestration's state is folded incrementally, not from scratch.
     """
     from conductor.errors import LockHeldError
     from conductor.locks import ServiceLocks
 
     rolled_back: list[str] = []
     sinks = {"on_signal": on_signal} if on_signal is not None else {}
-    for state in conductor.in_flight():
+    dogs = {} if dogs is None else dogs
+    flights = conductor.in_flight()
+    for stale in set(dogs) - {state.id for state in flights}:
+        del dogs[stale]
+    for state in flights:
         try:
             with ServiceLocks(conductor.state_dir, list(state.services)):
-                rolled_back += Watchdog(conductor.runtime(state.id, **sinks)).tick()
+                if state.id not in dogs:
+                    dogs[state.id] = Watchdog(conductor.runtime(state.id, **sinks))
+                rolled_back += dogs[state.id].tick()
         except LockHeldError:
             continue
     return rolled_back
@@ -95,7 +106,8 @@ def watch_forever(
 ) -> None:
     """Run :func:`watch_round` every ``healthCheckInterval`` until ``stop`` is set (long-running hosts)."""
     interval = conductor.config.orchestration.health_check_interval
+    dogs: dict[int, Watchdog] = {}
     while not stop.wait(interval):
-        for service in watch_round(conductor, on_signal):
+        for service in watch_round(conductor, on_signal, dogs):
             if on_rollback is not None:
                 on_rollback(service)

@@ -72,9 +72,7 @@ class Handler(BaseHTTPRequestHandler):
             ready = not config.never_ready and time.monotonic() >= config.ready_at
             self._reply(200 if ready else 503, {"ready": ready, "version": config.version})
             return
-        delay = config.latency_s + (
-            random.uniform(-config.jitter_s, config.jitter_s) if config.jitter_s else 0
-        )
+        delay = config.latency_s + (random.uniform(-config.jitter_s, config.jitter_s) if config.jitter_s else 0)
         if delay > 0:
             time.sleep(delay)
         payload: dict[str, object] = {

@@ -40,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
                         help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
     parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
                         help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+    parser.add_argument("--retry", action="store_true",
+                        help="deploy a release again although its last orchestration was rolled back")
     parser.add_argument("--exit-zero", action="store_true",
                         help="exit 0 even after a rollback or an error (the exit code is in the report); "
                         "for harnesses that hide the output of a failing command")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     live = sys.stdout.isatty() and not args.json
     try:
         result = conductor.run(
-            args.words, auto=args.auto, dry_run=args.dry_run, release=release,
+            args.words, auto=args.auto, dry_run=args.dry_run, release=release, retry=args.retry,
             on_signal=None if args.json else _print_signal,
             on_progress=_progress_printer() if live else None,
         )

@@ -47,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
     clock = conductor.bundle.clock
     interval = conductor.config.orchestration.health_check_interval
     started = clock.now()
+    dogs: dict[int, Any] = {}
     try:
         while conductor.in_flight():
             if args.duration is not None and clock.now() - started >= args.duration:
                 break
             clock.sleep(interval)  # virtual on the simulator, real elsewhere
-            rolled_back += watch_round(conductor, on_signal)
+            rolled_back += watch_round(conductor, on_signal, dogs)
     except KeyboardInterrupt:
         print("watch: stopped by the user", file=sys.stderr)
     finally:

@@ -43,7 +43,9 @@ def execute(rt: Runtime, tool: str, arguments: Any, actor: str) -> ToolResult:
     """Run one tool call for ``actor`` ("brain:policy", "person:cli", "watchdog", ...)."""
     spec = TOOLS.get(tool)
     if spec is None:
-        return ToolResult("error", f"unknown tool {tool!r}; available: {', '.join(TOOLS)}")
+        result = ToolResult("error", f"unknown tool {tool!r}; available: {', '.join(TOOLS)}")
+        _journal(rt, tool, arguments, actor, "invalid", result)
+        return result
     try:
         args: ToolInput = spec.input_model.model_validate(arguments if arguments is not None else {})
     except ValidationError as exc:
@@ -89,4 +91,5 @@ def _journal(rt: Runtime, tool: str, arguments: Any, actor: str, decision: str, 
         decision=decision,
         status=result.status,
         message=result.message,
+        **({"guard": result.data["guard"]} if decision == "refused" else {}),
     )

@@ -236,8 +236,9 @@ def _apply(state: OrchestrationState, event: Event) -> None:
     elif kind == "traffic_shifted":
         svc.weights = {slot: int(w) for slot, w in data["weights"].items()}
         svc.last_shift_at = event.at
-        svc.consecutive_breaches = 0
-        svc.consecutive_blind = 0
+        # The breach counters are NOT reset here: only a healthy check resets them. Otherwise a
+        # brain re-applying the same (or a lower) split after each bad check could keep the
+        # watchdog from ever reaching failureLimit.
         svc.approval_requested = None
         percent = svc.candidate_percent
         if percent >= 100:

@@ -56,6 +56,9 @@ def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
 
 def shift_traffic(rt: Runtime, args: ShiftTrafficInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
+    if args.percent == svc.candidate_percent:  # idempotent: nothing changes, nothing is recorded
+        return ToolResult("ok", f"{svc.name}: already {args.percent}% on {svc.target_version}; nothing changed",
+                          {"weights": svc.weights})
     weights: dict[Slot, int] = {svc.candidate_slot: args.percent, svc.stable_slot: 100 - args.percent}
     if rt.state().strategy == "blue-green":
         rt.record("switching", svc.name, actor, weights=weights)

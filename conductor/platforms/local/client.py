@@ -20,9 +20,7 @@ from conductor.errors import ConfigError, NotReadyError, PlatformError, UsageErr
 from conductor.metrics.router import RouterWindow
 from conductor.platforms.base import InstanceState, ServiceSnapshot, Slot, SlotState
 
-NOT_RUNNING = (
-    "the local platform is not running in {dir} (start it with `conductor up`, or `conductor up --detach`)"
-)
+NOT_RUNNING = "the local platform is not running in {dir} (start it with `conductor up`, or `conductor up --detach`)"
 _ERRORS: dict[str, type[Exception]] = {
     "NotReadyError": NotReadyError,
     "ConfigError": ConfigError,
@@ -73,9 +71,7 @@ class ControlClient:
         try:
             token = (self.home / "token").read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise PlatformError(
-                f"cannot read the control token {self.home / 'token'}: {exc.strerror}"
-            ) from None
+            raise PlatformError(f"cannot read the control token {self.home / 'token'}: {exc.strerror}") from None
         key = (int(info["port"]), token)
         if self._client is None or self._client_key != key:
             if self._client is not None:
@@ -148,9 +144,7 @@ class LocalPlatform:
 
     def replace_instance(self, service: str, slot: Slot, index: int, version: str) -> InstanceState:
         body = {"index": index, "version": version}
-        return instance_from_dict(
-            self.client.call("POST", f"/v1/services/{service}/slots/{slot}/replace", body)
-        )
+        return instance_from_dict(self.client.call("POST", f"/v1/services/{service}/slots/{slot}/replace", body))
 
     def retire(self, service: str, slot: Slot) -> None:
         self.client.call("POST", f"/v1/services/{service}/slots/{slot}/retire", {})
@@ -160,9 +154,7 @@ class LocalPlatform:
         return int(data["status"])
 
     def window(self, service: str, slot: Slot, seconds: float) -> RouterWindow:
-        data = self.client.call(
-            "GET", f"/v1/services/{service}/slots/{slot}/window", params={"seconds": str(seconds)}
-        )
+        data = self.client.call("GET", f"/v1/services/{service}/slots/{slot}/window", params={"seconds": str(seconds)})
         return RouterWindow(**data)
 
     def events(self, after: int = 0) -> list[dict[str, Any]]:

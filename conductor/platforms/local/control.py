@@ -264,15 +264,19 @@ def serve(
     stop: threading.Event,
     on_ready: Callable[[dict[str, Any]], None] | None = None,
     on_running: Callable[[LocalRuntime], None] | None = None,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Run the control process until ``stop`` is set, then drain and stop everything.
 
     ``on_running`` is called (in this thread) once the API answers, e.g. to start a watchdog;
-    it must return, and should itself watch ``stop``.
+    it must return, and should itself watch ``stop``. ``on_event`` sees every platform event
+    (deploys, weight changes, crashes, restarts) as it happens, from any thread.
     """
     home = local_home(state_dir)
     lock = ControlLock(home / "control.lock")
     runtime = LocalRuntime(config, settings, state_dir)
+    if on_event is not None:
+        runtime.listeners.append(on_event)
     control: ControlServer | None = None
     try:
         runtime.start()

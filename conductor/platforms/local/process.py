@@ -119,9 +119,7 @@ class InstanceProcess:
                 self.popen.wait(timeout=1)
 
 
-def spawn(
-    argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, home: Path, port: int
-) -> InstanceProcess:
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, home: Path, port: int) -> InstanceProcess:
     """Start one instance with stdout and stderr appended to ``log_path``.
 
     Raises ConfigError (exit 2) when the argv itself cannot run: that is a mistake in the config,
@@ -144,9 +142,7 @@ def spawn(
                 close_fds=True,
             )
         except FileNotFoundError:
-            raise ConfigError(
-                f"command {argv[0]!r} not found (argv: {argv!r}, working directory: {cwd})"
-            ) from None
+            raise ConfigError(f"command {argv[0]!r} not found (argv: {argv!r}, working directory: {cwd})") from None
         except PermissionError:
             raise ConfigError(f"command {argv[0]!r} is not executable (argv: {argv!r})") from None
         except NotADirectoryError:

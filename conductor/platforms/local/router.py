@@ -10,6 +10,9 @@ The split is *deterministic* (an error-diffusion counter, not a coin toss): at 1
 request in ten goes to green, so a canary's share is exact from the first requests on, and tests
 of the split need no tolerance for luck. Within a slot, instances take turns; a connection
 refused by one instance (it just crashed) is retried on the next, since nothing was sent yet.
+
+Bodies are buffered whole in both directions (right for API traffic, and it lets a retry resend
+the body); streaming responses and protocol upgrades (WebSocket) are not proxied.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from conductor.errors import PlatformError
 from conductor.platforms.base import Slot
@@ -103,9 +107,7 @@ class Router:
                     f"{self.service}: router port {self.port} on {self.host} is already in use by another "
                     f"process (free it, or set platform.services.{self.service}.routerPort to another port)"
                 ) from None
-            raise PlatformError(
-                f"{self.service}: router cannot listen on {self.host}:{self.port}: {exc}"
-            ) from None
+            raise PlatformError(f"{self.service}: router cannot listen on {self.host}:{self.port}: {exc}") from None
         self._runner = runner
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30.0),
@@ -164,6 +166,9 @@ class Router:
             response = await self._forward(request, slot)
             status = response.status
             return response
+        except asyncio.CancelledError:
+            status = 499  # the client went away (or shutdown): not the slot's failure
+            raise
         finally:
             stats.finish((time.perf_counter() - started) * 1000.0, status >= 500)
 
@@ -173,9 +178,12 @@ class Router:
         if session is None or not backends:
             return web.Response(status=503, text=f"{self.service}: no {slot} instance is serving\n")
         body = await request.read()
-        headers: CIMultiDict[str] = CIMultiDict(
-            (k, v) for k, v in request.headers.items() if k.lower() not in _REQUEST_DROP
-        )
+        drop = _REQUEST_DROP
+        if "Connection" in request.headers:  # headers it names are hop-by-hop too (RFC 9110 §7.6.1)
+            drop = drop | {
+                token.strip().lower() for value in request.headers.getall("Connection") for token in value.split(",")
+            }
+        headers: CIMultiDict[str] = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in drop)
         peer = request.remote or "unknown"
         forwarded = request.headers.get("X-Forwarded-For")
         headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
@@ -189,7 +197,7 @@ class Router:
             try:
                 async with session.request(
                     request.method,
-                    url + request.raw_path,
+                    URL(url + request.raw_path, encoded=True),  # the path exactly as the client sent it
                     headers=headers,
                     data=body if body else None,
                     allow_redirects=False,
@@ -199,9 +207,7 @@ class Router:
                     out: CIMultiDict[str] = CIMultiDict(
                         (k, v) for k, v in upstream.headers.items() if k.lower() not in _RESPONSE_DROP
                     )
-                    return web.Response(
-                        status=upstream.status, reason=upstream.reason, headers=out, body=payload
-                    )
+                    return web.Response(status=upstream.status, reason=upstream.reason, headers=out, body=payload)
             except aiohttp.ClientConnectorError as exc:
                 failure = f"connect to {url} failed: {exc.os_error.strerror or exc}"  # nothing sent: retry
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +59,7 @@ class LocalRuntime:
         self.collector = RouterCollector()
         self.routers: dict[str, Router] = {}
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. print crashes in `conductor up`
         self._event_seq = 0
         self._save_lock = threading.Lock()
         self._state: dict[str, Any] = {"services": {}}
@@ -68,6 +69,7 @@ class LocalRuntime:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-routers", daemon=True)
         self._started = False
+        self._restored: set[str] = set()  # services whose records now describe live processes
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -80,9 +82,10 @@ class LocalRuntime:
 
     def _event(self, kind: str, service: str, data: dict[str, Any]) -> None:
         self._event_seq += 1
-        self.events.append(
-            {"seq": self._event_seq, "at": time.time(), "kind": kind, "service": service, **data}
-        )
+        event = {"seq": self._event_seq, "at": time.time(), "kind": kind, "service": service, **data}
+        self.events.append(event)
+        for listener in list(self.listeners):
+            listener(event)
 
     def _changed(self, service: str) -> None:
         """The supervisor changed a slot's live instances: tell the router, then persist."""
@@ -103,6 +106,8 @@ class LocalRuntime:
         with self._save_lock:
             services = self._state.setdefault("services", {})
             for name, router in self.routers.items():
+                if name not in self._restored:
+                    continue  # its records still name the previous processes: keep them until adopted
                 record = services.setdefault(name, {})
                 record["routerPort"] = router.port
                 record["weights"] = router.weights
@@ -172,6 +177,7 @@ class LocalRuntime:
             group.instances = self.supervisor.start_many(service, "blue", version, list(range(replicas)))
             group.version = version
             router.set_weights({"blue": 100, "green": 0})
+            self._restored.add(service)
             self._changed(service)
             self._event("service_started", service, {"slot": "blue", "version": version})
             return
@@ -210,7 +216,9 @@ class LocalRuntime:
                 },
             )
         weights = record.get("weights") or {"blue": 100, "green": 0}
-        self._changed(service)
+        self._restored.add(service)
+        for slot in SLOTS:  # backends first, then the split, then one save: no moment with a wrong split
+            router.set_backends(slot, self.supervisor.live_urls(service, slot))
         router.set_weights({"blue": int(weights.get("blue", 100)), "green": int(weights.get("green", 0))})
         self.save()
 
@@ -234,6 +242,8 @@ class LocalRuntime:
         """Keep versions, replica counts and weights for the next start; there are no processes now."""
         with self._save_lock:
             for name, router in self.routers.items():
+                if name not in self._restored:
+                    continue
                 record = self._state.setdefault("services", {}).setdefault(name, {})
                 record["routerPort"] = router.port
                 record["weights"] = router.weights
@@ -256,8 +266,9 @@ class LocalRuntime:
         with self.supervisor.lock(service):
             group = self.supervisor.group(service, slot)
             current = self.supervisor.slot_state(service, slot)
-            if group.version == version and len(group.instances) == replicas and current.ready:
-                return current
+            same = group.version == version and len(group.instances) == replicas
+            if same and (current.ready or router.weights[slot] > 0):
+                return current  # a crashed instance of a live slot is the supervisor's to restart
             if router.weights[slot] > 0:
                 raise PlatformError(
                     f"{service}: slot {slot} carries {router.weights[slot]}% of traffic; refusing to redeploy"
@@ -273,15 +284,11 @@ class LocalRuntime:
     def set_weights(self, service: str, weights: Mapping[Slot, int]) -> dict[Slot, int]:
         router = self._router(service)
         if sorted(weights) != sorted(SLOTS) or sum(weights.values()) != 100 or min(weights.values()) < 0:
-            raise PlatformError(
-                f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}"
-            )
+            raise PlatformError(f"{service}: weights must name blue and green and sum to 100, got {dict(weights)}")
         with self.supervisor.lock(service):
             for slot in SLOTS:
                 if weights[slot] > 0 and not self.supervisor.live_urls(service, slot):
-                    raise PlatformError(
-                        f"{service}: slot {slot} has no ready instance to take {weights[slot]}%"
-                    )
+                    raise PlatformError(f"{service}: slot {slot} has no ready instance to take {weights[slot]}%")
             applied = router.set_weights({"blue": int(weights["blue"]), "green": int(weights["green"])})
             self.save()
             self._event("weights", service, {"weights": applied})
@@ -310,9 +317,7 @@ class LocalRuntime:
         router = self._router(service)
         with self.supervisor.lock(service):
             if router.weights[slot] > 0:
-                raise PlatformError(
-                    f"{service}: slot {slot} still carries {router.weights[slot]}% of traffic"
-                )
+                raise PlatformError(f"{service}: slot {slot} still carries {router.weights[slot]}% of traffic")
             group = self.supervisor.group(service, slot)
             if group.instances or group.version:
                 self._clear_slot(service, slot, group)

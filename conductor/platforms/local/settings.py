@@ -43,6 +43,13 @@ class VersionOverride(StrictModel):
     args: list[str] = Field(default_factory=list, description="Appended to the command.")
     env: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("command")
+    @classmethod
+    def _executable_exists(cls, command: list[str] | None) -> list[str] | None:
+        if command is not None:
+            check_executable(command[0])
+        return command
+
 
 class LocalService(StrictModel):
     command: Argv = Field(description="argv of one instance; placeholders like {port} are replaced.")

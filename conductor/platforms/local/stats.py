@@ -1,9 +1,10 @@
-"""Per-slot traffic counters kept by the router: totals for Prometheus, per-second buckets for windows.
+"""Per-slot traffic counters kept by the router: totals for Prometheus, time buckets for windows.
 
 A health check asks "what did the canary look like over the last 10 s", not "since the router
-started", so every second gets its own bucket (requests, errors, a sparse latency histogram) and a
-window is the sum of the buckets it covers. Latency goes into logarithmic buckets 5% wide, so a
-percentile is exact to within ~2.5% whatever the traffic, in constant memory per second.
+started", so every quarter of a second gets its own bucket (requests, errors, a sparse latency
+histogram) and a window is the sum of the buckets it covers (so it spans its length to within
+0.25 s; windows longer than 15 minutes are cut to 15 minutes). Latency goes into logarithmic buckets 5% wide, so a
+percentile is exact to within ~2.5% whatever the traffic, in constant memory per bucket.
 Everything here runs on the router's event loop thread; readers on other threads only read ints
 and replace nothing, which the GIL keeps consistent enough for monitoring.
 """
@@ -25,7 +26,8 @@ from conductor.platforms.base import SLOTS, Slot
 _BASE_MS = 0.05
 _GROWTH = 1.05
 _LOG_GROWTH = math.log(_GROWTH)
-MAX_WINDOW_SECONDS = 3600
+BUCKET_SECONDS = 0.25
+MAX_WINDOW_SECONDS = 900
 PROMETHEUS_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -47,8 +49,8 @@ def bucket_upper_ms(index: int) -> float:
 
 
 @dataclass
-class _Second:
-    second: int
+class _Bucket:
+    index: int  # start time / BUCKET_SECONDS
     requests: int = 0
     errors: int = 0
     latency: dict[int, int] = field(default_factory=dict)
@@ -80,7 +82,7 @@ class SlotStats:
         self.latency_sum_s = 0.0
         self.in_flight = 0
         self.latency_total: dict[int, int] = {}
-        self._seconds: deque[_Second] = deque()
+        self._buckets: deque[_Bucket] = deque()
 
     def start(self) -> None:
         self.in_flight += 1
@@ -89,12 +91,12 @@ class SlotStats:
         self.in_flight -= 1
         self.requests_total += 1
         self.latency_sum_s += latency_ms / 1000.0
-        now = int(time.monotonic())
-        if not self._seconds or self._seconds[-1].second != now:
-            self._seconds.append(_Second(now))
-            while self._seconds and self._seconds[0].second < now - MAX_WINDOW_SECONDS:
-                self._seconds.popleft()
-        current = self._seconds[-1]
+        now = int(time.monotonic() / BUCKET_SECONDS)
+        if not self._buckets or self._buckets[-1].index != now:
+            self._buckets.append(_Bucket(now))
+            while self._buckets and self._buckets[0].index < now - MAX_WINDOW_SECONDS / BUCKET_SECONDS:
+                self._buckets.popleft()
+        current = self._buckets[-1]
         current.requests += 1
         index = bucket_of(latency_ms)
         current.latency[index] = current.latency.get(index, 0) + 1
@@ -104,12 +106,12 @@ class SlotStats:
             self.errors_total += 1
 
     def window(self, seconds: float) -> RouterWindow:
-        """Requests that finished in the last ``seconds`` (whole seconds, the current one included)."""
-        since = time.monotonic() - seconds
+        """Requests that finished in the last ``seconds`` (to within one bucket, the current one included)."""
+        since = (time.monotonic() - seconds) / BUCKET_SECONDS
         requests = errors = 0
         histogram: dict[int, int] = {}
-        for bucket in list(self._seconds):
-            if bucket.second + 1 <= since:
+        for bucket in list(self._buckets):
+            if bucket.index < since:
                 continue
             requests += bucket.requests
             errors += bucket.errors
@@ -136,18 +138,12 @@ class RouterCollector(Collector):
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         labels = ["service", "slot"]
-        requests = CounterMetricFamily(
-            "conductor_router_requests", "Requests routed to a slot.", labels=labels
-        )
+        requests = CounterMetricFamily("conductor_router_requests", "Requests routed to a slot.", labels=labels)
         errors = CounterMetricFamily(
             "conductor_router_errors", "5xx answers and upstream failures per slot.", labels=labels
         )
-        active = GaugeMetricFamily(
-            "conductor_router_active_connections", "Requests in flight.", labels=labels
-        )
-        weight = GaugeMetricFamily(
-            "conductor_router_weight_percent", "Traffic share of a slot.", labels=labels
-        )
+        active = GaugeMetricFamily("conductor_router_active_connections", "Requests in flight.", labels=labels)
+        weight = GaugeMetricFamily("conductor_router_weight_percent", "Traffic share of a slot.", labels=labels)
         latency = HistogramMetricFamily(
             "conductor_router_request_duration_seconds", "Latency seen by the router per slot.", labels=labels
         )
@@ -160,9 +156,7 @@ class RouterCollector(Collector):
                 weight.add_metric(values, service.weights.get(slot, 0))
                 buckets: list[tuple[str, float]] = []
                 for bound in PROMETHEUS_BUCKETS_S:
-                    count = sum(
-                        c for i, c in list(stats.latency_total.items()) if bucket_upper_ms(i) <= bound * 1000
-                    )
+                    count = sum(c for i, c in list(stats.latency_total.items()) if bucket_upper_ms(i) <= bound * 1000)
                     buckets.append((repr(bound), float(count)))
                 buckets.append(("+Inf", float(stats.requests_total)))
                 latency.add_metric(values, buckets, stats.latency_sum_s)

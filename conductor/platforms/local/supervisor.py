@@ -50,9 +50,7 @@ class Instance:
         return f"http://127.0.0.1:{self.process.port}"
 
     def state(self) -> InstanceState:
-        return InstanceState(
-            self.index, self.version, self.ready and not self.crashed, self.crashed, self.detail
-        )
+        return InstanceState(self.index, self.version, self.ready and not self.crashed, self.crashed, self.detail)
 
     def record(self) -> dict[str, Any]:
         return {
@@ -133,9 +131,7 @@ class Supervisor:
         spec = self.settings.service(service)
         process = self._spawn(service, slot, index, version)
         try:
-            wait_ready(
-                process, spec.health_path, spec.readiness_timeout, f"{service} {version} instance {index}"
-            )
+            wait_ready(process, spec.health_path, spec.readiness_timeout, f"{service} {version} instance {index}")
         except BaseException:
             process.stop(self.settings.stop_timeout)
             raise
@@ -168,9 +164,7 @@ class Supervisor:
             return None
         spec = self.settings.service(service)
         try:
-            wait_ready(
-                process, spec.health_path, min(spec.readiness_timeout, 5.0), f"{service} adopted instance"
-            )
+            wait_ready(process, spec.health_path, min(spec.readiness_timeout, 5.0), f"{service} adopted instance")
         except PlatformError:
             process.stop(self.settings.stop_timeout)
             return None
@@ -186,9 +180,7 @@ class Supervisor:
     @staticmethod
     def kill_recorded(record: dict[str, Any], timeout: float) -> None:
         """Stop a recorded process if (and only if) it is still that very process."""
-        process = InstanceProcess(
-            int(record["pid"]), int(record["started"]), int(record["port"]), Path(record["log"])
-        )
+        process = InstanceProcess(int(record["pid"]), int(record["started"]), int(record["port"]), Path(record["log"]))
         if start_time(process.pid) == process.started:
             process.stop(timeout)
 
@@ -226,10 +218,15 @@ class Supervisor:
                             self._crashed(instance)
 
     def _crashed(self, instance: Instance) -> None:
+        """Report an exit nobody asked for, take the instance out of the router, apply the policy."""
         how = instance.process.exit_description()
+        policy = self.settings.restart
+        clean_exit = how == "exited with code 0"
+        wanted = policy.mode == "always" or (policy.mode == "on-failure" and not clean_exit)
+        restart = wanted and instance.restarts < policy.max_restarts
+        then = f"restarting in {policy.backoff:g}s" if restart else "not restarted (restart policy)"
+        instance.detail = f"crashed: {how}; {then}"  # complete before anyone can see crashed=True
         instance.crashed = True
-        instance.detail = f"crashed: {how}"
-        tail = log_tail(instance.process.log_path, lines=5)
         self._on_event(
             "instance_crashed",
             instance.service,
@@ -238,18 +235,12 @@ class Supervisor:
                 "index": instance.index,
                 "version": instance.version,
                 "how": how,
-                "log_tail": tail,
+                "log_tail": log_tail(instance.process.log_path, lines=5),
             },
         )
         self._on_change(instance.service)
-        policy = self.settings.restart
-        clean_exit = how == "exited with code 0"
-        wanted = policy.mode == "always" or (policy.mode == "on-failure" and not clean_exit)
-        if wanted and instance.restarts < policy.max_restarts:
-            instance.detail += f"; restarting in {policy.backoff:g}s"
+        if restart:
             self._pool.submit(self._restart, instance, how)
-        else:
-            instance.detail += "; not restarted (restart policy)"
 
     def _restart(self, instance: Instance, how: str) -> None:
         time.sleep(self.settings.restart.backoff)
@@ -267,9 +258,7 @@ class Supervisor:
             )
         except PlatformError as exc:
             instance.restarts += 1
-            instance.detail = (
-                f"crashed: {how}; restart {instance.restarts} failed: {str(exc).splitlines()[0]}"
-            )
+            instance.detail = f"crashed: {how}; restart {instance.restarts} failed: {str(exc).splitlines()[0]}"
             self._on_event(
                 "instance_restart_failed",
                 instance.service,
