@@ -119,3 +119,19 @@ def test_rolling_failure_reverts_the_instances_already_updated(
     replaced = [(e.data["index"], e.data["version"]) for e in workspace.journal_events("instance_replaced")]
     assert replaced == [(0, "v1.1.0"), (0, "v1.0.0")]  # the one updated instance went back
     assert "api instance 1: ░░░░░░░░░░░░ v1.0.0" in result.out
+
+
+def test_a_late_approval_does_not_redeploy_a_rolled_back_release(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _sim(workspace, [{"at": 200, "target": "api@v1.1.0", "set": {"errorRate": 30}}])
+    workspace.cli(capsys, "orchestrate", "canary", "10")
+    assert workspace.cli(capsys, "watch").code == 3
+    before = workspace.state_files()
+    late = workspace.cli(capsys, "orchestrate", "canary", "25")
+    assert late.code == 2
+    assert "rolled back this release (api v1.1.0: error rate" in late.err and "--retry" in late.err
+    assert workspace.state_files() == before
+    retried = workspace.cli(capsys, "orchestrate", "canary", "10", "--retry")
+    assert retried.code in (0, 3)
+    assert len(workspace.journal_events("orchestration_started")) == 2
