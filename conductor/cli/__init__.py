@@ -2,14 +2,16 @@
 
 Each module in this package defines ``add_parser(subparsers)`` which adds its parser and sets
 ``handler`` (a function taking the parsed args and returning the exit code). Errors derived from
-ConductorError print their message on stderr and exit with their code; anything else is a bug
-and exits 1 with the traceback hidden unless CONDUCTOR_DEBUG is set.
+ConductorError print their message on stderr and exit with their code (with ``--json``, also a
+``conductor.error/v1`` document on stdout); anything else is a bug and exits 1 with the
+traceback hidden unless CONDUCTOR_DEBUG is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 import traceback
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConductorError as exc:
         print(f"conductor: {exc}", file=sys.stderr)
+        if getattr(args, "json", False) is True:  # machines get a document even when nothing ran
+            error = {"schema": "conductor.error/v1", "error": str(exc), "kind": type(exc).__name__,
+                     "exit_code": exc.exit_code}
+            print(json.dumps(error, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
         print("conductor: interrupted; the journal holds the state, run the same command to resume", file=sys.stderr)

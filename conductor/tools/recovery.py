@@ -14,7 +14,9 @@ from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import RollbackInput, ToolResult
 
 
-def rollback(rt: Runtime, args: RollbackInput, actor: str) -> ToolResult:
+def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True) -> ToolResult:
+    """Roll one service back; when the watchdog does it, the rest of the release follows (a release
+    is a unit: nothing of it is left taking traffic without the orchestration that owned it)."""
     svc = rt.state().service(args.service)
     if svc.phase is Phase.COMPLETE:
         return ToolResult("ok", f"{svc.name}: {svc.stable_version} completed its bake and is stable; nothing in flight")
@@ -25,10 +27,11 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str) -> ToolResult:
     reason = signals.clean_reason(args.reason)
     rt.record("rolled_back", svc.name, actor, reason=reason, restored=svc.stable_version)
     rt.emit(signals.rollback(svc.name, reason), actor)
-    if actor == "watchdog":
+    if actor == "watchdog" and cascade:
         for other in list(rt.state().services.values()):
             if other.name != svc.name and not other.terminal and other.phase is not Phase.PENDING:
-                rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor)
+                rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor,
+                         cascade=False)
     finish_if_done(rt, actor)
     return ToolResult(
         "ok",

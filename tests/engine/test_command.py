@@ -52,3 +52,11 @@ def test_bad_grammar_exits_2_and_changes_nothing(
     assert workspace.state_files() == before
     with pytest.raises(UsageError):
         parse_command(["/orchestrate", *words], SERVICES)
+
+
+def test_json_errors_are_documents_too(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    result = workspace.cli(capsys, "orchestrate", "canary", "ten", "--json")
+    assert result.code == 2
+    document = result.json()
+    assert document["schema"] == "conductor.error/v1" and document["exit_code"] == 2
+    assert "whole number" in document["error"] and document["kind"] == "UsageError"
