@@ -210,7 +210,7 @@ class Conductor:
         with ServiceLocks(self.state_dir, list(plan.services)):
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
-        return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes])
+        return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True)
 
     def _refuse_a_rolled_back_release(self, services: Mapping[str, Mapping[str, object]], command: Command) -> None:
         """A late ``canary 25`` after the watchdog rolled the canary back must not quietly start a
@@ -239,6 +239,7 @@ class Conductor:
         emitted: list[Signal],
         notes: list[str],
         prepare: Callable[[], None] | None = None,
+        announce: bool = False,
     ) -> Result:
         """Take the locks, run ``prepare`` (journal an approval) under them, reconcile, run the brain."""
         state = next(o for o in self.in_flight() if o.id == oid)
@@ -246,6 +247,10 @@ class Conductor:
             if prepare is not None:
                 prepare()
             rt = self.runtime(oid, **sinks)
+            if announce:
+                targets = ", ".join(f"{s.name} {s.stable_version} → {s.target_version}"
+                                    for s in rt.state().services.values())
+                self.notifier.send("start", f"{command.text}: {targets}", rt)
             notes += reconcile(rt)
             instruction = (
                 f"The person typed `{command.text}`. Carry out this {state.strategy} orchestration "

@@ -77,7 +77,7 @@ def test_webhooks_hear_start_steps_and_the_outcome_and_a_dead_one_never_blocks(
         result = workspace.cli(capsys, "orchestrate", "blue-green")
     assert result.code == 0
     events = [json.loads(call.request.content)["event"] for call in hook.calls]
-    assert events[-2:] == ["deployed", "complete"]
+    assert events[0] == "start" and events[-2:] == ["deployed", "complete"]
     assert "step" in events
     failures = workspace.journal_events("notify_failed")
     assert failures and all(f.data["url"] == "https://down.example.test/x" for f in failures)
