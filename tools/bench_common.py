@@ -46,7 +46,10 @@ class LocalWorkspace:
         log = open(self.root / "control.out", "ab")  # noqa: SIM115 - handed to the child
         self.control = subprocess.Popen(
             [sys.executable, "-m", "conductor", "up", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         deadline = time.monotonic() + timeout
@@ -125,14 +128,19 @@ def wrk(url: str, connections: int, threads: int, seconds: float) -> WrkResult:
     """Run wrk (Debian package `wrk`) against a loopback URL and parse its summary."""
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
     ).stdout
+
     def latency(label: str) -> float:
         for line in out.splitlines():
             parts = line.split()
             if len(parts) == 2 and parts[0] == label:
                 return _duration_ms(parts[1])
         return math.nan
+
     rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec:"))
     failures = 0
     for line in out.splitlines():

@@ -79,8 +79,9 @@ def start_haproxy(port: int, blue: int, green: int, directory: Path) -> subproce
         return None
     config = directory / "haproxy.cfg"
     config.write_text(HAPROXY_CONFIG.format(port=port, blue=blue, green=green))
-    process = subprocess.Popen(["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        ["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(0.5)
     return process
 
@@ -95,8 +96,11 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package `wrk`): apt-get install wrk")
-    service = {"command": [sys.executable, str(Path(__file__).resolve()), "--backend", "{port}"],
-               "healthPath": "/", "readinessTimeout": 20}
+    service = {
+        "command": [sys.executable, str(Path(__file__).resolve()), "--backend", "{port}"],
+        "healthPath": "/",
+        "readinessTimeout": 20,
+    }
     with LocalWorkspace(local_config({"bench": service}, replicas=1)) as ws:
         status = ws.up()
         ws.platform.deploy("bench", "green", "v2", replicas=1)
@@ -125,22 +129,41 @@ def main() -> None:
     base_single, base_loaded = results["instance directly"]
     rows = []
     for name, (single, loaded) in results.items():
-        rows.append([
-            name, single.p50_ms, single.p99_ms, single.p50_ms - base_single.p50_ms,
-            single.p99_ms - base_single.p99_ms, loaded.rps, f"{loaded.rps / base_loaded.rps:.2f}x",
-            loaded.p99_ms, single.failures + loaded.failures,
-        ])
+        rows.append(
+            [
+                name,
+                single.p50_ms,
+                single.p99_ms,
+                single.p50_ms - base_single.p50_ms,
+                single.p99_ms - base_single.p99_ms,
+                loaded.rps,
+                f"{loaded.rps / base_loaded.rps:.2f}x",
+                loaded.p99_ms,
+                single.failures + loaded.failures,
+            ]
+        )
     print_table(
         f"Router overhead ({os.cpu_count()} cores, wrk, {args.seconds:g} s per measurement; "
         "latency with 1 connection, throughput with 64 connections)",
-        ["target", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "max req/s", "vs direct",
-         "p99 ms at max", "failed"],
+        [
+            "target",
+            "p50 ms",
+            "p99 ms",
+            "added p50 ms",
+            "added p99 ms",
+            "max req/s",
+            "vs direct",
+            "p99 ms at max",
+            "failed",
+        ],
         rows,
     )
     if "haproxy (90/10)" in results:
         ours, theirs = results["conductor router (90/10)"], results["haproxy (90/10)"]
-        print(f"\nconductor router vs haproxy: {ours[1].rps / theirs[1].rps:.2f}x the throughput, "
-              f"{ours[0].p50_ms / theirs[0].p50_ms:.2f}x the p50 latency")
+        print(
+            f"\nconductor router vs haproxy: {ours[1].rps / theirs[1].rps:.2f}x the throughput, "
+            f"{ours[0].p50_ms / theirs[0].p50_ms:.2f}x the p50 latency"
+        )
     else:
         print("\nhaproxy is not installed (Debian package `haproxy`): no comparison row")
 

@@ -67,6 +67,7 @@ def demo_config() -> dict[str, Any]:
             "bakeTime": 3,
             "failureLimit": 2,
             "minRequests": 10,
+            "baseline": {"responseTimeRatio": 3},  # a busy laptop's latency noise is not the bad release
             "requireApproval": True,
         },
         "release": dict.fromkeys(SERVICES, "v1.1.0"),

@@ -7,6 +7,7 @@ none left when the test says so), whatever state the test ended in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -34,8 +35,17 @@ DEMO_APP = REPO / "conductor" / "bundled" / "demo_app.py"
 
 
 def demo_command(*extra: str) -> list[str]:
-    return [sys.executable, str(DEMO_APP), "--service", "{service}", "--version", "{version}",
-            "--latency-ms", "1", *extra]
+    return [
+        sys.executable,
+        str(DEMO_APP),
+        "--service",
+        "{service}",
+        "--version",
+        "{version}",
+        "--latency-ms",
+        "1",
+        *extra,
+    ]
 
 
 @dataclass
@@ -70,19 +80,17 @@ class Workspace:
 
     def kill_all(self) -> None:
         for pid in self.tagged_pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
-def write_workspace(root: Path, services: dict[str, Any], platform: dict[str, Any] | None = None,
-                    replicas: int = 2) -> Workspace:
+def write_workspace(
+    root: Path, services: dict[str, Any], platform: dict[str, Any] | None = None, replicas: int = 2
+) -> Workspace:
     raw = {
         "orchestration": {"services": list(services)},
         "services": {name: {"replicas": replicas} for name in services},
-        "platform": {"kind": "local", "services": services, "stopTimeout": 2, "drainTimeout": 5,
-                     **(platform or {})},
+        "platform": {"kind": "local", "services": services, "stopTimeout": 2, "drainTimeout": 5, **(platform or {})},
     }
     state_dir = root / ".mothership"
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -206,5 +214,9 @@ def run_cli(ws: Workspace, *args: str, timeout: float = 60.0) -> subprocess.Comp
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "conductor", *args, "--config", str(ws.config_path)],
-        capture_output=True, text=True, timeout=timeout, env=env, cwd=ws.root,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ws.root,
     )

@@ -8,10 +8,10 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx2
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conductor.cli import main as cli_main
 from conductor.config import load_config
@@ -34,7 +34,10 @@ class ControlProcess:
         log = open(self.ws.root / "control.out", "ab")  # noqa: SIM115 - owned by the child
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "conductor", "up", "--config", str(self.ws.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.ws.root, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.ws.root,
+            start_new_session=True,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         platform = LocalPlatform(ControlClient(self.ws.state_dir))
@@ -92,6 +95,15 @@ def test_control_api_refuses_requests_without_the_token(
     metrics = httpx2.get(f"http://127.0.0.1:{admin}/metrics")
     assert metrics.status_code == 200
     assert 'conductor_router_weight_percent{service="api",slot="blue"} 100.0' in metrics.text
+    families = {f.name: f for f in text_string_to_metric_families(metrics.text)}  # valid exposition format
+    assert {
+        "conductor_router_requests",
+        "conductor_router_errors",
+        "conductor_router_active_connections",
+        "conductor_router_request_duration_seconds",
+    } <= set(families)
+    assert families["conductor_router_requests"].type == "counter"
+    assert families["conductor_router_request_duration_seconds"].type == "histogram"
 
 
 def test_sigkill_of_the_control_process_then_up_restores_everything_without_orphans(
@@ -135,7 +147,8 @@ def test_sigkill_of_the_control_process_then_up_restores_everything_without_orph
 
 
 def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> None:
-    ws = workspace_factory()
+    app = {"command": demo_command(), "readinessTimeout": 1, "versions": {"v-never": {"args": ["--never-ready"]}}}
+    ws = workspace_factory(services={"api": app})
     up = run_cli(ws, "up", "--detach")
     assert up.returncode == 0, up.stderr + up.stdout
     assert "local platform up" in up.stdout and "routers: api http://127.0.0.1:" in up.stdout
@@ -145,6 +158,11 @@ def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> Non
     bundle = build_platform(load_config(ws.config_path), ws.state_dir)  # what `orchestrate` gets
     assert bundle.platform.snapshot("api").slots["blue"].ready
     assert bundle.metrics.sample("api", "blue", 10).available
+    from conductor.errors import NotReadyError
+
+    with pytest.raises(NotReadyError, match="not ready after 1s"):  # the error keeps its class over the API
+        bundle.platform.deploy("api", "green", "v-never", replicas=1)
+    assert bundle.platform.snapshot("api").weights == {"blue": 100, "green": 0}
     bundle.platform.close()
     down = run_cli(ws, "down")
     assert down.returncode == 0 and "stopped" in down.stdout
@@ -164,12 +182,15 @@ def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> Non
     ],
 )
 def test_bad_argv_is_a_clear_error_with_exit_code_2(
-    workspace_factory: Callable[..., Workspace], capsys: pytest.CaptureFixture[str], command: list[str],
+    workspace_factory: Callable[..., Workspace],
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
     expected: str,
 ) -> None:
     ws = workspace_factory()
-    ws.config_path.write_text(ws.config_path.read_text().replace(
-        '"' + demo_command()[0] + '"', ", ".join(f'"{part}"' for part in command), 1))
+    ws.config_path.write_text(
+        ws.config_path.read_text().replace('"' + demo_command()[0] + '"', ", ".join(f'"{part}"' for part in command), 1)
+    )
     code = cli_main(["up", "--config", str(ws.config_path)])
     assert code == 2
     err = capsys.readouterr().err

@@ -12,8 +12,12 @@ from .conftest import REPO
 def test_demo_deploys_then_rolls_back_and_leaves_nothing_running() -> None:
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     result = subprocess.run(
-        [sys.executable, "-m", "conductor", "demo"], capture_output=True, text=True, timeout=120,
-        env={**env, "PYTHONPATH": str(REPO)}, cwd=REPO,
+        [sys.executable, "-m", "conductor", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -98,14 +100,28 @@ def test_headers_bodies_and_methods_pass_through(runtime_factory: Callable[..., 
     url = f"http://127.0.0.1:{runtime.router_ports()['api']}"
     with httpx2.Client() as client:
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
-            response = client.request(method, url + "/items/1?q=x", content=b"abc",
-                                      headers={"X-Demo-Trace": "t1", "X-Forwarded-For": "10.1.2.3"})
+            response = client.request(
+                method,
+                url + "/items/1?q=x",
+                content=b"abc",
+                headers={"X-Demo-Trace": "t1", "X-Forwarded-For": "10.1.2.3"},
+            )
             assert response.status_code == 200, method
             echo: dict[str, Any] = response.json()
             assert echo["method"] == method and echo["path"] == "/items/1?q=x" and echo["bodyEcho"] == "abc"
             assert echo["headers"] == {"x-demo-trace": "t1"}
             assert echo["forwardedFor"] == "10.1.2.3, 127.0.0.1"
         assert client.head(url + "/").status_code == 200
+    with socket.create_connection(("127.0.0.1", runtime.router_ports()["api"])) as raw:  # no client-side cleanup
+        raw.sendall(
+            b"GET /a%2Fb/../c?x=%20 HTTP/1.1\r\nHost: example\r\nConnection: close, X-Demo-Hop\r\nX-Demo-Hop: 1\r\n\r\n"
+        )
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    echo = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert echo["path"] == "/a%2Fb/../c?x=%20"  # forwarded exactly as sent, not normalised
+    assert echo["headers"] == {}  # a header named in Connection is hop-by-hop: not forwarded
 
 
 def test_instance_crash_is_detected_reported_and_restarted(runtime_factory: Callable[..., LocalRuntime]) -> None:
@@ -179,3 +195,67 @@ def test_weights_are_validated_and_idempotent(runtime_factory: Callable[..., Loc
     with pytest.raises(PlatformError, match="still carries 25%"):
         runtime.retire("api", "green")
     assert runtime.probe("api", "green", "/healthz") == 200
+
+
+def test_rolling_replacement_under_load_drops_no_request(
+    runtime_factory: Callable[..., LocalRuntime], load_factory: Callable[..., Load]
+) -> None:
+    runtime = runtime_factory(services=VERSIONED)
+    load = load_factory(runtime.router_ports()["api"]).start()
+    assert wait_until(lambda: load.versions["v1.0.0"] > 30)
+    for index in (0, 1):
+        state = runtime.replace_instance("api", "blue", index, "v1.1.0")
+        assert state.version == "v1.1.0" and state.ready
+    assert runtime.replace_instance("api", "blue", 1, "v1.1.0").ready  # idempotent: nothing restarted
+    settled = load.versions["v1.1.0"]
+    assert wait_until(lambda: load.versions["v1.1.0"] > settled + 30)
+    load.stop()
+    assert load.failures == []
+    assert runtime.snapshot("api").slots["blue"].version == "v1.1.0"
+    assert len(runtime.supervisor.group("api", "blue").instances) == 2
+
+
+def test_a_version_override_with_a_missing_program_is_a_config_error(
+    workspace_factory: Callable[..., Workspace],
+) -> None:
+    from conductor.errors import ConfigError
+
+    services = {"api": {**VERSIONED["api"], "versions": {"v9": {"command": ["/no/such/binary"]}}}}
+    with pytest.raises(ConfigError, match=r"platform\.services\.api\.versions\.v9\.command.*does not exist"):
+        workspace_factory(services=services)
+
+
+def test_retire_waits_for_requests_in_flight_on_the_retired_slot(
+    runtime_factory: Callable[..., LocalRuntime],
+) -> None:
+    services = {"api": {**VERSIONED["api"], "versions": {"v-slow": {"args": ["--latency-ms", "1500"]}}}}
+    runtime = runtime_factory(services=services)
+    runtime.deploy("api", "green", "v-slow", replicas=1)
+    runtime.set_weights("api", {"blue": 0, "green": 100})
+    url = f"http://127.0.0.1:{runtime.router_ports()['api']}/slow"
+    answers: list[int] = []
+    request = threading.Thread(target=lambda: answers.append(httpx2.get(url, timeout=10).status_code))
+    request.start()
+    assert wait_until(lambda: runtime.window("api", "green", 10).active_connections == 1, timeout=5)
+    runtime.set_weights("api", {"blue": 100, "green": 0})
+    runtime.retire("api", "green")  # waits for the slow request before stopping the process
+    request.join(timeout=5)
+    assert answers == [200]
+    assert runtime.snapshot("api").slots["green"].instances == ()
+
+
+def test_a_stopped_platform_starts_again_with_the_same_versions_and_split(
+    workspace_factory: Callable[..., Workspace], runtime_factory: Callable[..., LocalRuntime]
+) -> None:
+    ws = workspace_factory(services=VERSIONED)
+    first = runtime_factory(ws)
+    first.deploy("api", "green", "v1.1.0", replicas=2)
+    first.set_weights("api", {"blue": 60, "green": 40})
+    port = first.router_ports()["api"]
+    first.shutdown()
+    assert ws.tagged_pids() == set()
+    second = runtime_factory(ws)
+    snapshot = second.snapshot("api")
+    assert snapshot.weights == {"blue": 60, "green": 40} and second.router_ports()["api"] == port
+    assert snapshot.slots["green"].version == "v1.1.0" and len(snapshot.slots["green"].instances) == 2
+    assert snapshot.slots["blue"].ready and snapshot.slots["green"].ready

@@ -1,0 +1,125 @@
+"""Benchmark: traffic changes under load drop nothing — 20 blue-green flips and 20 canary weight changes.
+
+    python tools/bench_hitless.py [--rate 600] [--interval 0.3]
+
+A service of the bundled demo app (2 instances per slot, ~1 ms of work per request) runs under
+`conductor up` with both slots deployed. An open-loop load of ``--rate`` requests/s (aiohttp,
+keep-alive connections) goes through its router for three phases: steady state (no change), 20
+blue-green flips (100/0 <-> 0/100), and 20 canary weight changes (5% ... 75%), one change every
+``--interval`` seconds through the control API, as `conductor orchestrate` makes them. The table
+gives, per phase, failed requests (goal: 0) and the latency percentiles, with p99 as a ratio of
+the steady state's p99 measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from bench_common import DEMO_APP, LocalWorkspace, local_config, percentile, print_table
+
+
+@dataclass
+class Recorder:
+    rate: float
+    url: str
+    samples: list[tuple[float, float, bool]] = field(default_factory=list)  # (start, ms, ok)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    async def _user(self, session: aiohttp.ClientSession, period: float, offset: float) -> None:
+        next_at = time.monotonic() + offset
+        while not self.stop.is_set():
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            next_at += period
+            started = time.monotonic()
+            ok = False
+            try:
+                async with session.get(self.url) as response:
+                    await response.read()
+                    ok = response.status < 500
+            except (TimeoutError, aiohttp.ClientError):
+                ok = False
+            self.samples.append((started, (time.monotonic() - started) * 1000.0, ok))
+
+    async def _run(self, users: int) -> None:
+        connector = aiohttp.TCPConnector(limit=users)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=10)) as session:
+            period = users / self.rate
+            await asyncio.gather(*(self._user(session, period, period * i / users) for i in range(users)))
+
+    def start(self, users: int = 32) -> threading.Thread:
+        thread = threading.Thread(target=asyncio.run, args=(self._run(users),), daemon=True)
+        thread.start()
+        return thread
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=600.0, help="requests per second (default 600)")
+    parser.add_argument("--interval", type=float, default=0.3, help="seconds between two changes")
+    parser.add_argument("--steady", type=float, default=6.0, help="seconds of steady state")
+    args = parser.parse_args()
+    service = {
+        "command": [sys.executable, str(DEMO_APP), "--version", "{version}", "--latency-ms", "1"],
+        "readinessTimeout": 20,
+    }
+    with LocalWorkspace(local_config({"bench": service}, replicas=2)) as ws:
+        status = ws.up()
+        ws.platform.deploy("bench", "green", "v2", replicas=2)
+        recorder = Recorder(args.rate, f"http://127.0.0.1:{status['routers']['bench']}/")
+        thread = recorder.start()
+        time.sleep(1.0)  # warm-up, not counted
+        phases: dict[str, tuple[float, float]] = {}
+        begin = time.monotonic()
+        time.sleep(args.steady)
+        phases["steady state"] = (begin, time.monotonic())
+        begin = time.monotonic()
+        for flip in range(20):
+            green = 100 if flip % 2 == 0 else 0
+            ws.platform.set_weights("bench", {"blue": 100 - green, "green": green})
+            time.sleep(args.interval)
+        phases["20 blue-green flips"] = (begin, time.monotonic())
+        begin = time.monotonic()
+        for change in range(20):
+            green = (5, 10, 25, 50, 75)[change % 5]
+            ws.platform.set_weights("bench", {"blue": 100 - green, "green": green})
+            time.sleep(args.interval)
+        phases["20 canary weight changes"] = (begin, time.monotonic())
+        recorder.stop.set()
+        thread.join(timeout=15)
+    rows = []
+    steady_p99 = 0.0
+    for name, (start, end) in phases.items():
+        window = [s for s in recorder.samples if start <= s[0] < end]
+        latencies = [s[1] for s in window if s[2]]
+        failed = sum(1 for s in window if not s[2])
+        p99 = percentile(latencies, 0.99)
+        steady_p99 = steady_p99 or p99
+        rows.append(
+            [
+                name,
+                len(window),
+                f"{len(window) / (end - start):.0f}",
+                failed,
+                percentile(latencies, 0.50),
+                percentile(latencies, 0.95),
+                p99,
+                f"{p99 / steady_p99:.2f}x",
+            ]
+        )
+    print_table(
+        f"Hitless switching at {args.rate:g} requests/s offered (one change every {args.interval:g} s)",
+        ["phase", "requests", "req/s", "failed", "p50 ms", "p95 ms", "p99 ms", "p99 vs steady"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
