@@ -3,7 +3,8 @@
 Run it between approvals (a canary paused at 10% still takes traffic), or as a long-running
 host's main loop (the example Kubernetes manifest runs it in a pod). Every healthCheckInterval
 it observes each new version taking traffic and rolls back after failureLimit breaches. It stops
-when nothing is in flight, after --duration seconds of platform time, or on Ctrl-C.
+when nothing is in flight (never, with --follow), after --duration seconds of platform time, or
+on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import sys
 from typing import Any
 
 from conductor.cli.common import add_config_option, print_json
-from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK
+from conductor.clock import VirtualClock
+from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
 from conductor.signals import Signal
 
 
@@ -27,6 +29,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--duration", type=float, metavar="SECONDS",
                         help="stop after this many seconds of platform time (simulated on the sim); "
                         "default: until nothing is in flight")
+    parser.add_argument("--follow", action="store_true",
+                        help="keep watching when nothing is in flight (a long-running host, e.g. a pod)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     parser.set_defaults(handler=run)
 
@@ -45,11 +49,14 @@ def run(args: argparse.Namespace) -> int:
             print(signal.format(), flush=True)
 
     clock = conductor.bundle.clock
+    if args.follow and args.duration is None and isinstance(clock, VirtualClock):
+        conductor.close()
+        raise UsageError("--follow on the simulator needs --duration (simulated time would race ahead)")
     interval = conductor.config.orchestration.health_check_interval
     started = clock.now()
     dogs: dict[int, Any] = {}
     try:
-        while conductor.in_flight():
+        while args.follow or conductor.in_flight():
             if args.duration is not None and clock.now() - started >= args.duration:
                 break
             clock.sleep(interval)  # virtual on the simulator, real elsewhere

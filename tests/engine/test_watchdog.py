@@ -135,3 +135,9 @@ def test_a_late_approval_does_not_redeploy_a_rolled_back_release(
     retried = workspace.cli(capsys, "orchestrate", "canary", "10", "--retry")
     assert retried.code in (0, 3)
     assert len(workspace.journal_events("orchestration_started")) == 2
+
+
+def test_watch_follow_keeps_watching_for_the_duration(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    assert workspace.cli(capsys, "watch", "--follow").code == 2  # would race simulated time
+    result = workspace.cli(capsys, "watch", "--follow", "--duration", "120", "--json")
+    assert result.code == 0 and result.json()["watched_seconds"] >= 120
