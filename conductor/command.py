@@ -47,9 +47,6 @@ class Command:
             parts.append(self.service)
         return " ".join(parts)
 
-    @property
-    def mutates(self) -> bool:
-        return self.action != "status"
 
 
 def parse_command(text: str | Sequence[str], services: Sequence[str] | None = None) -> Command:

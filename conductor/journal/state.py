@@ -53,7 +53,6 @@ TERMINAL_PHASES = (Phase.COMPLETE, Phase.ROLLED_BACK, Phase.FAILED)
 # Events that move a release forward; they cannot reopen a service that is already finished.
 _PROGRESS_KINDS = frozenset({"approval_requested", "deploying", "deployed", "switching", "bake_started",
                              "completed", "failed"})
-TERMINAL_OUTCOMES = ("complete", "rolled_back", "failed", "stopped")
 
 
 @dataclass

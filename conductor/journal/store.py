@@ -153,11 +153,6 @@ class Journal:
             raise JournalError(f"journal {self.path}: {exc}") from exc
         yield from rows
 
-    def last_time(self) -> float:
-        """The latest platform time any event recorded (0 for an empty journal)."""
-        row = self._connect().execute("SELECT MAX(at) FROM events").fetchone()
-        return float(row[0] or 0.0)
-
 
 def _wall() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
