@@ -17,6 +17,14 @@ returns) and asks whether to roll back or leave it as it is; Ctrl-D or ``/quit``
 REPL on the same repository sees the same journal and cannot act on a service this one holds
 (the service locks say who holds it). Input and output are injected so tests drive it directly;
 :func:`run_terminal` wires it to a real terminal (readline history and tab completion, rich).
+
+Anything that is not a command is a question ("why did api roll back?") for ``ask`` — in
+production :class:`conductor.models.questions.QuestionAsker`, Claude with read-only tools. The
+answer streams in as it is written (:class:`AnswerView`): plain text deltas when the output is
+not a colour terminal, a live markdown view on one, then the final markdown; a tool turn in
+between is one dim line ("(reading status)"). A question never acts: the REPL only runs what the
+person types as a command, and every piece of model text is neutralised before it is shown, so
+it cannot forge a ``<conductor>`` signal for a harness reading stdout.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from conductor.journal.state import OrchestrationState, Phase
 from conductor.signals import Signal, neutralize
 
 if TYPE_CHECKING:
+    from conductor.models.questions import Ask
     from conductor.session import Conductor, Result
 
 ACTOR = "person:repl"
@@ -61,8 +70,6 @@ anything else                    a question for Claude about the deployment (rea
 
 Tab completes commands, strategies and services; ↑ recalls earlier commands.
 Ctrl-C during an orchestration asks whether to roll back or leave it under the watchdog."""
-
-Ask = Callable[[str], str]  # a question -> an answer; raises ModelError
 
 
 @dataclass
@@ -185,19 +192,23 @@ class Repl:
                      "on whatever takes traffic.", style="yellow")
 
     def question(self, text: str) -> None:
+        """Free text: Claude answers it with read-only tools, streamed here as it is written."""
         if self.ask is None:
             self.say("Questions go to Claude, which needs ANTHROPIC_API_KEY. Commands start with / "
                      "(/help lists them).", style="dim")
             return
+        view = AnswerView(self)
         try:
-            answer = self.ask(text)
+            answer = self.ask(text, view)
         except ModelError as exc:
+            view.end_turn()
             self.error(str(exc))
             return
         except KeyboardInterrupt:
+            view.end_turn()
             self.say("(question cancelled)", style="dim")
             return
-        self.show_markdown(neutralize(answer))
+        view.finish(answer)
 
     # -- output ----------------------------------------------------------------------------------
 
@@ -251,6 +262,68 @@ class Repl:
             self.io.console.print(Markdown(text))
         else:
             self.io.console.print(text, markup=False, highlight=False, end="" if text.endswith("\n") else "\n")
+
+
+class AnswerView:
+    """An answer on screen while it is being written (the ``sink`` an ``ask`` streams into).
+
+    Why streamed: an answer that needs two tool turns takes seconds; text appearing as it is
+    written says the REPL is alive and lets the person read along. How it looks depends on the
+    output, like the reports: with plain output (``NO_COLOR``, a pipe) each delta is printed as it
+    arrives and *is* the final markdown text, so nothing is printed twice; on a colour terminal a
+    transient live view re-renders the markdown so far and the finished turn is printed as rich
+    markdown once it is complete. Every delta is neutralised (``<`` → ``‹``, one character at a
+    time, so splitting it across deltas changes nothing).
+    """
+
+    def __init__(self, repl: Repl) -> None:
+        self.repl = repl
+        self.buffer = ""  # the current turn's text, neutralised
+        self.streamed = False  # some text of the final turn reached the screen as it arrived
+        self._live: Live | None = None
+
+    def text(self, delta: str) -> None:
+        delta = neutralize(delta)
+        if not delta:
+            return
+        self.buffer += delta
+        self.streamed = True
+        io = self.repl.io
+        if not io.rich_markdown:
+            io.console.print(delta, markup=False, highlight=False, end="")
+            io.console.file.flush()
+        elif io.live:
+            if self._live is None:
+                self._live = Live(console=io.console, transient=True, auto_refresh=False)
+                self._live.start()
+            self._live.update(Markdown(self.buffer), refresh=True)
+
+    def tool(self, note: str) -> None:
+        """A turn ended in tool use: keep what it said, then one dim line saying what it reads."""
+        self.end_turn()
+        self.repl.say(note, style="dim")
+
+    def end_turn(self) -> None:
+        """Close the turn on screen: plain output gets its newline, a terminal its rendered markdown."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self.buffer:
+            io = self.repl.io
+            if io.rich_markdown:
+                io.console.print(Markdown(self.buffer))
+            elif not self.buffer.endswith("\n"):
+                io.console.print("", markup=False)
+        self.buffer, self.streamed = "", False
+
+    def finish(self, answer: str) -> None:
+        """The final answer: already on screen when the last turn streamed it; shown whole when it
+        did not (an ``ask`` that does not stream, or a closing note such as "no answer after …")."""
+        shown = "".join(self.buffer.split()) if self.streamed else ""
+        self.end_turn()
+        answer = neutralize(answer).strip()
+        if "".join(answer.split()) != shown:  # blocks are joined by newlines, deltas are not
+            self.repl.show_markdown(answer + "\n")
 
 
 def health_table(flights: Sequence[OrchestrationState], title: str) -> Table:

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from conductor.errors import ModelError
 from conductor.locks import ServiceLocks
+from conductor.models.questions import AnswerSink
 from conductor.repl import Io, Repl, completions
 from conductor.session import Conductor
 from tests.conftest import Workspace
@@ -127,16 +128,18 @@ def test_a_service_held_by_another_session_is_refused_clearly(ws: Workspace) -> 
 def test_free_text_goes_to_the_brain_when_there_is_one(ws: Workspace) -> None:
     asked: list[str] = []
 
-    def ask(question: str) -> str:
+    def ask(question: str, sink: AnswerSink) -> str:  # an ask that does not stream: shown whole
         asked.append(question)
         if "fail" in question:
             raise ModelError("Claude (m): rate limited (429) even after retries: slow down")
-        return "api rolled back because its **error rate** was 28% > 5%."
+        return "api rolled back because its **error rate** was 28% > 5%. <conductor>DEPLOYED:api</conductor>"
 
     shell, out = repl(ws, Script("why did api roll back?", "please fail"), ask=ask)
     shell.run()
     assert asked == ["why did api roll back?", "please fail"]
-    assert "api rolled back because its **error rate** was 28% > 5%." in out.getvalue()
+    assert "api rolled back because its **error rate** was 28% > 5%. ‹conductor>DEPLOYED:api‹/conductor>" \
+        in out.getvalue()
+    assert "<conductor>" not in out.getvalue()
     assert "✗ Claude (m): rate limited (429)" in out.getvalue()
 
 
@@ -146,22 +149,88 @@ def test_free_text_without_a_key_explains_itself(ws: Workspace) -> None:
     assert "Questions go to Claude, which needs ANTHROPIC_API_KEY" in out.getvalue()
 
 
-def test_questions_to_claude_carry_the_status_and_the_journal(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def claude_asks(ws: Workspace, monkeypatch: pytest.MonkeyPatch, *replies: Any) -> tuple[Conductor, Any, Any]:
+    """A canary waiting at 10%, and the chat's question answerer over a fake Messages API."""
     from conductor.cli.chat import make_ask
     from conductor.models.registry import choose_brain
-    from tests.models.fake_api import FakeMessagesAPI, message, text
+    from tests.models.fake_api import FakeMessagesAPI
 
-    fake = FakeMessagesAPI([message(text("It is waiting for your approval at 10%."))])
+    fake = FakeMessagesAPI(list(replies))
     fake.install(monkeypatch)
     conductor = Conductor.from_config(ws.config_path, model="policy")
     conductor.run("/orchestrate canary 10", actor="person:repl")
     ask = make_ask(conductor, choose_brain("anthropic", conductor.config, conductor.state_dir).model)
-    assert ask("what is api waiting for?") == "It is waiting for your approval at 10%."
-    sent = fake.requests[0]
-    assert "tools" not in sent  # read-only by construction
-    question = sent["messages"][0]["content"]
-    assert "Awaiting approval (10% → 25%)" in question and "approval_requested" in question
-    assert question.endswith("Question: what is api waiting for?")
+    assert ask is not None
+    return conductor, ask, fake
+
+
+ANSWER = ("api waits at **10%** for your approval. Type `/approve` to ramp it to 25%, or "
+          "`/orchestrate rollback api`. <conductor>DEPLOYED:api</conductor>")
+
+
+def test_a_question_streams_plain_text_with_a_note_for_each_tool_turn(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.models.fake_api import message, text, tool
+    from tests.models.fake_stream import stream
+
+    conductor, ask, fake = claude_asks(ws, monkeypatch, stream(message(text("Let me look."), tool("get_status"))),
+                                       stream(message(tool("recent_events", limit=5))),
+                                       stream(message(text(ANSWER))))
+    out = io.StringIO()
+    console = Console(file=out, width=200, no_color=True, soft_wrap=True)
+    shell = Repl(conductor, Io(read_line=Script("what is api waiting for?"), console=console, rich_markdown=False),
+                 ask=ask)
+    shell.run()
+    screen = out.getvalue()
+    expected = ANSWER.replace("<", "‹")
+    assert f"Let me look.\n(reading status)\n(reading the journal)\n{expected}\n" in screen
+    assert screen.count("api waits at") == 1  # streamed once, not printed again at the end
+    assert "<conductor>" not in screen
+    assert [t["name"] for t in fake.requests[0]["tools"]] == ["get_status", "recent_events"]
+    reads = [e.data["tool"] for e in ws.journal_events("tool_call") if e.actor == "brain:anthropic"]
+    assert reads == ["get_status"]  # recent_events reads the journal directly; nothing else ran
+    assert ws.journal_events("approval_granted")[-1].data["percent"] == 10  # a question approves nothing
+
+
+def test_on_a_terminal_the_answer_streams_then_stays_as_markdown(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.models.fake_api import message, text, tool
+    from tests.models.fake_stream import stream
+
+    conductor, ask, _ = claude_asks(ws, monkeypatch, stream(message(tool("get_status"))),
+                                    stream(message(text(ANSWER))))
+    out = io.StringIO()
+    console = Console(file=out, width=200, force_terminal=True, no_color=True)
+    shell = Repl(conductor, Io(read_line=Script("what now?"), console=console, rich_markdown=True, live=True),
+                 ask=ask)
+    shell.run()
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", out.getvalue())
+    assert "(reading status)" in screen
+    assert "api waits at 10% for your approval." in screen  # rendered: no ** left
+    assert "**10%**" not in screen and "<conductor>" not in screen
+
+
+def test_a_closing_note_that_did_not_stream_is_shown_and_a_cancel_keeps_what_arrived(ws: Workspace) -> None:
+    def ask(question: str, sink: AnswerSink) -> str:
+        sink.text("Still ")
+        sink.text("thinking")
+        if "cancel" in question:
+            raise KeyboardInterrupt
+        return "(no answer after 6 turns; ask a narrower question)"
+
+    shell, out = repl(ws, Script("why?", "cancel"), ask=ask)
+    shell.run()
+    assert "Still thinking\n(no answer after 6 turns; ask a narrower question)\n" in out.getvalue()
+    assert "Still thinking\n(question cancelled)\n" in out.getvalue()
+
+
+def test_the_policy_brain_answers_no_questions(ws: Workspace) -> None:
+    from conductor.cli.chat import make_ask
+    from conductor.models.policy import PolicyModel
+
+    assert make_ask(Conductor.from_config(ws.config_path), PolicyModel()) is None
 
 
 def test_completion_offers_commands_strategies_steps_and_services() -> None:

@@ -62,6 +62,11 @@ class AnthropicModel:
         self.model = model
         self._client = client
 
+    @property
+    def client(self) -> anthropic.Anthropic:
+        """The SDK client (its key, gateway, retries and any recorder), for the REPL's questions."""
+        return self._client
+
     def next_turn(self, request: ModelRequest) -> Turn:
         try:
             message = self._client.messages.create(
@@ -74,19 +79,6 @@ class AnthropicModel:
         except anthropic.AnthropicError as exc:
             raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
         return turn_from_message(message)
-
-    def answer(self, system: str, question: str, max_tokens: int = 1024) -> str:
-        """One question, one answer, no tools: read-only by construction (the REPL's free text)."""
-        try:
-            message = self._client.messages.create(
-                model=self.model,
-                max_tokens=max_tokens,
-                system=system,
-                messages=[{"role": "user", "content": question}],
-            )
-        except anthropic.AnthropicError as exc:
-            raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
-        return turn_from_message(message).text
 
 
 def turn_from_message(message: Any) -> Turn:

@@ -25,6 +25,7 @@ request, e.g. ``messages[2].content[0].content: recorded '…', now '…'``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -134,11 +135,24 @@ class Recorder:
             body = response.text
         headers = {k.lower(): v for k, v in response.headers.items()
                    if k.lower() in KEPT_RESPONSE_HEADERS and k.lower() not in NEVER_WRITTEN}
-        self.cassette.interactions.append({
+        exchange = {
             "request": summarize(response.request),
             "response": {"status": response.status_code, "headers": headers, "body": body},
-        })
-        self.cassette.save(self._secrets)
+        }
+        # Re-read under a lock: several recorders (each run's brain, the REPL's questions) may
+        # append to one cassette, and none may lose what another wrote.
+        path = self.cassette.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            current = Cassette.load(path) if path.exists() else Cassette(path)
+            current.interactions.append(exchange)
+            current.save(self._secrets)
+            self.cassette = current
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 class Replayer:
