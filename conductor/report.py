@@ -44,10 +44,10 @@ def build_report(
     for name in config.orchestration.services:
         svc = state.services.get(name) if state else None
         if svc is not None:
-            rows.append(_row_from_state(svc))
+            percent = _new_version_percent(svc, state.strategy if state else "")
+            rows.append(_row_from_state(svc) | {"new_version_percent": percent})
             if svc.new_version_live or svc.phase in (Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.BAKING):
-                traffic.append(f"{name}: {svc.stable_version} {100 - svc.candidate_percent}% / "
-                               f"{svc.target_version} {svc.candidate_percent}%")
+                traffic.append(f"{name}: {svc.stable_version} {100 - percent}% / {svc.target_version} {percent}%")
             if svc.health is not None:
                 health += _health_lines(name, svc.health)
         else:
@@ -89,6 +89,14 @@ def build_report(
         signals=[s.format() for s in emitted],
     )
     return markdown, data
+
+
+def _new_version_percent(svc: ServiceState, strategy: str) -> int:
+    """Share of traffic on the new version: the weights, or for a rolling update (one slot, mixed
+    instances, requests spread evenly) the share of instances already updated."""
+    if strategy == "rolling" and not svc.terminal and svc.replicas:
+        return round(100 * len(svc.instances_updated) / svc.replicas)
+    return svc.candidate_percent
 
 
 def _row_from_state(svc: ServiceState) -> dict[str, Any]:

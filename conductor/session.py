@@ -24,7 +24,7 @@ from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
-from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_ROLLED_BACK, UsageError
+from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_ROLLED_BACK, LockHeldError, UsageError
 from conductor.journal.queries import in_flight, latest
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
@@ -137,18 +137,31 @@ class Conductor:
         if command.action == "status":
             return self._result(command, None, emitted, EXIT_OK)
         if command.action == "rollback":
-            return self._rollback(command, actor, sinks, emitted)
+            return self._rollback(command, actor, sinks, emitted, dry_run)
         return self._orchestrate(command, auto, dry_run, overrides, retry, actor, sinks, emitted)
 
     # -- rollback ------------------------------------------------------------------------------
 
-    def _rollback(self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal]) -> Result:
+    def _rollback(
+        self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal], dry_run: bool = False
+    ) -> Result:
         from conductor.guards.executor import execute
 
-        wanted = [command.service] if command.service else list(self.config.orchestration.services)
+        flights = [o for o in self.in_flight() if command.service is None or command.service in o.services]
+        # Without a service: every service in flight, even one the config no longer lists.
+        wanted = [command.service] if command.service else [s for o in flights for s in o.services] or list(
+            self.config.orchestration.services)
         notes: list[str] = []
         touched: OrchestrationState | None = None
-        flights = [o for o in self.in_flight() if set(o.services) & set(wanted)]
+        failed = False
+        if dry_run:
+            notes = ["dry run: nothing changed"] + [
+                f"would roll back {s.name} of orchestration #{o.id} ({o.strategy}): all traffic to "
+                f"{s.stable_version}, {s.target_version} retired"
+                for o in flights for s in o.services.values() if s.name in wanted and not s.terminal
+            ]
+            return self._result(command, flights[0] if flights else None, emitted, EXIT_OK,
+                                notes=notes if flights else [*notes, "nothing in flight to roll back"])
         # No run lock: a rollback must not wait for another process's orchestration. The executor's
         # per-action lock orders it after whatever action is in progress, and that process sees the
         # rollback in the journal before its next action.
@@ -157,11 +170,14 @@ class Conductor:
             for service in [s for s in state.services if s in wanted]:
                 result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
                 notes.append(result.message)
+                failed = failed or result.status != "ok"
             touched = rt.state()
         if not flights:
             notes.append(f"nothing in flight for {', '.join(wanted)}: no orchestration holds "
                          f"{'it' if len(wanted) == 1 else 'them'}, nothing to roll back")
         code = EXIT_ROLLED_BACK if any(s.kind == "ROLLBACK" for s in emitted) else EXIT_OK
+        if failed:  # a rollback that did not happen must never look like success
+            code = EXIT_ERROR
         return self._result(command, touched, emitted, code, notes=notes)
 
     # -- strategies ----------------------------------------------------------------------------
@@ -186,9 +202,11 @@ class Conductor:
                     f"{held}: orchestration #{state.id} ({state.strategy}, {state.status}) is in flight; "
                     f"continue it with `/orchestrate {state.strategy}` or roll it back with `/orchestrate rollback`"
                 )
+            from conductor.starting import check_continuation, grant_continuation
+
+            check_continuation(state, command, overrides)  # bad input touches nothing, not even a lock file
             if dry_run:
                 return self._result(command, state, emitted, EXIT_OK, notes=["dry run: nothing changed"])
-            from conductor.starting import grant_continuation
 
             brain = choose_brain(self.model_name, self.config, self.state_dir)
 
@@ -208,6 +226,12 @@ class Conductor:
         notes = run_pre_deploy(self.config.pre_deploy, self.root)
         brain = choose_brain(self.model_name, self.config, self.state_dir)
         with ServiceLocks(self.state_dir, list(plan.services)):
+            racing = self.in_flight()  # another process may have started one since we looked
+            if racing:
+                raise LockHeldError(
+                    f"orchestration #{racing[0].id} ({racing[0].strategy}) was started by another process "
+                    f"meanwhile; continue it with `/orchestrate {racing[0].strategy}`"
+                )
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
         return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True)

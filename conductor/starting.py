@@ -14,6 +14,7 @@ from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
 from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.registry import PlatformBundle
+from conductor.tools.outcome import finish_if_done
 from conductor.tools.runtime import Runtime
 
 
@@ -104,6 +105,27 @@ def start_orchestration(
     return oid
 
 
+def check_continuation(state: OrchestrationState, command: Command, overrides: dict[str, str]) -> int:
+    """Refuse (UsageError, nothing touched) a command that cannot continue ``state``; return the
+    canary's current percentage. Checked before any lock is taken, and again under it."""
+    differs = {n: v for n, v in overrides.items() if n not in state.services or state.services[n].target_version != v}
+    if differs:
+        held = ", ".join(f"{s.name} {s.target_version}" for s in state.services.values())
+        asked = ", ".join(f"{n}={v}" for n, v in differs.items())
+        raise UsageError(
+            f"orchestration #{state.id} ({state.strategy}) in flight releases {held}; --release {asked} cannot "
+            "change it. Finish it, or roll it back with `/orchestrate rollback`, then release again"
+        )
+    live = [s for s in state.services.values() if not s.terminal]
+    current = min((s.candidate_percent for s in live), default=0)
+    if state.strategy == "canary" and command.percent is not None and command.percent < current:
+        raise UsageError(
+            f"the canary already takes {current}% of traffic; a canary only ramps up. "
+            "To take traffic away, use `/orchestrate rollback`"
+        )
+    return current
+
+
 def grant_continuation(
     journal: Journal,
     state: OrchestrationState,
@@ -113,16 +135,14 @@ def grant_continuation(
     config: ConductorConfig,
     now: float,
 ) -> None:
-    """``canary 25`` on a canary in flight approves 25%; ``canary`` approves the next step."""
+    """``canary 25`` on a canary in flight approves 25%; ``canary`` approves the next step;
+    ``blue-green`` / ``rolling`` approve the switch again (a crash may have lost the first one)."""
     if state.strategy != "canary":
+        if any(s.approved_percent < 100 for s in state.services.values() if not s.terminal):
+            journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
+                           data={"percent": 100, "exact": True, "via": command.text})
         return
-    live = [s for s in state.services.values() if not s.terminal]
-    current = min((s.candidate_percent for s in live), default=0)
-    if command.percent is not None and command.percent < current:
-        raise UsageError(
-            f"the canary already takes {current}% of traffic; a canary only ramps up. "
-            "To take traffic away, use `/orchestrate rollback`"
-        )
+    current = check_continuation(state, command, {})
     if auto:
         journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
                        data={"percent": 100, "exact": False, "via": "--auto"})
@@ -140,6 +160,8 @@ def reconcile(rt: Runtime) -> list[str]:
 
     The platform is the truth about traffic: if the weights differ from what the journal last
     recorded, the actual weights are journaled (actor ``reconcile``) before anyone acts on them.
+    A rollback cut short (all traffic back on stable, or an instance back on the old version) is
+    finished, so a resume never sends traffic back to the version being rolled back.
     """
     notes: list[str] = []
     state = rt.state()
@@ -148,8 +170,11 @@ def reconcile(rt: Runtime) -> list[str]:
             continue
         snapshot = rt.platform.snapshot(svc.name)
         actual = {slot: int(snapshot.weights.get(slot, 0)) for slot in SLOTS}
+        cut_short = False
         if actual != {slot: svc.weights.get(slot, 0) for slot in SLOTS}:
-            rt.record("traffic_shifted", svc.name, "reconcile", weights=actual, requested=None)
+            cut_short = svc.candidate_percent > 0 and actual[svc.candidate_slot] == 0
+            if not cut_short:  # recording it would hide the rollback cut short from the next resume
+                rt.record("traffic_shifted", svc.name, "reconcile", weights=actual, requested=None)
             notes.append(f"{svc.name}: resumed; the platform had {actual} where the journal said {svc.weights}")
         if state.strategy == "rolling" and svc.target_version:
             for instance in snapshot.slots[svc.stable_slot].instances:
@@ -157,4 +182,19 @@ def reconcile(rt: Runtime) -> list[str]:
                 if updated != (instance.index in svc.instances_updated):
                     rt.record("instance_replaced", svc.name, "reconcile", index=instance.index,
                               version=instance.version)
+        # Only a rollback takes all traffic off the new version or puts an instance back on the old
+        # one: finish it, so a resume never sends traffic back to the version being rolled back.
+        if cut_short or rt.state().service(svc.name).reverting:
+            from conductor.guards.executor import execute
+
+            reason = "a rollback was cut short (part of it had already happened)"
+            result = execute(rt, "rollback", {"service": svc.name, "reason": reason}, "reconcile")
+            if result.status != "ok":  # stop here: the brain must not carry on over a half-done rollback
+                raise PlatformError(f"{svc.name}: finishing {reason} failed: {result.message}")
+            notes.append(result.message)
+    # A crash between the last service's record and the end leaves an orchestration that nothing
+    # would ever close (every service is finished, so no tool runs): close it now.
+    outcome = finish_if_done(rt, "reconcile")
+    if outcome is not None:
+        notes.append(f"resumed: every service had finished; the orchestration is now {outcome}")
     return notes

@@ -21,6 +21,7 @@ from conductor.guards.executor import execute
 from conductor.journal.state import ServiceState
 from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import observe
+from conductor.tools.outcome import finish_if_done
 from conductor.tools.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -42,16 +43,17 @@ class Watchdog:
         rolled_back: list[str] = []
         with self._lock:
             state = self.rt.state()
-            if not state.in_flight:
-                return rolled_back
+            if not state.in_flight or finish_if_done(self.rt, ACTOR) is not None:
+                return rolled_back  # finished, or every service was and only the end was lost in a crash
             for svc in list(state.services.values()):
                 if not svc.new_version_live:
                     continue
                 observe(self.rt, svc, ACTOR)
                 reason = self.breach_reason(self.rt.state().service(svc.name))
                 if reason is not None:
-                    execute(self.rt, "rollback", {"service": svc.name, "reason": reason}, ACTOR)
-                    rolled_back.append(svc.name)
+                    result = execute(self.rt, "rollback", {"service": svc.name, "reason": reason}, ACTOR)
+                    if result.status == "ok":
+                        rolled_back.append(svc.name)
         return rolled_back
 
     def breach_reason(self, svc: ServiceState) -> str | None:

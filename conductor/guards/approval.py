@@ -48,4 +48,5 @@ def within_ramp(rt: Runtime, call: GuardedCall) -> str | None:
 
 def _exact_requests(rt: Runtime, service: str) -> set[int]:
     events = rt.journal.events(rt.orchestration_id, kinds=("approval_granted",))
-    return {int(e.data["percent"]) for e in events if e.data.get("exact") and e.service in (None, service)}
+    return {int(e.data["percent"]) for e in events
+            if e.data.get("exact") and e.service in (None, service) and e.actor.startswith("person:")}

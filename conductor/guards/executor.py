@@ -56,7 +56,9 @@ def execute(rt: Runtime, tool: str, arguments: Any, actor: str) -> ToolResult:
         _journal(rt, tool, arguments, actor, "invalid", result)
         return result
     service = getattr(args, "service", None)
-    if tool in TRAFFIC_TOOLS and isinstance(service, str) and service in rt.config.orchestration.services:
+    if tool in TRAFFIC_TOOLS and isinstance(service, str) and (
+        service in rt.config.orchestration.services or service in rt.state().services
+    ):
         with action_lock(rt.state_dir, service):
             return _guarded(rt, tool, args, actor)
     return _guarded(rt, tool, args, actor)

@@ -11,6 +11,8 @@ def known_service(rt: Runtime, call: GuardedCall) -> str | None:
     if name is None:
         return None
     configured = rt.config.orchestration.services
+    if call.tool == "rollback" and name in call.state.services:
+        return None  # the orchestration holds it: rolling it back is never refused, config edits or not
     if name not in configured:
         return f"unknown service {name!r}: this config has {', '.join(configured)}"
     if name not in call.state.services:

@@ -7,7 +7,8 @@ Event kinds and their ``data`` (all appended through :class:`conductor.journal.s
 
     orchestration_started  {command, strategy, auto, brain, first_percent, services: {name: {stable_version,
                             stable_slot, target_version, replicas}}}
-    approval_granted       {percent, exact, via}  service=None: every service; exact: typed by a person
+    approval_granted       {percent, exact, via}  service=None: every service; exact: typed by a person;
+                            counted only when the actor is ``person:*``
     approval_requested     {percent, recommendation}
     tool_call              {tool, arguments, decision, reason, status, result}
     deploying / deployed   {slot, version}
@@ -16,6 +17,7 @@ Event kinds and their ``data`` (all appended through :class:`conductor.journal.s
     health_checked         {assessment, window_start, candidate, baseline}
     instance_replaced      {index, version}
     retired                {slot}
+    stable_redeployed      {slot, version}   a rollback brought back an old color a cut-short promote retired
     completed              {version}
     rolled_back            {reason, by}
     signal                 {text}
@@ -78,6 +80,7 @@ class ServiceState:
     instances_updated: set[int] = field(default_factory=set)
     rollback_reason: str | None = None
     failure: str | None = None
+    reverting: bool = False  # an instance went back to the old version: only a rollback does that
 
     @property
     def candidate_slot(self) -> Slot:
@@ -211,6 +214,8 @@ def _apply(state: OrchestrationState, event: Event) -> None:
         state.outcome_reason = data.get("reason", "")
         return
     if kind == "approval_granted":
+        if not event.actor.startswith("person:"):
+            return  # approvals come from people only, whatever else wrote one
         if data.get("exact"):
             state.exact_request = int(data["percent"])
         targets = [state.services[event.service]] if event.service in state.services else state.services.values()
@@ -267,6 +272,7 @@ def _apply(state: OrchestrationState, event: Event) -> None:
             svc.phase = Phase.UPDATING
         else:
             svc.instances_updated.discard(int(data["index"]))
+            svc.reverting = True
         svc.last_shift_at = event.at
     elif kind == "bake_started":
         svc.phase, svc.bake_started_at = Phase.BAKING, event.at

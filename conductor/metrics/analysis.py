@@ -149,5 +149,12 @@ def assess(
         return HealthAssessment(
             HealthVerdict.UNHEALTHY, "; ".join(b.description for b in breaches), breaches=tuple(breaches), **common
         )
+    if latency is None:  # responseTime cannot be judged: blind on latency is not healthy
+        return HealthAssessment(
+            HealthVerdict.INSUFFICIENT_DATA,
+            f"insufficient data: no {percentile} latency in {candidate.requests} requests, so responseTime "
+            "cannot be judged",
+            **common,
+        )
     note = "" if base_ok else " (no baseline traffic: judged on absolute thresholds only)"
     return HealthAssessment(HealthVerdict.HEALTHY, f"within thresholds and baseline{note}", **common)

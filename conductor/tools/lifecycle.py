@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from conductor.errors import NotReadyError
 from conductor.platforms.base import Slot
+from conductor.signals import clean_reason
 from conductor.tools.health import sample_baseline
 from conductor.tools.outcome import finish_if_done
+from conductor.tools.recovery import restore_platform
 from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import (
     DeployInput,
@@ -30,7 +32,7 @@ def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
     try:
         ready = rt.platform.deploy(svc.name, slot, args.version, svc.replicas)
     except NotReadyError as exc:
-        rt.record("failed", svc.name, actor, reason=str(exc))
+        rt.record("failed", svc.name, actor, reason=clean_reason(str(exc)))  # a log tail must not carry markup
         finish_if_done(rt, actor)
         return ToolResult("error", f"{svc.name} {args.version} never became ready; traffic untouched: {exc}")
     for check in rt.config.spec(svc.name).smoke:
@@ -92,7 +94,12 @@ def update_instances(rt: Runtime, args: UpdateInstancesInput, actor: str) -> Too
         try:
             rt.platform.replace_instance(svc.name, svc.stable_slot, index, svc.target_version)
         except NotReadyError as exc:
-            return ToolResult("error", f"{svc.name}: instance {index} never became ready: {exc}")
+            # A failed batch reverts the instances already updated, then fails like a deploy does.
+            restore_platform(rt, rt.state().service(svc.name), actor)
+            reason = clean_reason(f"instance {index} never became ready: {exc}")
+            rt.record("failed", svc.name, actor, reason=reason)
+            finish_if_done(rt, actor)
+            return ToolResult("error", f"{svc.name}: {reason}; the updated instances were reverted")
         rt.record("instance_replaced", svc.name, actor, index=index, version=svc.target_version)
     svc = rt.state().service(args.service)
     done = len(svc.instances_updated)

@@ -47,7 +47,8 @@ def get_status(rt: Runtime, args: GetStatusInput, actor: str) -> ToolResult:
 def check_health(rt: Runtime, args: CheckHealthInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
     if not svc.new_version_live:
-        rt.clock.sleep(rt.config.orchestration.health_check_interval)
+        # wait, not sleep: another service's new version may take traffic meanwhile
+        rt.wait(rt.config.orchestration.health_check_interval, f"observing {svc.name}")
         baseline = sample_baseline(rt, svc, actor)
         return ToolResult(
             "no_data",

@@ -19,11 +19,13 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
     is a unit: nothing of it is left taking traffic without the orchestration that owned it)."""
     svc = rt.state().service(args.service)
     if svc.phase is Phase.COMPLETE:
+        finish_if_done(rt, actor)  # a crash may have come between the last record and the end
         return ToolResult("ok", f"{svc.name}: {svc.stable_version} completed its bake and is stable; nothing in flight")
     if svc.phase is Phase.ROLLED_BACK:
-        _restore_platform(rt, svc, actor)  # finish a rollback a crash may have interrupted
+        restore_platform(rt, svc, actor)  # finish a rollback a crash may have interrupted
+        finish_if_done(rt, actor)
         return ToolResult("ok", f"{svc.name} is already rolled back ({svc.rollback_reason})")
-    _restore_platform(rt, svc, actor)
+    restore_platform(rt, svc, actor)
     reason = signals.clean_reason(args.reason)
     rt.record("rolled_back", svc.name, actor, reason=reason, restored=svc.stable_version)
     rt.emit(signals.rollback(svc.name, reason), actor)
@@ -40,14 +42,19 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
     )
 
 
-def _restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
+def restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
     """Weights first (users are safe the moment this returns), then clean up the new version."""
     weights: dict[Slot, int] = {svc.stable_slot: 100, svc.candidate_slot: 0}
     snapshot = rt.platform.snapshot(svc.name)
+    rolling = rt.state().strategy == "rolling"
+    if not rolling and svc.stable_version and not snapshot.slots[svc.stable_slot].instances:
+        # A promote cut short after retiring the old color: bring it back before the flip.
+        rt.platform.deploy(svc.name, svc.stable_slot, svc.stable_version, svc.replicas)
+        rt.record("stable_redeployed", svc.name, actor, slot=svc.stable_slot, version=svc.stable_version)
     if dict(snapshot.weights) != weights:
         applied = rt.platform.set_weights(svc.name, weights)
         rt.record("traffic_shifted", svc.name, actor, weights=applied, requested=weights)
-    if rt.state().strategy == "rolling":
+    if rolling:
         stable = svc.stable_version
         for instance in snapshot.slots[svc.stable_slot].instances:
             if stable is not None and instance.version != stable:
@@ -58,4 +65,4 @@ def _restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
         rt.record("retired", svc.name, actor, slot=svc.candidate_slot, version=svc.target_version)
 
 
-__all__ = ["rollback"]
+__all__ = ["restore_platform", "rollback"]

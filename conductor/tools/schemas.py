@@ -59,7 +59,7 @@ class MonitorInput(ToolInput):
     """Watch the new version for ``seconds`` (the bake), checking health every interval."""
 
     service: str = Field(pattern=SERVICE_NAME_PATTERN)
-    seconds: float = Field(gt=0, le=86_400)
+    seconds: float = Field(gt=0, le=86_400, strict=True)
 
 
 class PromoteInput(ToolInput):
