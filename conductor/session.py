@@ -294,7 +294,7 @@ class Conductor:
             notes += _loop_notes(outcome)
             final = rt.state()
         code = EXIT_OK
-        if final.outcome == "failed" or outcome.stop == "model_error":
+        if final.outcome == "failed" or outcome.stop == "model_error" or outcome.platform_error:
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK

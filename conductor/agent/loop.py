@@ -50,6 +50,7 @@ class LoopOutcome:
     final_text: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    platform_error: str = ""  # the last tool call failed on the platform and nothing came after it
 
 
 def tool_definitions() -> list[dict[str, Any]]:
@@ -138,6 +139,7 @@ def run_agent(rt: Runtime, model: Model, instruction: str) -> LoopOutcome:
         for call in turn.tool_calls:
             result = execute(rt, call.name, call.arguments, actor)
             last_results.append(result)
+            outcome.platform_error = result.message if result.data.get("platform_error") else ""
             results.append(
                 {"type": "tool_result", "tool_use_id": call.id, "content": result.to_text(),
                  **({"is_error": True} if result.is_error else {})}

@@ -77,7 +77,7 @@ def _guarded(rt: Runtime, tool: str, args: ToolInput, actor: str) -> ToolResult:
     except JournalError:
         raise
     except PlatformError as exc:
-        result = ToolResult("error", f"platform error: {exc}")
+        result = ToolResult("error", f"platform error: {exc}", {"platform_error": True})
     _journal(rt, tool, args.model_dump(), actor, "allowed", result)
     return result
 

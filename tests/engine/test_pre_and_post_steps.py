@@ -92,3 +92,22 @@ def test_deployment_record_is_appended_for_rollbacks_too(
     assert record.startswith("# Deployments")
     assert "canary — rolled_back" in record
     assert "| api | v1.0.0 | v1.1.0 | Rolled back: manual |" in record
+
+
+def test_a_platform_error_mid_release_exits_1_and_leaves_traffic_guarded(workspace: Workspace) -> None:
+    from conductor.errors import PlatformError
+    from conductor.session import Conductor
+
+    conductor = Conductor.from_config(workspace.config_path)
+    assert conductor.run("/orchestrate canary 10").exit_code == 0
+    platform = conductor.bundle.platform
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PlatformError("router admin API answered 503")
+
+    platform.set_weights = refuse  # type: ignore[method-assign]
+    result = conductor.run("/orchestrate canary 25")
+    conductor.close()
+    assert result.exit_code == 1
+    assert "router admin API answered 503" in result.report
+    assert result.data["status"] in ("running", "awaiting_approval")  # still in flight, still watched
