@@ -5,10 +5,11 @@ demo service is the same program with different flags, e.g. a bad release::
 
     python demo_app.py --service api --version v1.2.0 --error-rate 40 --latency-ms 80
 
-``GET /healthz`` answers 200 once the app is ready (``--ready-delay``), or never
+``GET /healthz`` answers 200 once the app is ready (``--ready-delay``, ``--ready-file``), or never
 (``--never-ready``). Every other path and method answers after ``--latency-ms`` (± jitter) with a
 JSON echo of the request, or with a 500 for ``--error-rate`` percent of requests (all of them
-after ``--fail-after`` seconds, or while ``--fail-file`` exists). ``--crash-after`` makes the process exit with code 3.
+after ``--fail-after`` seconds, or while ``--fail-file`` exists). ``--crash-after`` (seconds) or
+``--crash-file`` (once that file exists) makes the process exit with code 3.
 HTTP/1.1 keep-alive is on and Nagle is off, so a router in front can reuse connections.
 """
 
@@ -36,6 +37,7 @@ class DemoConfig:
         self.never_ready: bool = args.never_ready
         self.fail_file: str | None = args.fail_file
         self.ready_at = time.monotonic() + args.ready_delay
+        self.ready_file: str | None = args.ready_file
         self.started = time.monotonic()
 
     def failing(self) -> bool:
@@ -70,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         config = self.config
         if self.path.split("?")[0] == "/healthz":
             ready = not config.never_ready and time.monotonic() >= config.ready_at
+            ready = ready and (config.ready_file is None or os.path.exists(config.ready_file))
             self._reply(200 if ready else 503, {"ready": ready, "version": config.version})
             return
         delay = config.latency_s + (random.uniform(-config.jitter_s, config.jitter_s) if config.jitter_s else 0)
@@ -110,16 +113,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-after", type=float, default=None, help="Fail every request after N s.")
     parser.add_argument("--fail-file", default=None, help="Fail every request while this file exists.")
     parser.add_argument("--crash-after", type=float, default=None, help="Exit with code 3 after N s.")
+    parser.add_argument("--crash-file", default=None, help="Exit with code 3 once this file exists.")
     parser.add_argument("--ready-delay", type=float, default=0.0)
+    parser.add_argument("--ready-file", default=None, help="Not ready until this file exists.")
     parser.add_argument("--never-ready", action="store_true")
     args = parser.parse_args(argv)
 
     Handler.config = DemoConfig(args)
     server = DemoServer((args.host, args.port), Handler)
-    if args.crash_after is not None:
+    if args.crash_after is not None or args.crash_file is not None:
 
         def crash() -> None:
-            time.sleep(args.crash_after)
+            if args.crash_after is not None:
+                time.sleep(args.crash_after)
+            while args.crash_file is not None and not os.path.exists(args.crash_file):
+                time.sleep(0.05)
             print(f"{args.service} {args.version}: simulated crash", file=sys.stderr, flush=True)
             os._exit(3)
 

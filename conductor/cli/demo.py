@@ -20,10 +20,12 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,19 +117,23 @@ def run(args: argparse.Namespace) -> int:
             failure.append(exc)
             ready.setdefault("runtime", None)
 
-    control = threading.Thread(target=host, name="demo-control", daemon=True)
-    control.start()
-    while "runtime" not in ready:
-        time.sleep(0.05)
-    runtime: LocalRuntime | None = ready["runtime"]
-    if runtime is None:
-        raise failure[0]
-    load = SteadyLoad(
-        {n: f"http://127.0.0.1:{p}/" for n, p in runtime.router_ports().items()}, rate=LOAD_PER_SERVICE, workers=3
-    ).start()
+    load: SteadyLoad | None = None
     results: list[Any] = []
     code = EXIT_ERROR
-    try:
+    restore = _sigterm_as_interrupt()  # `kill` gets the same clean shutdown as Ctrl-C
+    control = threading.Thread(target=host, name="demo-control", daemon=True)
+    control.start()
+    try:  # from here on, however it ends (Ctrl-C, SIGTERM, an error), every process is stopped
+        while "runtime" not in ready:
+            time.sleep(0.05)
+        runtime: LocalRuntime | None = ready["runtime"]
+        if runtime is None:
+            raise failure[0]
+        load = SteadyLoad(
+            {n: f"http://127.0.0.1:{p}/" for n, p in runtime.router_ports().items()},
+            rate=LOAD_PER_SERVICE,
+            workers=3,
+        ).start()
         view.say(f"v1.0.0 of {', '.join(SERVICES)} is up (2 instances each); {LOAD_PER_SERVICE:g} requests/s each")
         view.start(runtime, load)
         time.sleep(2.0)
@@ -135,13 +141,15 @@ def run(args: argparse.Namespace) -> int:
         code = EXIT_OK if _as_expected(results) else EXIT_ERROR
     finally:
         view.stop()
-        load.stop()
+        if load is not None:
+            load.stop()
         stop.set()
-        control.join(timeout=60)
+        control.join(timeout=300)  # the control thread drains and stops every instance
+        restore()
     for title, result in zip(("1. Blue-green of v1.1.0", "2. Canary of v1.2.0"), results, strict=False):
         print(f"\n# {title}\n\n{result.report.rstrip()}\n")
-    served = sum(c.ok for c in load.counts.values())
-    failed = sum(c.failed for c in load.counts.values())
+    served = sum(c.ok for c in load.counts.values()) if load else 0
+    failed = sum(c.failed for c in load.counts.values()) if load else 0
     print(f"load: {served} requests served, {failed} failed (the failures are the bad canary's, before the rollback)")
     leftovers = _leftover_processes(state_dir / "local")
     print(
@@ -153,6 +161,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         shutil.rmtree(workspace, ignore_errors=True)
     return code if not leftovers else EXIT_ERROR
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises KeyboardInterrupt (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
@@ -192,8 +216,10 @@ def _await_watchdog(conductor: Any, view: Display, result: Any) -> Any:
         kwargs={"on_rollback": done, "on_signal": lambda sig: view.say(sig.format())},
     )
     watcher.start()
-    watcher.join(timeout=40)
-    stop.set()
+    try:
+        watcher.join(timeout=40)
+    finally:
+        stop.set()  # even on Ctrl-C: a watchdog left running would keep the demo from exiting
     if rolled_back:
         return conductor.run("/orchestrate")
     return result

@@ -1,7 +1,9 @@
 """`conductor down`: drain and stop the local platform (routers first, then every instance).
 
 If the control process is gone (killed with SIGKILL, say), ``down`` still stops the instances it
-had recorded, each only if it is still that very process, so nothing is left running unowned.
+had recorded, each only if it is still that very process, and any other process tagged with this
+state directory (an instance still starting when it died is in no record), so nothing is left
+running unowned.
 The versions, replica counts and split stay recorded: the next ``conductor up`` restores them.
 """
 
@@ -48,7 +50,17 @@ def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
         if info and start_time(int(info["pid"])) == info.get("started"):
             print(f"conductor: the control process (pid {info['pid']}) is running but refused: {exc}")
             return EXIT_ERROR
-        stopped = stop_leftovers(state_dir)
+        from conductor.platforms.local.control import ControlLock
+
+        try:
+            lock = ControlLock(state_dir / "local" / "control.lock")
+        except PlatformError:  # held: a control process is starting (or stopping) and owns the instances
+            print("conductor: a control process is starting or stopping; run `conductor down` again in a moment")
+            return EXIT_ERROR
+        try:
+            stopped = stop_leftovers(state_dir)
+        finally:
+            lock.release()
         print(f"conductor: the local platform is not running; stopped {stopped} leftover instance(s)")
         return EXIT_OK
     finally:
@@ -66,15 +78,20 @@ def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
 
 
 def stop_leftovers(state_dir: Path) -> int:
-    """Stop instances recorded by a control process that is gone; returns how many were running."""
-    from conductor.platforms.local.process import start_time
+    """Stop instances of a control process that is gone; returns how many were running.
+
+    First those its state file records (each only if it is still that very process), then any other
+    process tagged with this state directory: an instance that was still starting when the control
+    process died is in no record.
+    """
+    from conductor.platforms.local.process import start_time, stop_untracked
     from conductor.platforms.local.supervisor import Supervisor
 
     home = state_dir / "local"
     try:
         state = json.loads((home / "state.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
-        return 0
+        return stop_untracked(home, set(), timeout=5.0)
     stopped = 0
     for service in state.get("services", {}).values():
         for slot in service.get("slots", {}).values():
@@ -83,6 +100,7 @@ def stop_leftovers(state_dir: Path) -> int:
                     Supervisor.kill_recorded(record, timeout=5.0)
                     stopped += 1
             slot["instances"] = []
+    stopped += stop_untracked(home, set(), timeout=5.0)
     tmp = home / "state.json.tmp"
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True), encoding="utf-8")
     tmp.replace(home / "state.json")

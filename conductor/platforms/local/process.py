@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,14 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
             raise PlatformError(f"{what}: cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        ensure_port_free(host, port, "check")
+    except PlatformError:
+        return False
+    return True
+
+
 def start_time(pid: int) -> int | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or None if gone or a zombie."""
     try:
@@ -59,6 +68,44 @@ def start_time(pid: int) -> int | None:
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def tagged_processes(home: Path) -> dict[int, int]:
+    """Live processes started for ``home`` (their environment carries its tag), with their process group.
+
+    An instance and anything it started inherit the tag, so this finds them even when no record
+    names them: one that was still starting when its control process was SIGKILLed, say.
+    """
+    tag = f"{HOME_ENV}={home}".encode()
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if tag not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone, or not ours to read
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = int(fields[2])
+    return found
+
+
+def stop_untracked(home: Path, keep: set[int], timeout: float) -> int:
+    """Stop every process group tagged for ``home`` except the instances ``keep`` (their pids lead their
+    groups); SIGTERM, then SIGKILL after ``timeout``. Returns how many groups were stopped."""
+    protected = keep | {os.getpgid(0)}
+    strays = {group for group in tagged_processes(home).values() if group not in protected}
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        for group in strays:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and strays & set(tagged_processes(home).values()):
+            time.sleep(0.05)
+    return len(strays)
 
 
 def log_tail(path: Path, lines: int = 15, max_bytes: int = 8192) -> str:
@@ -161,14 +208,19 @@ def health_status(client: httpx2.Client, port: int, path: str) -> int | str:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def wait_ready(process: InstanceProcess, path: str, timeout: float, what: str) -> None:
-    """Poll the health path until it answers 2xx; raise NotReadyError with the log tail otherwise."""
+def wait_ready(
+    process: InstanceProcess, path: str, timeout: float, what: str, abort: threading.Event | None = None
+) -> None:
+    """Poll the health path until it answers 2xx; raise NotReadyError with the log tail otherwise,
+    or PlatformError as soon as ``abort`` is set (the platform is stopping: stop waiting)."""
     from conductor.errors import NotReadyError
 
     deadline = time.monotonic() + timeout
     last: int | str = "no answer yet"
     with httpx2.Client(timeout=2.0) as client:
         while True:
+            if abort is not None and abort.is_set():
+                raise PlatformError(f"{what}: the local platform is stopping")
             if not process.alive():
                 raise NotReadyError(
                     f"{what} {process.exit_description()} before becoming ready; "

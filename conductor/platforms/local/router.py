@@ -4,7 +4,9 @@ Why it never drops a request during a flip: the split is one integer (green's pe
 once per request, when the request arrives, on the single event-loop thread; changing it is one
 assignment. A request already on its way keeps going to the slot it was given, and that slot's
 instances keep running until :meth:`Router.drain` sees its in-flight count reach zero. Retiring
-a slot therefore never cuts a request off, and new requests never see a half-applied split.
+a slot therefore never cuts a request off, and new requests never see a half-applied split. Within
+the slot, the instance is picked only once the request's body has arrived, from the slot's current
+instances, so a request still uploading when its instance is replaced goes to the new one.
 
 The split is *deterministic* (an error-diffusion counter, not a coin toss): at 10% exactly one
 request in ten goes to green, so a canary's share is exact from the first requests on, and tests
@@ -166,6 +168,9 @@ class Router:
             response = await self._forward(request, slot)
             status = response.status
             return response
+        except web.HTTPException as exc:  # e.g. 413 for a body over the size limit: the client's, not the slot's
+            status = exc.status
+            raise
         except asyncio.CancelledError:
             status = 499  # the client went away (or shutdown): not the slot's failure
             raise
@@ -173,11 +178,14 @@ class Router:
             stats.finish((time.perf_counter() - started) * 1000.0, status >= 500)
 
     async def _forward(self, request: web.BaseRequest, slot: Slot) -> web.Response:
+        try:
+            body = await request.read()  # may wait for the client: pick backends only once it is all here
+        except ConnectionResetError:  # the client went away mid-body: not the slot's failure
+            return web.Response(status=499, reason="Client Closed Request")  # never sent: nobody to send it to
         session = self._session
         backends = self._backends[slot]
         if session is None or not backends:
             return web.Response(status=503, text=f"{self.service}: no {slot} instance is serving\n")
-        body = await request.read()
         drop = _REQUEST_DROP
         if "Connection" in request.headers:  # headers it names are hop-by-hop too (RFC 9110 §7.6.1)
             drop = drop | {
@@ -191,6 +199,7 @@ class Router:
         retry_any_failure = request.method in _IDEMPOTENT
         failure = "no attempt"
         for _ in range(len(backends)):
+            backends = self._backends[slot] or backends  # current ones: a replaced instance may be gone by now
             url = backends[self._turn[slot] % len(backends)]
             self._turn[slot] += 1
             self.backend_in_flight[url] = self.backend_in_flight.get(url, 0) + 1

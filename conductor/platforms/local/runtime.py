@@ -31,7 +31,7 @@ from conductor.config import ConductorConfig
 from conductor.errors import ConfigError, PlatformError
 from conductor.metrics.router import RouterWindow
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
-from conductor.platforms.local.process import free_port, health_status
+from conductor.platforms.local.process import free_port, health_status, stop_untracked
 from conductor.platforms.local.router import Router
 from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.local.stats import RouterCollector, ServiceStats
@@ -165,8 +165,19 @@ class LocalRuntime:
                         Supervisor.kill_recorded(inst, self.settings.stop_timeout)
         for name in services:
             self._restore(name, previous.get(name))
+        self._stop_strays()
         self.supervisor.start_monitor()
         self.save()
+
+    def _stop_strays(self) -> None:
+        """Stop instances of this state directory that no record names, e.g. one still starting when the
+        previous control process was SIGKILLed: nothing else would ever stop them."""
+        known = {
+            i.process.pid for slots in self.supervisor.groups.values() for g in slots.values() for i in g.instances
+        }
+        stopped = stop_untracked(self.home, known, self.settings.stop_timeout)
+        if stopped:
+            self._event("strays_stopped", "*", {"processes": stopped})
 
     def _restore(self, service: str, record: dict[str, Any] | None) -> None:
         router = self.routers[service]

@@ -9,20 +9,21 @@ then handled by the restart policy (on-failure / always / never, with a cap and 
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor.errors import PlatformError
+from conductor.errors import ConductorError, NotReadyError, PlatformError
 from conductor.platforms.base import SLOTS, InstanceState, Slot, SlotState
 from conductor.platforms.local.process import (
     InstanceProcess,
     free_port,
     log_tail,
+    port_is_free,
     spawn,
     start_time,
     wait_ready,
@@ -127,15 +128,28 @@ class Supervisor:
         return spawn(argv, env, cwd, log_path, self.home, port)
 
     def start_instance(self, service: str, slot: Slot, index: int, version: str) -> Instance:
-        """Spawn one instance and wait until its health path answers 2xx; stop it on failure."""
+        """Spawn one instance and wait until its health path answers 2xx; stop it on failure.
+
+        The port is free when chosen, but another process (any outgoing connection, even) may take it
+        before the instance binds it: an instance that exits while its port is taken by someone else
+        is started once more, on another port.
+        """
         spec = self.settings.service(service)
-        process = self._spawn(service, slot, index, version)
-        try:
-            wait_ready(process, spec.health_path, spec.readiness_timeout, f"{service} {version} instance {index}")
-        except BaseException:
-            process.stop(self.settings.stop_timeout)
-            raise
-        return Instance(service, slot, index, version, process)
+        for attempt in range(2):
+            process = self._spawn(service, slot, index, version)
+            try:
+                what = f"{service} {version} instance {index}"
+                wait_ready(process, spec.health_path, spec.readiness_timeout, what, abort=self._stop)
+            except NotReadyError:
+                process.stop(self.settings.stop_timeout)
+                if attempt == 0 and not port_is_free(process.port):
+                    continue
+                raise
+            except BaseException:
+                process.stop(self.settings.stop_timeout)
+                raise
+            return Instance(service, slot, index, version, process)
+        raise AssertionError("unreachable")
 
     def start_many(self, service: str, slot: Slot, version: str, indexes: list[int]) -> list[Instance]:
         """Start instances in parallel; all or nothing (the started ones are stopped on a failure)."""
@@ -164,7 +178,9 @@ class Supervisor:
             return None
         spec = self.settings.service(service)
         try:
-            wait_ready(process, spec.health_path, min(spec.readiness_timeout, 5.0), f"{service} adopted instance")
+            wait_ready(
+                process, spec.health_path, min(spec.readiness_timeout, 5.0), f"{service} adopted instance", self._stop
+            )
         except PlatformError:
             process.stop(self.settings.stop_timeout)
             return None
@@ -189,7 +205,11 @@ class Supervisor:
     def stop_instances(self, instances: list[Instance]) -> None:
         for instance in instances:
             instance.stopping = True
-        list(self._pool.map(lambda i: i.process.stop(self.settings.stop_timeout), instances))
+        try:
+            list(self._pool.map(lambda i: i.process.stop(self.settings.stop_timeout), instances))
+        except RuntimeError:  # the pool is shut down (we are closing): one after the other, then
+            for instance in instances:
+                instance.process.stop(self.settings.stop_timeout)
 
     def stop_all(self) -> None:
         everything = [i for slots in self.groups.values() for g in slots.values() for i in g.instances]
@@ -202,12 +222,20 @@ class Supervisor:
         self._monitor.start()
 
     def close(self) -> None:
-        """Stop watching, then stop every instance (callers drain the routers first)."""
+        """Stop watching, then stop every instance (callers drain the routers first).
+
+        Instances still starting (a deploy, a replacement, a restart) stop waiting for readiness
+        and are stopped by whoever started them; taking every service's lock first waits for that,
+        so no deploy can add instances after this has stopped them all.
+        """
         self._stop.set()
         if self._monitor is not None:
             self._monitor.join(timeout=2)
-        self.stop_all()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.ExitStack() as held:
+            for lock in list(self._locks.values()):
+                held.enter_context(lock)
+            self.stop_all()
+        self._pool.shutdown(wait=True, cancel_futures=True)  # restarts in progress end promptly
 
     def _watch(self) -> None:
         while not self._stop.wait(MONITOR_INTERVAL):
@@ -243,10 +271,12 @@ class Supervisor:
             self._pool.submit(self._restart, instance, how)
 
     def _restart(self, instance: Instance, how: str) -> None:
-        time.sleep(self.settings.restart.backoff)
+        if self._stop.wait(self.settings.restart.backoff):
+            return
         group = self.group(instance.service, instance.slot)
         if instance.stopping or instance not in group.instances:
             return
+        process: InstanceProcess | None = None
         try:
             process = self._spawn(instance.service, instance.slot, instance.index, instance.version)
             spec = self.settings.service(instance.service)
@@ -255,8 +285,11 @@ class Supervisor:
                 spec.health_path,
                 spec.readiness_timeout,
                 f"{instance.service} {instance.version} instance {instance.index}",
+                abort=self._stop,
             )
-        except PlatformError as exc:
+        except ConductorError as exc:  # not ready in time, or its argv cannot run (any more)
+            if process is not None:
+                process.stop(self.settings.stop_timeout)  # one that hangs must not live on unowned
             instance.restarts += 1
             instance.detail = f"crashed: {how}; restart {instance.restarts} failed: {str(exc).splitlines()[0]}"
             self._on_event(

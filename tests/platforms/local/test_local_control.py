@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -20,7 +21,9 @@ from conductor.platforms.local.client import ControlClient, LocalPlatform
 from conductor.platforms.local.process import start_time
 from conductor.platforms.registry import build_platform
 
-from .conftest import REPO, Workspace, demo_command, run_cli, wait_until
+from .conftest import CLIENT_TIMEOUT, READY_TIMEOUT, REPO, Workspace, demo_command, run_cli, wait_until
+
+STARTUP = 180.0  # for `conductor up` to answer: generous, since a busy machine starts Python slowly
 
 
 class ControlProcess:
@@ -50,13 +53,13 @@ class ControlProcess:
                 assert popen.poll() is None, (self.ws.root / "control.out").read_text()
                 return False
 
-        assert wait_until(answering, timeout=30), (self.ws.root / "control.out").read_text()
+        assert wait_until(answering, timeout=STARTUP), (self.ws.root / "control.out").read_text()
         return platform
 
     def kill(self) -> None:
         if self.popen is not None and self.popen.poll() is None:
             self.popen.kill()
-            self.popen.wait(timeout=10)
+            self.popen.wait(timeout=60)
 
 
 @pytest.fixture
@@ -72,7 +75,7 @@ def control_factory() -> Iterator[Callable[[Workspace], ControlProcess]]:
         if control.popen is not None and control.popen.poll() is None:
             control.popen.terminate()
             try:
-                control.popen.wait(timeout=20)
+                control.popen.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 control.kill()
 
@@ -86,13 +89,15 @@ def test_control_api_refuses_requests_without_the_token(
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     port = platform.client.info()["port"]
     url = f"http://127.0.0.1:{port}/v1/status"
-    assert httpx2.get(url).status_code == 401
-    assert httpx2.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert httpx2.post(f"http://127.0.0.1:{port}/v1/shutdown").status_code == 401
+    http = httpx2.Client(timeout=CLIENT_TIMEOUT)
+    assert http.get(url).status_code == 401
+    assert http.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert http.post(f"http://127.0.0.1:{port}/v1/shutdown").status_code == 401
     token = token_file.read_text().strip()
-    assert httpx2.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert http.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
     admin = platform.client.info()["adminPort"]
-    metrics = httpx2.get(f"http://127.0.0.1:{admin}/metrics")
+    metrics = http.get(f"http://127.0.0.1:{admin}/metrics")
+    http.close()
     assert metrics.status_code == 200
     assert 'conductor_router_weight_percent{service="api",slot="blue"} 100.0' in metrics.text
     families = {f.name: f for f in text_string_to_metric_families(metrics.text)}  # valid exposition format
@@ -109,7 +114,7 @@ def test_control_api_refuses_requests_without_the_token(
 def test_sigkill_of_the_control_process_then_up_restores_everything_without_orphans(
     workspace_factory: Callable[..., Workspace], control_factory: Callable[[Workspace], ControlProcess]
 ) -> None:
-    app = {"command": demo_command(), "readinessTimeout": 10}
+    app = {"command": demo_command(), "readinessTimeout": READY_TIMEOUT}
     ws = workspace_factory(services={"api": app, "web": app})
     first = control_factory(ws)
     platform = first.start()
@@ -136,18 +141,19 @@ def test_sigkill_of_the_control_process_then_up_restores_everything_without_orph
     now = ws.tagged_pids()
     assert len(now) == 6 and len(now & instances) == 5  # five adopted, one replaced, none duplicated
     assert platform.client.info()["routers"]["api"] == router_port
-    with httpx2.Client() as client:
+    with httpx2.Client(timeout=CLIENT_TIMEOUT) as client:
         versions = [client.get(f"http://127.0.0.1:{router_port}/").json()["version"] for _ in range(100)]
     assert versions.count("v1.1.0") == 30
 
     result = run_cli(ws, "down")
     assert result.returncode == 0, result.stderr
-    assert second.popen is not None and second.popen.wait(timeout=20) == 0
+    assert second.popen is not None and second.popen.wait(timeout=STARTUP) == 0
     assert ws.tagged_pids() == set()
 
 
 def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> None:
-    app = {"command": demo_command(), "readinessTimeout": 1, "versions": {"v-never": {"args": ["--never-ready"]}}}
+    # v-broken exits before it is ready (a bad flag): a deploy that fails at once, whatever the machine's speed
+    app = {"command": demo_command(), "readinessTimeout": READY_TIMEOUT, "versions": {"v-broken": {"args": ["--bad"]}}}
     ws = workspace_factory(services={"api": app})
     up = run_cli(ws, "up", "--detach")
     assert up.returncode == 0, up.stderr + up.stdout
@@ -160,8 +166,8 @@ def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> Non
     assert bundle.metrics.sample("api", "blue", 10).available
     from conductor.errors import NotReadyError
 
-    with pytest.raises(NotReadyError, match="not ready after 1s"):  # the error keeps its class over the API
-        bundle.platform.deploy("api", "green", "v-never", replicas=1)
+    with pytest.raises(NotReadyError, match="exited with code 2 before becoming ready"):  # keeps its class
+        bundle.platform.deploy("api", "green", "v-broken", replicas=1)
     assert bundle.platform.snapshot("api").weights == {"blue": 100, "green": 0}
     bundle.platform.close()
     down = run_cli(ws, "down")
@@ -210,3 +216,75 @@ def test_up_with_a_router_port_in_use_fails_clearly(workspace_factory: Callable[
     assert result.returncode == 1
     assert f"router port {port} on 127.0.0.1 is already in use" in result.stderr
     assert ws.tagged_pids() == set()
+
+
+def test_sigkill_during_a_deploy_then_up_or_down_leaves_no_unrecorded_instance(
+    workspace_factory: Callable[..., Workspace], control_factory: Callable[[Workspace], ControlProcess]
+) -> None:
+    """An instance still starting when the control process dies is in no record: it is found by its tag."""
+    import contextlib
+    import threading
+
+    app = {
+        "command": demo_command(),
+        "readinessTimeout": READY_TIMEOUT,
+        "versions": {"v-slow": {"args": ["--ready-delay", "3600"]}},  # still starting when the control dies
+    }
+    ws = workspace_factory(services={"api": app})
+
+    def killed_while_deploying(control: ControlProcess) -> None:
+        platform = control.start()
+        running = ws.tagged_pids()
+
+        def deploy() -> None:
+            with contextlib.suppress(PlatformError):  # the control process dies while it waits
+                platform.deploy("api", "green", "v-slow", replicas=1)
+
+        threading.Thread(target=deploy, daemon=True).start()
+        assert wait_until(lambda: len(ws.tagged_pids() - running) == 1)  # spawned, waiting to be ready
+        control.kill()
+
+    killed_while_deploying(control_factory(ws))
+    platform = control_factory(ws).start()  # adopts the two recorded instances, stops the stray one
+    assert len(ws.tagged_pids()) == 2
+    assert platform.snapshot("api").slots["green"].instances == ()
+    platform.close()
+    assert run_cli(ws, "down").returncode == 0 and ws.tagged_pids() == set()
+
+    killed_while_deploying(control_factory(ws))
+    down = run_cli(ws, "down")  # nobody runs `up` again: `down` stops all three
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped 3 leftover instance(s)" in down.stdout, down.stdout
+    assert ws.tagged_pids() == set()
+
+
+def test_down_during_a_deploy_leaves_nothing_running(
+    workspace_factory: Callable[..., Workspace], control_factory: Callable[[Workspace], ControlProcess], tmp_path: Path
+) -> None:
+    import contextlib
+    import threading
+
+    ready = tmp_path / "ready"
+    app = {
+        "command": demo_command(),
+        "readinessTimeout": READY_TIMEOUT,
+        "versions": {"v-slow": {"args": ["--ready-file", str(ready)]}},  # ready once the file exists
+    }
+    ws = workspace_factory(services={"api": app})
+    platform = control_factory(ws).start()
+    running = ws.tagged_pids()
+
+    def deploy() -> None:
+        with contextlib.suppress(PlatformError):  # `down` wins: the deploy fails
+            platform.deploy("api", "green", "v-slow", replicas=1)
+
+    threading.Thread(target=deploy, daemon=True).start()
+    assert wait_until(lambda: len(ws.tagged_pids() - running) == 1)  # spawned, waiting to be ready
+    downs: list[subprocess.CompletedProcess[str]] = []
+    stopping = threading.Thread(target=lambda: downs.append(run_cli(ws, "down")))
+    stopping.start()
+    assert wait_until(lambda: not running & ws.tagged_pids())  # the known instances are stopped...
+    ready.touch()  # ...then the new one becomes ready: it must not outlive the control process
+    stopping.join(timeout=STARTUP)
+    assert downs and downs[0].returncode == 0, downs
+    assert wait_until(lambda: ws.tagged_pids() == set(), timeout=30)

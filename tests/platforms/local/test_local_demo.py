@@ -1,28 +1,105 @@
-"""`conductor demo`, the README's first command, end to end (about 20 s)."""
+"""`conductor demo`, the README's first command, end to end (about 20 s), and stopped midway.
+
+Each run gets its own TMPDIR, so the instances of its workspace (tagged with the workspace's
+state directory, see conftest) can be found afterwards, asserted gone, and killed if a test failed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from .conftest import REPO
+import pytest
+
+from conductor.platforms.local.process import HOME_ENV, start_time
+
+from .conftest import REPO, wait_until
+
+DEMO_TIMEOUT = 600  # the demo takes ~20 s on an idle machine; this only guards against a hang
 
 
-def test_demo_deploys_then_rolls_back_and_leaves_nothing_running() -> None:
+def demo_pids(tmp: Path) -> set[int]:
+    """Live instances of any demo workspace created under ``tmp``."""
+    prefix = f"{HOME_ENV}={tmp}/".encode()
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(var.startswith(prefix) for var in environ) and start_time(int(entry.name)) is not None:
+            found.add(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def demo_tmp(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    for pid in demo_pids(tmp_path):  # only after a failure: the tests assert there are none
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_demo(tmp: Path) -> tuple[subprocess.Popen[str], Path]:
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    result = subprocess.run(
-        [sys.executable, "-m", "conductor", "demo"],
-        capture_output=True,
+    out = tmp / "demo.out"
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "conductor", "demo", "--no-live"],
+        stdout=open(out, "w"),  # noqa: SIM115 - owned by the child
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=120,
-        env={**env, "PYTHONPATH": str(REPO)},
+        env={**env, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp)},
         cwd=REPO,
     )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
-    assert "brain: offline policy (no ANTHROPIC_API_KEY set)" in out
-    assert "<conductor>DEPLOYED:api,web,worker</conductor>" in out
-    assert "<conductor>ROLLBACK:api:error rate" in out
-    assert "## Deployment Orchestration" in out and "### Strategy: Canary" in out
-    assert "shutdown: clean, no process left" in out
+    return popen, out
+
+
+def finish(popen: subprocess.Popen[str]) -> int:
+    try:
+        return popen.wait(timeout=DEMO_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        popen.send_signal(signal.SIGINT)  # let it stop its instances before giving up on it
+        try:
+            popen.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+        raise
+
+
+def test_demo_deploys_then_rolls_back_and_leaves_nothing_running(demo_tmp: Path) -> None:
+    popen, output = start_demo(demo_tmp)
+    code = finish(popen)
+    out = output.read_text()
+    assert code == 0, out
+    assert "brain: offline policy (no ANTHROPIC_API_KEY set)" in out, out
+    assert "<conductor>DEPLOYED:api,web,worker</conductor>" in out, out
+    assert "<conductor>ROLLBACK:api:error rate" in out, out
+    assert "## Deployment Orchestration" in out and "### Strategy: Canary" in out, out
+    assert "shutdown: clean, no process left" in out, out
+    assert demo_pids(demo_tmp) == set()
+
+
+@pytest.mark.parametrize(
+    ("sig", "when"),
+    [
+        (signal.SIGINT, "its instances are starting"),
+        (signal.SIGTERM, "its load is running"),
+    ],
+)
+def test_demo_stopped_midway_leaves_nothing_running(demo_tmp: Path, sig: signal.Signals, when: str) -> None:
+    popen, output = start_demo(demo_tmp)
+    if when == "its instances are starting":
+        assert wait_until(lambda: bool(demo_pids(demo_tmp)), timeout=120, interval=0.01), output.read_text()
+    else:
+        assert wait_until(lambda: "is up (2 instances each)" in output.read_text(), timeout=300), output.read_text()
+    popen.send_signal(sig)
+    code = finish(popen)
+    assert code == 130, output.read_text()  # interrupted, like Ctrl-C
+    assert wait_until(lambda: not demo_pids(demo_tmp), timeout=30), output.read_text()
