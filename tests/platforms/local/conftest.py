@@ -74,17 +74,7 @@ class Workspace:
     def tagged_pids(self) -> set[int]:
         """Live processes started for this workspace (found by their environment tag)."""
         tag = f"{HOME_ENV}={self.home}".encode()
-        found: set[int] = set()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                environ = (entry / "environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if tag in environ and start_time(int(entry.name)) is not None:
-                found.add(int(entry.name))
-        return found
+        return pids_with_environ(lambda variables: tag in variables)
 
     def stop_control(self) -> None:
         """Stop a control process still running for this workspace (e.g. `up --detach` in a failed test)."""
@@ -109,6 +99,25 @@ class Workspace:
                     os.kill(pid, signal.SIGKILL)
             if wait_until(lambda: not self.tagged_pids(), timeout=10):
                 return
+
+
+def pids_with_environ(match: Callable[[list[bytes]], bool]) -> set[int]:
+    """Live processes whose environment (a list of ``NAME=value`` byte strings) satisfies ``match``.
+
+    Read straight from /proc, independently of the platform's own bookkeeping, so a test can see
+    a process the platform lost track of.
+    """
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if match(environ) and start_time(int(entry.name)) is not None:
+            found.add(int(entry.name))
+    return found
 
 
 def write_workspace(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conductor.platforms.local.process import HOME_ENV, start_time
+from conductor.platforms.local.process import HOME_ENV
 
-from .conftest import REPO, wait_until
+from .conftest import REPO, pids_with_environ, wait_until
 
 DEMO_TIMEOUT = 600  # the demo takes ~20 s on an idle machine; this only guards against a hang
 
@@ -26,17 +26,7 @@ DEMO_TIMEOUT = 600  # the demo takes ~20 s on an idle machine; this only guards 
 def demo_pids(tmp: Path) -> set[int]:
     """Live instances of any demo workspace created under ``tmp``."""
     prefix = f"{HOME_ENV}={tmp}/".encode()
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(var.startswith(prefix) for var in environ) and start_time(int(entry.name)) is not None:
-            found.add(int(entry.name))
-    return found
+    return pids_with_environ(lambda variables: any(var.startswith(prefix) for var in variables))
 
 
 @pytest.fixture
