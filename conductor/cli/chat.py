@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conductor.cli.common import add_config_option
+from conductor.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
 
 if TYPE_CHECKING:
     from conductor.models.base import Model
@@ -29,10 +28,8 @@ def add_parser(subparsers: Any) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_option(parser)
-    parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
-                        help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
-    parser.add_argument("--record", type=Path, metavar="FILE",
-                        help="write every Messages API exchange of the Claude brain to this cassette")
+    add_brain_option(parser)
+    add_record_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -42,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(args.config, model=args.model)
-    if args.record is not None:
-        settings = conductor.config.model.model_copy(update={"record": str(args.record.resolve())})
-        conductor.config = conductor.config.model_copy(update={"model": settings})
+    apply_record(conductor, args.record)
     try:
         brain = choose_brain(args.model, conductor.config, conductor.state_dir)
         return run_terminal(conductor, ask=make_ask(conductor, brain.model), brain_note=brain.note)

@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+
+if TYPE_CHECKING:
+    from conductor.session import Conductor
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -17,6 +20,25 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         "--config", type=Path, metavar="PATH",
         help="config file (default: the nearest .mothership/config.json from the current directory up)",
     )
+
+
+def add_brain_option(parser: argparse.ArgumentParser, purpose: str = "the brain") -> None:
+    from conductor.models.registry import BRAINS
+
+    parser.add_argument("--model", choices=BRAINS,
+                        help=f"{purpose} (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+
+
+def add_record_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="with the anthropic brain: write every Messages API exchange to this cassette")
+
+
+def apply_record(conductor: Conductor, path: Path | None) -> None:
+    """``--record FILE``: the config's ``model.record``, for this run only."""
+    if path is not None:
+        settings = conductor.config.model.model_copy(update={"record": str(path.resolve())})
+        conductor.config = conductor.config.model_copy(update={"model": settings})
 
 
 def print_json(data: Any) -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conductor.cli.common import add_config_option
+from conductor.cli.common import add_brain_option, add_config_option
 from conductor.errors import UsageError
 
 DESCRIPTION = """Serve Conductor to an MCP client (Claude Code, Claude Desktop, any MCP host).
@@ -35,8 +35,7 @@ def add_parser(subparsers: Any) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_option(parser)
-    parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
-                        help="the brain for orchestrate (default: anthropic with ANTHROPIC_API_KEY, else policy)")
+    add_brain_option(parser, "the brain for orchestrate")
     parser.add_argument(
         "--trust-client-approval", action="store_true",
         help="treat each orchestrate call as the person's approval, for clients that show every tool call "

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from conductor.cli.common import add_config_option, print_json, print_markdown
+from conductor.cli.common import (
+    add_brain_option,
+    add_config_option,
+    add_record_option,
+    apply_record,
+    print_json,
+    print_markdown,
+)
 from conductor.errors import UsageError
 from conductor.signals import Signal
 
@@ -38,15 +44,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     parser.add_argument("--auto", action="store_true",
                         help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
-    parser.add_argument("--model", choices=["policy", "anthropic", "replay"],
-                        help="the brain (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
+    add_brain_option(parser)
     parser.add_argument("--retry", action="store_true",
                         help="deploy a release again although its last orchestration was rolled back")
     parser.add_argument("--exit-zero", action="store_true",
                         help="exit 0 even after a rollback or an error (the exit code is in the report); "
                         "for harnesses that hide the output of a failing command")
-    parser.add_argument("--record", type=Path, metavar="FILE",
-                        help="with --model anthropic: record the model's turns to a cassette for replay")
+    add_record_option(parser)
     parser.add_argument("--release", action="append", default=[], metavar="SERVICE=VERSION",
                         help="target version for a service, overriding the config's release (repeatable)")
     parser.set_defaults(handler=run)
@@ -57,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     release = _parse_release(args.release)
     conductor = Conductor.from_config(args.config, model=args.model)
-    if args.record is not None:
-        settings = conductor.config.model.model_copy(update={"record": str(args.record.resolve())})
-        conductor.config = conductor.config.model_copy(update={"model": settings})
+    apply_record(conductor, args.record)
     live = sys.stdout.isatty() and not args.json
     try:
         result = conductor.run(
