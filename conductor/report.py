@@ -2,7 +2,7 @@
 
 Built from the journal and the platform, never from model prose, so it is accurate by
 construction; the brain's recommendation appears under Notes. Rendered with jinja2 from
-``prompts/report.md.j2``; the CLI shows it with rich on a terminal and as plain markdown when piped.
+``conductor/prompts/report.md.j2``; the CLI shows it with rich on a terminal and as plain markdown when piped.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 ``conductor orchestrate --json`` prints one :class:`Report`; ``Result.data`` holds the same
 dictionary in Python and the MCP ``orchestrate`` tool returns it as structured content. The
-models here are the documentation of that document, and ``schema/report.schema.json`` is
-generated from them (never edited by hand)::
+models here are the documentation of that document, and ``conductor/schemas/report.schema.json``
+(package data, so an installed Conductor ships it) is generated from them (never edited by hand)::
 
-    python -m conductor.schema              # rewrite schema/report.schema.json
+    python -m conductor.schema              # rewrite conductor/schemas/report.schema.json
     python -m conductor.schema --check      # exit 1 if the file is stale (CI)
 
 Versioning. Consumers must ignore keys they do not know, so *adding* a key keeps ``v1`` (the
@@ -25,7 +25,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_ID = "conductor.report/v1"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "report.schema.json"
+# The one copy of the published schema: inside the package, so it ships with every install.
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "report.schema.json"
 
 Percent = Annotated[int, Field(ge=0, le=100)]
 

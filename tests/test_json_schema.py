@@ -1,4 +1,4 @@
-"""`--json` output against its published schema (schema/report.schema.json, conductor.report/v1).
+"""`--json` output against its published schema (conductor/schemas/report.schema.json, conductor.report/v1).
 
 Real output of every kind of command is validated twice: by ``jsonschema`` against the file a
 consumer would use, and by the strict pydantic models, which also fail when the engine emits a

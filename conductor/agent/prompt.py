@@ -1,6 +1,8 @@
 """Prompt rendering: the static system prompt (cached) and the live state block (per turn).
 
-Both are jinja2 templates in ``prompts/``. The state block is rendered from the journal every
+Both are jinja2 templates in ``conductor/prompts/``, package data loaded through the package
+(``jinja2.PackageLoader``), so a wheel, ``pipx``/``uv tool`` install or container image finds them
+exactly as a source checkout does. The state block is rendered from the journal every
 turn and attached to the newest message only, never accumulated in the history, so the model
 always reads the current truth and the history stays small.
 """
@@ -8,7 +10,6 @@ always reads the current truth and the history stays small.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,13 +19,11 @@ from conductor.journal.state import OrchestrationState
 from conductor.tools.observation import service_summary
 from conductor.tools.runtime import Runtime
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
-
 
 @cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(PROMPTS_DIR),
+        loader=jinja2.PackageLoader("conductor", "prompts"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -17,6 +17,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from conductor import __version__
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 
 SUBCOMMANDS = ["orchestrate", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"conductor {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
         importlib.import_module(f"conductor.cli.{name}").add_parser(subparsers)
