@@ -26,15 +26,43 @@ CONFIG_FILE = "config.json"
 SERVICE_NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 
+# Identifiers that reach a platform (process arguments, Kubernetes names and labels), a metrics query
+# or a signal have a documented character set (README "Identifiers"). Pydantic matches these with
+# an end anchor that does not accept a trailing newline; Python code must use ``fullmatch`` (``re``'s
+# ``$`` matches before a final "\n"), which :func:`is_service_name` and :func:`is_version` do.
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+VERSION_TARGET_PATTERN = (  # "*", "v1.2.0" or "api@v1.2.0" (a bare service name is a version-shaped word)
+    r"^(\*|[A-Za-z0-9][A-Za-z0-9._+-]{0,127}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?@[A-Za-z0-9][A-Za-z0-9._+-]{0,127})$"
+)
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"
+
 ServiceName = Annotated[str, Field(pattern=SERVICE_NAME_PATTERN)]
 Version = Annotated[str, Field(pattern=VERSION_PATTERN)]
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+VersionTarget = Annotated[str, Field(pattern=VERSION_TARGET_PATTERN)]
+EnvName = Annotated[str, Field(pattern=ENV_NAME_PATTERN)]
+
+
+def is_service_name(text: str) -> bool:
+    return re.fullmatch(SERVICE_NAME_PATTERN, text) is not None
+
+
+def is_version(text: str) -> bool:
+    return re.fullmatch(VERSION_PATTERN, text) is not None
 Argv = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors (a typo must never be silently ignored); camelCase aliases."""
+    """Unknown keys are errors (a typo must never be silently ignored); camelCase aliases.
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    Types are strict: a JSON string is never coerced into a boolean or a number (``"no"`` would
+    otherwise turn ``requireApproval`` off, ``"false"`` would be read as false, ``"10"`` as 10),
+    nor a boolean or ``100.0`` into an integer. Every model of the config and of the platform
+    settings derives from this class, so a new field is strict without anyone remembering it.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, strict=True)
 
 
 class RollbackThreshold(StrictModel):
@@ -123,7 +151,9 @@ class ModelSettings(StrictModel):
     provider: Literal["policy", "anthropic", "replay"] | None = Field(
         None, description="None: anthropic when ANTHROPIC_API_KEY is set, else policy."
     )
-    name: str | None = Field(None, description="Claude model id; env CONDUCTOR_MODEL overrides.")
+    name: str | None = Field(
+        None, pattern=MODEL_ID_PATTERN, description="Claude model id; env CONDUCTOR_MODEL overrides."
+    )
     base_url: str | None = Field(None, alias="baseUrl")
     max_turns: int = Field(40, alias="maxTurns", ge=1, le=1000)
     token_budget: int = Field(400_000, alias="tokenBudget", ge=1000)
@@ -135,15 +165,24 @@ class ModelSettings(StrictModel):
     )
     timeout: float = Field(120.0, gt=0, le=3600, description="Seconds per Messages API request.")
     max_retries: int = Field(2, alias="maxRetries", ge=0, le=10, description="SDK retries on 429/5xx/529.")
-    prices: dict[str, float] = Field(
+    prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
         default_factory=dict, description="USD per million tokens: input, output, cacheRead, cacheWrite."
     )
+
+
+    @field_validator("prices")
+    @classmethod
+    def _known_price_keys(cls, prices: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(prices) - {"input", "output", "cacheRead", "cacheWrite"})
+        if unknown:
+            raise ValueError(f"unknown price key(s) {', '.join(unknown)}; valid: input, output, cacheRead, cacheWrite")
+        return prices
 
 
 class PlatformRef(BaseModel):
     """Only ``kind`` is read here; the backend's own model validates the rest."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
     kind: str = "sim"
 
 
@@ -223,11 +262,32 @@ def load_config(path: Path) -> ConductorConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
+    if _depth(raw) > MAX_DEPTH:
+        raise ConfigError(f"{path}: JSON nested more than {MAX_DEPTH} levels deep; no config key is that deep")
     return parse_config(raw, source=str(path))
+
+
+MAX_DEPTH = 32  # the deepest real key (platform.metrics.queries…) is under 8
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (a recursive walk would itself overflow on a hostile file)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_DEPTH:
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def parse_config(raw: Any, source: str = "<config>") -> ConductorConfig:
@@ -259,17 +319,70 @@ def _describe(
 ) -> str:
     lines = []
     for error in exc.errors():
-        loc = tuple(str(part) for part in error["loc"])
+        loc = _without_union_tags(tuple(str(part) for part in error["loc"]), root or ConductorConfig)
         where = _json_path((*prefix, *loc))
         if error["type"] == "extra_forbidden":
             lines.append(f"{source}: {where}: unknown key{_suggestion(loc, root or ConductorConfig)}")
         elif error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), _PathError):
             path_error = error["ctx"]["error"]
             lines.append(f"{source}: {_json_path(path_error.path)}: {path_error}")
+        elif error["type"] in _EXPECTED:
+            lines.append(f"{source}: {where or '(top level)'}: must be {_EXPECTED[error['type']]}, "
+                         f"got {_json_kind(error['input'])}")
         else:
             message = re.sub(r"^Value error, ", "", error["msg"])
             lines.append(f"{source}: {where or '(top level)'}: {message}")
     return "\n".join(lines)
+
+
+# Strict types: what a field wanted, said in JSON's words (a string is never coerced).
+_EXPECTED = {
+    "bool_type": "true or false (a JSON boolean, not a string)",
+    "int_type": "a whole number (a JSON integer, not a string, a boolean or a decimal)",
+    "float_type": "a number (a JSON number, not a string or a boolean)",
+    "string_type": "a string",
+    "list_type": "a JSON array",
+    "dict_type": "a JSON object",
+    "model_type": "a JSON object",
+    "model_attributes_type": "a JSON object",
+}
+
+
+def _json_kind(value: Any) -> str:
+    """How a JSON value reads to the person who wrote it: 'the string "no"', 'true', '100.0'."""
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    if isinstance(value, bool | int | float) or value is None:
+        return json.dumps(value)
+    return "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _without_union_tags(loc: tuple[str, ...], root: type[BaseModel]) -> tuple[str, ...]:
+    """Drop the tag pydantic puts in the location of a discriminated union member
+    (``metrics.prometheus.timeout`` is ``metrics.timeout`` in the file)."""
+    model: Any = root
+    out: list[str] = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        out.append(part)
+        field = _field_by_alias(model, part)
+        if field is None:
+            model = None
+            continue
+        annotation = field.annotation
+        if getattr(annotation, "__origin__", None) in (dict, list) and parts:
+            out.append(parts.pop(0))  # a dict key or a list index
+            annotation = annotation.__args__[-1]
+        members = [m for m in getattr(annotation, "__args__", ()) if isinstance(m, type) and issubclass(m, BaseModel)]
+        if field.discriminator and parts:
+            tag = parts.pop(0)
+            annotation = next((m for m in members if tag in str(m.model_fields["kind"].annotation)), None)
+        elif len([a for a in getattr(annotation, "__args__", ()) if a is not type(None)]) > 1 and parts \
+                and not any(_field_by_alias(m, parts[0]) for m in members):
+            parts.pop(0)  # a plain union names the member it tried ("constrained-int")
+        model = annotation
+    return tuple(out)
 
 
 def _json_path(loc: tuple[str, ...]) -> str:

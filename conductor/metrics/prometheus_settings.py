@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from conductor.config import StrictModel
+from conductor.config import ServiceName, StrictModel
 
 
 class PromQueries(StrictModel):
@@ -57,7 +57,7 @@ class PrometheusSettings(StrictModel):
     queries: PromQueries = Field(
         default_factory=lambda: PromQueries.model_validate({}), description="Overrides for every service."
     )
-    services: dict[str, PromQueries] = Field(default_factory=dict, description="Overrides per service.")
+    services: dict[ServiceName, PromQueries] = Field(default_factory=dict, description="Overrides per service.")
     latency_unit: Literal["seconds", "milliseconds"] | None = Field(
         None, alias="latencyUnit", description="Unit of the latency query. Default: the preset's."
     )

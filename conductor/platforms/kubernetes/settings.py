@@ -20,38 +20,45 @@ Example ``platform`` block of ``.mothership/config.json``::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from conductor.config import StrictModel
+from conductor.config import DNS_LABEL_PATTERN, DnsLabel, ServiceName, StrictModel
 from conductor.metrics.prometheus_settings import PrometheusSettings
+
+# A container port's name (IANA_SVC_NAME): up to 15 of a-z, 0-9 and "-", with at least one letter,
+# so "8080" given as a string is refused rather than read as a name Kubernetes would reject.
+NamedPort = Annotated[str, Field(pattern=r"^[a-z0-9-]*[a-z][a-z0-9-]*$", max_length=15)]
 
 
 class KubeServiceSettings(StrictModel):
     """The Kubernetes objects behind one Conductor service."""
 
-    deployment: str | None = Field(
+    deployment: DnsLabel | None = Field(
         None,
         description="Base name of the slot Deployments <deployment>-blue/-green. Default: the service name.",
     )
-    container: str | None = Field(None, description="Container whose image is rolled. Default: the first one.")
+    container: DnsLabel | None = Field(None, description="Container whose image is rolled. Default: the first one.")
     image: str | None = Field(
         None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]{0,254}$",
         description='Image for a version: "repo/api" gets ":<version>" appended; "{version}" is substituted. '
         "Default: the current image of the container with its tag replaced.",
     )
-    service: str | None = Field(None, description="The Service that carries traffic. Default: the service name.")
-    http_route: str | None = Field(
+    service: DnsLabel | None = Field(None, description="The Service that carries traffic. Default: the service name.")
+    http_route: DnsLabel | None = Field(
         None, alias="httpRoute", description="Gateway API HTTPRoute whose backendRefs weights split traffic."
     )
-    template_deployment: str | None = Field(
+    template_deployment: DnsLabel | None = Field(
         None,
         alias="templateDeployment",
         description="An existing Deployment whose pod template seeds the first slot (adoption). Never modified.",
     )
     port: int = Field(80, ge=1, le=65535, description="Service port of the slot Services and the smoke probe.")
-    target_port: int | str | None = Field(None, alias="targetPort", description="Default: same as port.")
+    target_port: Annotated[int, Field(ge=1, le=65535)] | NamedPort | None = Field(
+        None, alias="targetPort", description="A number or a named container port. Default: same as port."
+    )
     readiness_timeout: float | None = Field(
         None,
         alias="readinessTimeout",
@@ -75,8 +82,8 @@ class KubernetesSettings(StrictModel):
         alias="inCluster",
         description="Use the pod's service account. Default: when KUBERNETES_SERVICE_HOST is set and no kubeconfig.",
     )
-    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    services: dict[str, KubeServiceSettings] = Field(default_factory=dict)
+    namespace: str = Field("default", pattern=DNS_LABEL_PATTERN)
+    services: dict[ServiceName, KubeServiceSettings] = Field(default_factory=dict)
     readiness_timeout: float = Field(300.0, alias="readinessTimeout", gt=0, description="Seconds.")
     propagation_delay: float = Field(
         30.0,

@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from conductor.config import Argv, ServiceName, StrictModel, Version
+from conductor.config import Argv, EnvName, ServiceName, StrictModel, Version
 
 PLACEHOLDERS = ("{port}", "{version}", "{service}", "{slot}", "{instance}")
 Port = int
@@ -41,7 +41,7 @@ class VersionOverride(StrictModel):
 
     command: Argv | None = Field(None, description="Replaces the service's command for this version.")
     args: list[str] = Field(default_factory=list, description="Appended to the command.")
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, str] = Field(default_factory=dict)
 
     @field_validator("command")
     @classmethod
@@ -53,7 +53,7 @@ class VersionOverride(StrictModel):
 
 class LocalService(StrictModel):
     command: Argv = Field(description="argv of one instance; placeholders like {port} are replaced.")
-    env: dict[str, str] = Field(default_factory=dict, description="Added to the inherited environment.")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Added to the inherited environment.")
     cwd: str | None = Field(None, description="Working directory; default: the project directory.")
     initial_version: Version = Field(
         "v1.0.0", alias="initialVersion", description="Started by `conductor up` when nothing runs yet."
@@ -83,6 +83,7 @@ class LocalSettings(StrictModel):
     services: dict[ServiceName, LocalService] = Field(default_factory=dict)
     router_host: str = Field(
         "127.0.0.1",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?$",
         alias="routerHost",
         description="Where routers listen; the control API is always loopback.",
     )

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from conductor.config import StrictModel
+from conductor.config import ServiceName, StrictModel, Version, VersionTarget
 
 
 class Behaviour(StrictModel):
@@ -39,7 +39,7 @@ class TimelineEvent(StrictModel):
 
     at: float = Field(ge=0)
     until: float | None = Field(None, gt=0)
-    target: str = Field("*", description='"*", "api", "v1.2.0" or "api@v1.2.0".')
+    target: VersionTarget = Field("*", description='"*", "api", "v1.2.0" or "api@v1.2.0".')
     set: Behaviour | None = None
     metrics_outage: bool = Field(False, alias="metricsOutage")
 
@@ -49,9 +49,9 @@ class SimSettings(StrictModel):
     seed: int = 1
     time_scale: float = Field(0.0, alias="timeScale", ge=0, le=10, description="Real seconds per simulated one.")
     request_rate: float = Field(50.0, alias="requestRate", ge=0, description="Requests per second per service.")
-    initial_version: str = Field("v1.0.0", alias="initialVersion")
-    initial: dict[str, str] = Field(default_factory=dict, description="Starting version per service.")
-    versions: dict[str, Behaviour] = Field(
+    initial_version: Version = Field("v1.0.0", alias="initialVersion")
+    initial: dict[ServiceName, Version] = Field(default_factory=dict, description="Starting version per service.")
+    versions: dict[VersionTarget, Behaviour] = Field(
         default_factory=dict, description='Behaviour by "v1.2.0" or "api@v1.2.0" (more specific wins).'
     )
     timeline: list[TimelineEvent] = Field(default_factory=list)
