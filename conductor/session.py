@@ -333,7 +333,7 @@ def _check_release(release: Mapping[str, str], config: ConductorConfig) -> dict[
         if service not in config.orchestration.services:
             raise UsageError(f"--release: unknown service {service!r}; configured: "
                              f"{', '.join(config.orchestration.services)}")
-        if not re.match(VERSION_PATTERN, version):
+        if not re.fullmatch(VERSION_PATTERN, version):  # match() would accept a trailing newline
             raise UsageError(f"--release: {version!r} is not a valid version for {service}")
         checked[service] = version
     return checked
