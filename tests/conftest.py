@@ -101,7 +101,7 @@ class Workspace:
 
 def release_config(**orchestration: Any) -> dict[str, Any]:
     """The spec's config plus a release and fast timings for tests."""
-    config = json.loads(json.dumps(SPEC_CONFIG))
+    config: dict[str, Any] = json.loads(json.dumps(SPEC_CONFIG))
     config["orchestration"].update({"bakeTime": 60, **orchestration})
     config["release"] = {"api": "v1.1.0", "web": "v1.1.0", "worker": "v1.1.0"}
     return config

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench_common import DEMO_APP, LocalWorkspace, local_config, print_table
 
+from conductor.platforms.base import Slot
 from conductor.platforms.local.loadgen import SteadyLoad
 
 
@@ -39,7 +40,7 @@ def trial(ws: LocalWorkspace, router: int, version: str, interval: float, rate: 
     deadline = time.monotonic() + 60
     while ws.platform.snapshot("api").weights.get("green", 0) == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    canary_slot = "green"
+    canary_slot: Slot = "green"
     weights = ws.platform.snapshot("api").weights
     if weights.get("green", 0) == 0 or weights.get("green") == 100:
         load.stop()

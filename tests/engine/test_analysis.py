@@ -6,7 +6,7 @@ from conductor.config import BaselineTolerance, RollbackThreshold
 from conductor.metrics.analysis import HealthVerdict, assess
 from conductor.metrics.base import MetricsSample
 
-THRESHOLD = RollbackThreshold(errorRate=5, responseTime=1000)
+THRESHOLD = RollbackThreshold(error_rate=5, response_time=1000)
 TOLERANCE = BaselineTolerance()
 
 

@@ -105,7 +105,7 @@ def test_a_platform_error_mid_release_exits_1_and_leaves_traffic_guarded(workspa
     def refuse(*args: object, **kwargs: object) -> None:
         raise PlatformError("router admin API answered 503")
 
-    platform.set_weights = refuse  # type: ignore[method-assign]
+    platform.set_weights = refuse  # type: ignore[method-assign,assignment]
     result = conductor.run("/orchestrate canary 25")
     conductor.close()
     assert result.exit_code == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from conductor.platforms.kubernetes import objects as o
 from conductor.platforms.kubernetes.doctor import REQUIRED
