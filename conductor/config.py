@@ -80,7 +80,25 @@ class BaselineTolerance(StrictModel):
         2.0, alias="errorRateDelta", ge=0, le=100, description="Percentage points above stable's error rate."
     )
     response_time_ratio: float = Field(
-        1.5, alias="responseTimeRatio", ge=1, description="Multiple of stable's latency (plus 20 ms slack)."
+        1.5, alias="responseTimeRatio", ge=1, description="Multiple of stable's latency (plus 20 ms slack); the previous threshold judge's."
+    )
+
+
+class JudgeConfig(StrictModel):
+    """The sequential judge (conductor/metrics/judge.py): how sure, and how much worse is worse."""
+
+    false_alarm_rate: float = Field(
+        0.01, alias="falseAlarmRate", gt=0, le=0.2,
+        description="Chance of blaming a release that is not worse, however often health is checked.",
+    )
+    error_rate_tolerance: float = Field(
+        0.2, alias="errorRateTolerance", ge=0, le=10, description="Relative: 0.2 = worse than stable by more than 20%."
+    )
+    error_rate_floor: float = Field(
+        0.05, alias="errorRateFloor", ge=0, le=100, description="Percentage points added to the error tolerance."
+    )
+    latency_tolerance: float = Field(
+        0.1, alias="latencyTolerance", ge=0, le=10, description="Relative, at rollbackThreshold.latencyPercentile."
     )
 
 
@@ -99,6 +117,11 @@ class Orchestration(StrictModel):
     min_requests: int = Field(20, alias="minRequests", ge=1, description="Requests a check needs to judge.")
     baseline: BaselineTolerance = Field(default_factory=BaselineTolerance)
     rolling_batch_size: int = Field(1, alias="rollingBatchSize", ge=1)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    max_step_duration: float = Field(
+        1800.0, alias="maxStepDuration", gt=0, le=86_400,
+        description="Seconds a canary step may stay inconclusive before it pauses for a person.",
+    )
     freeze: bool = Field(False, description="Refuse every mutating action except rollback.")
 
     @field_validator("services")

@@ -1,10 +1,11 @@
 """The watchdog: rolls back a bad release by itself, whatever the brain is doing.
 
-While any new version takes traffic it samples health every ``healthCheckInterval``; after
-``failureLimit`` consecutive breaches — or ``noDataLimit`` consecutive checks without usable
-data (metrics outage, too little traffic) — it rolls the service back at once through the same
-guarded executor, as actor ``watchdog``. It never asks the brain and no text the brain reads can
-switch it off.
+While any new version takes traffic it adds every ``healthCheckInterval`` to the evidence the
+judge (:mod:`conductor.metrics.judge`) weighs; on a *regression* verdict — or after
+``noDataLimit`` consecutive *unavailable* checks (metrics outage, no traffic reaching the new
+version) — it rolls the service back at once through the same guarded executor, as actor
+``watchdog``. *Inconclusive* never rolls back: low traffic means a longer wait, not a blame.
+It never asks the brain and no text the brain reads can switch it off.
 
 Two ways to run it: inline (``Runtime.tick``: after every interval the orchestration waits,
 which is exact in virtual time) and :func:`watch_round` / :func:`watch_forever` for long-running
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from conductor.guards.executor import execute
-from conductor.journal.state import ServiceState
+from conductor.journal.queries import InFlightView
+from conductor.journal.state import OrchestrationState, ServiceState
 from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import observe
 from conductor.tools.outcome import finish_if_done
@@ -46,6 +48,13 @@ class Watchdog:
             if not state.in_flight or finish_if_done(self.rt, ACTOR) is not None:
                 return rolled_back  # finished, or every service was and only the end was lost in a crash
             for svc in list(state.services.values()):
+                if svc.rolling_back is not None and not svc.terminal:
+                    # A rollback another process started and never finished (killed): finish it,
+                    # with its own reason, before anything else looks at this service.
+                    result = execute(self.rt, "rollback", {"service": svc.name, "reason": svc.rolling_back}, ACTOR)
+                    if result.status == "ok":
+                        rolled_back.append(svc.name)
+                    continue
                 if not svc.new_version_live:
                     continue
                 observe(self.rt, svc, ACTOR)
@@ -57,12 +66,18 @@ class Watchdog:
         return rolled_back
 
     def breach_reason(self, svc: ServiceState) -> str | None:
-        """The rollback reason once the limits are reached, else None."""
+        """The rollback reason once the judge shows a regression or the checks stay blind, else None.
+
+        A regression verdict rolls back at once: the sequential test already holds its
+        false-alarm rate over every look, so waiting ``failureLimit`` more checks would only leave
+        users on a release known to be worse. Inconclusive is not blind (data flows; the step
+        waits); ``noDataLimit`` counts only unavailable checks.
+        """
         orchestration = self.rt.config.orchestration
         health = svc.health
         if health is None:
             return None
-        if health.verdict is HealthVerdict.UNHEALTHY and svc.consecutive_breaches >= orchestration.failure_limit:
+        if health.verdict is HealthVerdict.REGRESSION and svc.consecutive_breaches >= 1:
             return "; ".join(b.description for b in health.breaches) or health.reason
         if svc.consecutive_blind >= orchestration.no_data_limit:
             return f"no usable metrics for {svc.consecutive_blind} consecutive checks ({health.reason})"
@@ -80,16 +95,47 @@ def watch_round(
     its own watchdog inline, and two writers on one service would race. Pass the same ``dogs``
     dict every round so each orchestration's state is folded incrementally, not from scratch.
     """
+    return _round(conductor, conductor.in_flight(), on_signal, {} if dogs is None else dogs)
+
+
+class Patrol:
+    """What a long-running watch keeps between rounds, so a round costs what happened since the
+    previous one, not the journal's history: the orchestrations in flight, advanced by new
+    events only (:class:`~conductor.journal.queries.InFlightView`), and one watchdog (with its
+    incrementally folded runtime) per orchestration."""
+
+    def __init__(self, conductor: Conductor, on_signal: Callable[[Signal], None] | None = None) -> None:
+        self.conductor = conductor
+        self.on_signal = on_signal
+        self.dogs: dict[int, Watchdog] = {}
+        self._view: InFlightView | None = None
+
+    def in_flight(self) -> list[OrchestrationState]:
+        if self._view is None:
+            if not self.conductor.has_journal:
+                return []  # nothing was ever orchestrated here: do not create a journal by looking
+            self._view = InFlightView(self.conductor.journal)
+        return self._view.refresh()
+
+    def round(self) -> list[str]:
+        """Tick every orchestration in flight once; return the services rolled back."""
+        return _round(self.conductor, self.in_flight(), self.on_signal, self.dogs)
+
+
+def _round(
+    conductor: Conductor,
+    flights: list[OrchestrationState],
+    on_signal: Callable[[Signal], None] | None,
+    dogs: dict[int, Watchdog],
+) -> list[str]:
     from conductor.errors import LockHeldError
     from conductor.locks import ServiceLocks
 
     rolled_back: list[str] = []
     sinks = {"on_signal": on_signal} if on_signal is not None else {}
-    dogs = {} if dogs is None else dogs
-    flights = conductor.in_flight()
     for stale in set(dogs) - {state.id for state in flights}:
         del dogs[stale]
-    for state in flights:
+    for state in list(flights):
         try:
             with ServiceLocks(conductor.state_dir, list(state.services)):
                 if state.id not in dogs:
@@ -108,8 +154,8 @@ def watch_forever(
 ) -> None:
     """Run :func:`watch_round` every ``healthCheckInterval`` until ``stop`` is set (long-running hosts)."""
     interval = conductor.config.orchestration.health_check_interval
-    dogs: dict[int, Watchdog] = {}
+    patrol = Patrol(conductor, on_signal)
     while not stop.wait(interval):
-        for service in watch_round(conductor, on_signal, dogs):
+        for service in patrol.round():
             if on_rollback is not None:
                 on_rollback(service)

@@ -1,7 +1,9 @@
-"""Refuse more traffic (or the next rolling batch) unless the new version was observed healthy
-for a full interval since the last change, with enough samples.
+"""Refuse more traffic (or the next rolling batch, or promotion) unless the judge found the new
+version non-inferior over at least a full interval since the last change.
 
-"Insufficient data" and "metrics unavailable" refuse too: no promotion while blind.
+*Regression*, *unavailable* and *inconclusive* refuse, each with its own reason. A person may
+ramp up an inconclusive step, but only explicitly: an exact approval they typed for at least
+that percentage (``/orchestrate canary 50``), which the journal records with who and when.
 """
 
 from __future__ import annotations
@@ -29,8 +31,24 @@ def healthy_before_more_traffic(rt: Runtime, call: GuardedCall) -> str | None:
             "last change; call check_health first"
         )
     health = svc.health
-    if health.verdict is HealthVerdict.UNHEALTHY:
-        return f"{svc.name}: the new version is unhealthy ({health.reason}); roll back or keep observing"
-    if health.verdict is not HealthVerdict.HEALTHY:
+    if health.verdict is HealthVerdict.REGRESSION:
+        return f"{svc.name}: the new version is worse than stable ({health.reason}); roll back"
+    if health.verdict is HealthVerdict.UNAVAILABLE:
         return f"{svc.name}: cannot judge the new version ({health.reason}); no promotion while blind"
+    if health.verdict is HealthVerdict.INCONCLUSIVE:
+        if explicitly_approved(call):
+            return None
+        return (f"{svc.name}: not enough evidence yet ({health.reason}); keep observing, or a person may "
+                "ramp up explicitly")
+    judgement = health.judgement
+    interval = rt.config.orchestration.health_check_interval
+    if judgement is not None and judgement.candidate.seconds < interval - 1e-6:
+        return f"{svc.name}: observed for {judgement.candidate.seconds:.0f}s; a step lasts at least one full interval"
     return None
+
+
+def explicitly_approved(call: GuardedCall) -> bool:
+    """A person typed this percentage (or more) exactly: the only way past an inconclusive step."""
+    percent = 100 if call.tool in ("promote", "update_instances") else int(getattr(call.args, "percent", 0))
+    exact = call.state.exact_request
+    return exact is not None and exact >= percent

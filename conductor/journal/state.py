@@ -3,38 +3,24 @@
 Nothing about an orchestration is kept anywhere else, so a new process (the approval of the next
 ramp-up, ``conductor watch``, a resume after SIGKILL) sees exactly what the last one committed.
 
-Event kinds and their ``data`` (all appended through :class:`conductor.journal.store.Journal`):
-
-    orchestration_started  {command, strategy, auto, brain, first_percent, services: {name: {stable_version,
-                            stable_slot, target_version, replicas}}}
-    approval_granted       {percent, exact, via}  service=None: every service; exact: typed by a person;
-                            counted only when the actor is ``person:*``
-    approval_requested     {percent, recommendation}
-    tool_call              {tool, arguments, decision, reason, status, result}
-    deploying / deployed   {slot, version}
-    traffic_shifted        {weights: {blue, green}}
-    baseline_sampled       {baseline, usable}   stable alone, before traffic moves
-    health_checked         {assessment, window_start, candidate, baseline}
-    instance_replaced      {index, version}
-    retired                {slot}
-    stable_redeployed      {slot, version}   a rollback brought back an old color a cut-short promote retired
-    completed              {version}
-    rolled_back            {reason, by}
-    signal                 {text}
-    brain_turn             {turn, stop_reason, usage}
-    orchestration_ended    {outcome, reason}
+The events and their payloads are types, catalogued in :mod:`conductor.journal.events`
+(``python -m conductor.journal.events`` prints it). The fold dispatches on the payload's type
+through two tables below, one entry per kind (a test holds them to the catalogue), and is
+incremental: :func:`advance` applies only events newer than ``state.last_seq``, so a state kept
+between reads costs what happened since, not the whole history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from conductor.journal import events as ev
 from conductor.journal.store import Event
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
-from conductor.platforms.base import Slot, other_slot
+from conductor.platforms.base import SLOTS, Slot, other_slot
 
 
 class Phase(StrEnum):
@@ -52,9 +38,6 @@ class Phase(StrEnum):
 
 
 TERMINAL_PHASES = (Phase.COMPLETE, Phase.ROLLED_BACK, Phase.FAILED)
-# Events that move a release forward; they cannot reopen a service that is already finished.
-_PROGRESS_KINDS = frozenset({"approval_requested", "deploying", "deployed", "switching", "bake_started",
-                             "completed", "failed"})
 
 
 @dataclass
@@ -81,6 +64,7 @@ class ServiceState:
     rollback_reason: str | None = None
     failure: str | None = None
     reverting: bool = False  # an instance went back to the old version: only a rollback does that
+    rolling_back: str | None = None  # a rollback started (its reason) and has not finished yet
 
     @property
     def candidate_slot(self) -> Slot:
@@ -159,11 +143,20 @@ class OrchestrationState:
 def fold(events: Iterable[Event]) -> OrchestrationState | None:
     """Rebuild one orchestration from its events (None if it never started)."""
     state: OrchestrationState | None = None
+    rest: list[Event] = []
     for event in events:
-        if event.kind == "orchestration_started":
-            state = _started(event)
-            continue
-        if state is None:
+        if isinstance(event.payload, ev.OrchestrationStarted):
+            state, rest = _started(event, event.payload), []
+        elif state is not None:
+            rest.append(event)
+    return advance(state, rest) if state is not None else None
+
+
+def advance(state: OrchestrationState, events: Iterable[Event]) -> OrchestrationState:
+    """Fold ``events`` into ``state`` in place and return it. Events at or before
+    ``state.last_seq`` are skipped, so overlapping reads are harmless."""
+    for event in events:
+        if event.seq <= state.last_seq:
             continue
         state.last_at = max(state.last_at, event.at)
         state.last_seq = event.seq
@@ -171,123 +164,217 @@ def fold(events: Iterable[Event]) -> OrchestrationState | None:
     return state
 
 
-def _started(event: Event) -> OrchestrationState:
-    data = event.data
+def _started(event: Event, started: ev.OrchestrationStarted) -> OrchestrationState:
     state = OrchestrationState(
         id=event.orchestration or 0,
-        command=data["command"],
-        strategy=data["strategy"],
-        auto=bool(data.get("auto")),
-        brain=data.get("brain", "policy"),
-        first_percent=int(data.get("first_percent", 100)),
+        command=started.command,
+        strategy=started.strategy,
+        auto=started.auto,
+        brain=started.brain,
+        first_percent=started.first_percent,
         started_at=event.at,
         last_at=event.at,
         last_seq=event.seq,
     )
-    for name, info in data["services"].items():
-        stable_slot: Slot = info.get("stable_slot", "blue")
+    for name, info in started.services.items():
         state.services[name] = ServiceState(
             name=name,
-            stable_version=info.get("stable_version"),
-            from_version=info.get("stable_version"),
-            target_version=info.get("target_version"),
-            stable_slot=stable_slot,
-            replicas=int(info.get("replicas", 1)),
-            weights={stable_slot: 100, other_slot(stable_slot): 0},
+            stable_version=info.stable_version,
+            from_version=info.stable_version,
+            target_version=info.target_version,
+            stable_slot=info.stable_slot,
+            replicas=info.replicas,
+            weights={info.stable_slot: 100, other_slot(info.stable_slot): 0},
         )
     return state
 
 
 def _apply(state: OrchestrationState, event: Event) -> None:
-    data = event.data
-    kind = event.kind
-    if kind == "signal":
-        state.signals.append(data["text"])
+    payload = event.payload
+    whole = _ORCHESTRATION_FOLDS.get(type(payload))
+    if whole is not None:
+        whole(state, event, payload)
         return
-    if kind == "brain_turn":
-        state.turns += 1
-        for key, value in (data.get("usage") or {}).items():
-            state.usage[key] = state.usage.get(key, 0) + int(value or 0)
-        return
-    if kind == "orchestration_ended":
-        state.outcome = data["outcome"]
-        state.outcome_reason = data.get("reason", "")
-        return
-    if kind == "approval_granted":
-        if not event.actor.startswith("person:"):
-            return  # approvals come from people only, whatever else wrote one
-        if data.get("exact"):
-            state.exact_request = int(data["percent"])
-        targets = [state.services[event.service]] if event.service in state.services else state.services.values()
-        for svc in targets:
-            svc.approved_percent = max(svc.approved_percent, int(data["percent"]))
-        return
-    if event.service not in state.services:
-        return
+    one = _SERVICE_FOLDS.get(type(payload))
+    if one is None or event.service not in state.services:
+        return  # an unrecognized kind (a newer writer), or a service this orchestration never had
     svc = state.services[event.service]
-    if svc.terminal and kind in _PROGRESS_KINDS:
+    if svc.terminal and payload.progress:
         return  # e.g. a deploy that finished after another process rolled the service back
-    if kind == "approval_requested":
-        svc.phase = Phase.AWAITING_APPROVAL
-        svc.approval_requested = int(data["percent"])
-    elif kind == "deploying":
-        svc.phase = Phase.DEPLOYING
-    elif kind == "deployed":
-        svc.phase = Phase.DEPLOYED
-        svc.deployed_version = data["version"]
-    elif kind == "switching":
-        svc.phase = Phase.SWITCHING
-    elif kind == "traffic_shifted":
-        svc.weights = {slot: int(w) for slot, w in data["weights"].items()}
-        svc.last_shift_at = event.at
-        # The breach counters are NOT reset here: only a healthy check resets them. Otherwise a
-        # brain re-applying the same (or a lower) split after each bad check could keep the
-        # watchdog from ever reaching failureLimit.
-        svc.approval_requested = None
-        percent = svc.candidate_percent
-        if percent >= 100:
-            svc.phase, svc.bake_started_at = Phase.BAKING, event.at
-        elif percent > 0:
-            svc.phase = Phase.CANARY
-    elif kind == "health_checked":
-        assessment = HealthAssessment.from_dict(data["assessment"])
-        svc.health = assessment
-        svc.health_window_start = float(data["window_start"])
-        if data.get("baseline"):
-            svc.baseline = data["baseline"]
-        if assessment.verdict is HealthVerdict.UNHEALTHY:
-            svc.consecutive_breaches += 1
-            svc.consecutive_blind = 0
-        elif assessment.verdict is HealthVerdict.HEALTHY:
-            svc.consecutive_breaches = 0
-            svc.consecutive_blind = 0
-        else:
-            svc.consecutive_blind += 1
-    elif kind == "baseline_sampled":
-        if data.get("usable"):
-            svc.baseline = data["baseline"]
-    elif kind == "instance_replaced":
-        if data["version"] == svc.target_version:
-            svc.instances_updated.add(int(data["index"]))
-            svc.phase = Phase.UPDATING
-        else:
-            svc.instances_updated.discard(int(data["index"]))
-            svc.reverting = True
-        svc.last_shift_at = event.at
-    elif kind == "bake_started":
+    one(state, svc, event, payload)
+
+
+# -- what each kind does to the whole orchestration -----------------------------------------------
+
+def _on_signal(state: OrchestrationState, event: Event, p: ev.SignalSent) -> None:
+    state.signals.append(p.text)
+
+
+def _on_brain_turn(state: OrchestrationState, event: Event, p: ev.BrainTurn) -> None:
+    state.turns += 1
+    for key, value in p.usage.items():
+        state.usage[key] = state.usage.get(key, 0) + int(value or 0)
+
+
+def _on_ended(state: OrchestrationState, event: Event, p: ev.OrchestrationEnded) -> None:
+    state.outcome = p.outcome
+    state.outcome_reason = p.reason
+
+
+def _on_approval_granted(state: OrchestrationState, event: Event, p: ev.ApprovalGranted) -> None:
+    if not event.actor.startswith("person:"):
+        return  # approvals come from people only, whatever else wrote one
+    if p.exact:
+        state.exact_request = p.percent
+    targets = [state.services[event.service]] if event.service in state.services else state.services.values()
+    for svc in targets:
+        svc.approved_percent = max(svc.approved_percent, p.percent)
+
+
+def _no_state(state: OrchestrationState, event: Event, p: ev.Payload) -> None:
+    """Journaled for the record (audit, report, evals); nothing in state depends on it."""
+
+
+def _on_rolled_back_fact(state: OrchestrationState, event: Event, p: ev.RolledBack) -> None:
+    if p.signal is not None:  # the ROLLBACK signal travels inside the fact it reports
+        state.signals.append(str(p.signal.get("text", "")))
+    if event.service in state.services:
+        _on_rolled_back(state, state.services[event.service], event, p)
+
+
+WholeFold = Callable[[OrchestrationState, Event, Any], None]  # Any: each entry takes its own payload type
+_ORCHESTRATION_FOLDS: dict[type[ev.Payload], WholeFold] = {
+    ev.OrchestrationStarted: _no_state,  # consumed by fold(); a second one is ignored
+    ev.SignalSent: _on_signal,
+    ev.BrainTurn: _on_brain_turn,
+    ev.OrchestrationEnded: _on_ended,
+    ev.ApprovalGranted: _on_approval_granted,
+    ev.ToolCall: _no_state,
+    ev.NotifyFailed: _no_state,
+    ev.RolledBack: _on_rolled_back_fact,
+}
+
+
+# -- what each kind does to one service -----------------------------------------------------------
+
+def _on_approval_requested(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.ApprovalRequested) -> None:
+    svc.phase = Phase.AWAITING_APPROVAL
+    svc.approval_requested = p.percent
+
+
+def _on_deploying(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.Deploying) -> None:
+    svc.phase = Phase.DEPLOYING
+
+
+def _on_deployed(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.Deployed) -> None:
+    svc.phase = Phase.DEPLOYED
+    svc.deployed_version = p.version
+
+
+def _on_switching(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.Switching) -> None:
+    svc.phase = Phase.SWITCHING
+
+
+def _on_traffic_shifted(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.TrafficShifted) -> None:
+    svc.weights = {slot: int(w) for slot, w in p.weights.items() if slot in SLOTS}
+    svc.last_shift_at = event.at
+    # The breach counters are NOT reset here: only a healthy check resets them. Otherwise a
+    # brain re-applying the same (or a lower) split after each bad check could keep the
+    # watchdog from ever reaching failureLimit.
+    svc.approval_requested = None
+    percent = svc.candidate_percent
+    if svc.rolling_back is not None:
+        return  # the weights of a rollback in progress: the phase stays until it is rolled back
+    if percent >= 100:
         svc.phase, svc.bake_started_at = Phase.BAKING, event.at
-    elif kind == "completed":
-        svc.phase = Phase.COMPLETE
-        if state.strategy != "rolling":
-            svc.stable_slot = svc.candidate_slot
-        svc.stable_version = data["version"]
-        svc.weights = {svc.stable_slot: 100, other_slot(svc.stable_slot): 0}
-        svc.instances_updated = set()
-    elif kind == "rolled_back":
-        svc.phase = Phase.ROLLED_BACK
-        svc.rollback_reason = data["reason"]
-        svc.weights = {svc.stable_slot: 100, other_slot(svc.stable_slot): 0}
-        svc.instances_updated = set()
-    elif kind == "failed":
-        svc.phase = Phase.FAILED
-        svc.failure = data.get("reason")
+    elif percent > 0:
+        svc.phase = Phase.CANARY
+
+
+def _on_health_checked(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.HealthChecked) -> None:
+    assessment = HealthAssessment.from_dict(p.assessment)
+    svc.health = assessment
+    svc.health_window_start = p.window_start
+    if p.baseline:
+        svc.baseline = p.baseline
+    if assessment.verdict is HealthVerdict.UNHEALTHY:
+        svc.consecutive_breaches += 1
+        svc.consecutive_blind = 0
+    elif assessment.verdict is HealthVerdict.HEALTHY:
+        svc.consecutive_breaches = 0
+        svc.consecutive_blind = 0
+    elif assessment.verdict is HealthVerdict.INCONCLUSIVE:
+        svc.consecutive_blind = 0  # data flows, it just does not decide yet: waiting, not blind
+    else:
+        svc.consecutive_blind += 1
+
+
+def _on_baseline_sampled(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.BaselineSampled) -> None:
+    if p.usable:
+        svc.baseline = p.baseline
+
+
+def _on_instance_replaced(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.InstanceReplaced) -> None:
+    if p.version == svc.target_version:
+        svc.instances_updated.add(p.index)
+        svc.phase = Phase.UPDATING
+    else:
+        svc.instances_updated.discard(p.index)
+        svc.reverting = True
+    svc.last_shift_at = event.at
+
+
+def _on_bake_started(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.BakeStarted) -> None:
+    svc.phase, svc.bake_started_at = Phase.BAKING, event.at
+
+
+def _on_completed(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.Completed) -> None:
+    svc.phase = Phase.COMPLETE
+    if state.strategy != "rolling":
+        svc.stable_slot = svc.candidate_slot
+    svc.stable_version = p.version
+    svc.weights = {svc.stable_slot: 100, other_slot(svc.stable_slot): 0}
+    svc.instances_updated = set()
+
+
+def _on_rollback_started(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.RollbackStarted) -> None:
+    if not svc.terminal:
+        svc.rolling_back = p.reason
+
+
+def _on_rolled_back(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.RolledBack) -> None:
+    svc.phase = Phase.ROLLED_BACK
+    svc.rollback_reason = p.reason
+    svc.rolling_back = None
+    svc.weights = {svc.stable_slot: 100, other_slot(svc.stable_slot): 0}
+    svc.instances_updated = set()
+
+
+def _on_failed(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.Failed) -> None:
+    svc.phase = Phase.FAILED
+    svc.failure = p.reason
+
+
+ServiceFold = Callable[[OrchestrationState, ServiceState, Event, Any], None]
+_SERVICE_FOLDS: dict[type[ev.Payload], ServiceFold] = {
+    ev.ApprovalRequested: _on_approval_requested,
+    ev.Deploying: _on_deploying,
+    ev.Deployed: _on_deployed,
+    ev.Switching: _on_switching,
+    ev.TrafficShifted: _on_traffic_shifted,
+    ev.HealthChecked: _on_health_checked,
+    ev.BaselineSampled: _on_baseline_sampled,
+    ev.InstanceReplaced: _on_instance_replaced,
+    ev.BakeStarted: _on_bake_started,
+    ev.Completed: _on_completed,
+    ev.RollbackStarted: _on_rollback_started,
+    ev.Failed: _on_failed,
+    ev.Retired: lambda state, svc, event, p: None,  # the platform's cleanup; weights say what is live
+    ev.StableRedeployed: lambda state, svc, event, p: None,  # idem: the old color is back, no traffic yet
+}
+
+
+def handled_kinds() -> set[ev.EventKind]:
+    """Every kind the fold has an entry for (a test holds this to the catalogue)."""
+    tables: list[dict[type[ev.Payload], Any]] = [_ORCHESTRATION_FOLDS, _SERVICE_FOLDS]
+    return {cls.model_fields["kind"].default for table in tables for cls in table}

@@ -1,8 +1,14 @@
-"""Health verdicts: a new version against the absolute thresholds and against stable (the baseline).
+"""Health verdicts as the rest of Conductor reads them: the judge's answer plus headline figures.
 
-Pure functions over samples, so every rule is testable without a platform. "Insufficient data"
-and "metrics unavailable" are verdicts of their own and never count as healthy: a guard that
-needs a healthy canary refuses on either.
+The decision itself is :func:`conductor.metrics.judge.judge` (a sequential test over everything
+seen since the last traffic change); this module maps configuration to the judge's settings and
+wraps its :class:`~conductor.metrics.judge.Judgement` in a :class:`HealthAssessment`, the
+object the journal, the guards, the watchdog, the report and the tools' results share. The
+judgement travels inside as ``evidence`` (its own ``to_dict()``), so a verdict can be explained
+and replayed from the journal.
+
+Only ``non_inferior`` is healthy. ``inconclusive`` (not enough evidence yet: wait) and
+``unavailable`` (no data: fails closed after ``noDataLimit``) never are.
 """
 
 from __future__ import annotations
@@ -11,17 +17,31 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from conductor.config import BaselineTolerance, RollbackThreshold
-from conductor.metrics.base import MetricsSample
+from conductor.config import Orchestration
+from conductor.metrics.evidence import SlotEvidence
+from conductor.metrics.judge import BaselineKind, Judgement, JudgeSettings, Verdict, judge, quantile_ms
 
-LATENCY_SLACK_MS = 20.0  # below this difference, latency noise is not a regression
+_PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 
 
 class HealthVerdict(StrEnum):
-    HEALTHY = "healthy"
-    UNHEALTHY = "unhealthy"
-    INSUFFICIENT_DATA = "insufficient_data"
-    METRICS_UNAVAILABLE = "metrics_unavailable"
+    REGRESSION = Verdict.REGRESSION.value
+    NON_INFERIOR = Verdict.NON_INFERIOR.value
+    INCONCLUSIVE = Verdict.INCONCLUSIVE.value
+    UNAVAILABLE = Verdict.UNAVAILABLE.value
+    # Names from before the sequential judge, kept so older callers read the same states.
+    HEALTHY = NON_INFERIOR
+    UNHEALTHY = REGRESSION
+    INSUFFICIENT_DATA = INCONCLUSIVE
+    METRICS_UNAVAILABLE = UNAVAILABLE
+
+    @classmethod
+    def _missing_(cls, value: object) -> HealthVerdict | None:
+        """Journals written before the judge: their per-window "insufficient data" was counted
+        as blind, so it folds as ``unavailable`` and an old journal replays as it did."""
+        legacy = {"healthy": cls.NON_INFERIOR, "unhealthy": cls.REGRESSION,
+                  "insufficient_data": cls.UNAVAILABLE, "metrics_unavailable": cls.UNAVAILABLE}
+        return legacy.get(str(value))
 
 
 @dataclass(frozen=True)
@@ -37,7 +57,7 @@ class Breach:
 class HealthAssessment:
     verdict: HealthVerdict
     reason: str
-    error_rate: float | None = None
+    error_rate: float | None = None  # percent, over the evidence since the last change
     latency_ms: float | None = None
     baseline_error_rate: float | None = None
     baseline_latency_ms: float | None = None
@@ -45,10 +65,16 @@ class HealthAssessment:
     active_connections: int = 0
     percentile: str = "p95"
     breaches: tuple[Breach, ...] = field(default_factory=tuple)
+    evidence: dict[str, Any] | None = None  # Judgement.to_dict(): counts, histograms, statistics
+    observed_until: float | None = None  # the end of the evidence (its start is the check's window_start)
 
     @property
     def healthy(self) -> bool:
-        return self.verdict is HealthVerdict.HEALTHY
+        return self.verdict is HealthVerdict.NON_INFERIOR
+
+    @property
+    def judgement(self) -> Judgement | None:
+        return Judgement.from_dict(self.evidence) if self.evidence else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +88,8 @@ class HealthAssessment:
             "active_connections": self.active_connections,
             "percentile": self.percentile,
             "breaches": [b.__dict__ for b in self.breaches],
+            "evidence": self.evidence,
+            "observed_until": self.observed_until,
         }
 
     @classmethod
@@ -77,84 +105,69 @@ class HealthAssessment:
             active_connections=data.get("active_connections", 0),
             percentile=data.get("percentile", "p95"),
             breaches=tuple(Breach(**b) for b in data.get("breaches", [])),
+            evidence=data.get("evidence"),
+            observed_until=data.get("observed_until"),
         )
 
 
-def _fmt(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
+def judge_settings(orchestration: Orchestration) -> JudgeSettings:
+    """The judge's settings from ``orchestration`` (rollbackThreshold and the judge's own keys)."""
+    threshold = orchestration.rollback_threshold
+    judge_config = orchestration.judge
+    return JudgeSettings(
+        false_alarm_rate=judge_config.false_alarm_rate,
+        error_tolerance=judge_config.error_rate_tolerance,
+        error_floor=judge_config.error_rate_floor / 100.0,
+        latency_tolerance=judge_config.latency_tolerance,
+        percentile=_PERCENTILES[threshold.latency_percentile],
+        max_error_rate=threshold.error_rate / 100.0,
+        max_latency_ms=threshold.response_time,
+    )
+
+
+def _rate(evidence: SlotEvidence | None) -> float | None:
+    if evidence is None or not evidence.available or evidence.requests == 0:
+        return None
+    return 100.0 * evidence.errors / evidence.requests
+
+
+def assessment_of(judgement: Judgement, percentile: str, active_connections: int = 0) -> HealthAssessment:
+    """Wrap a judgement with the headline figures people read (rates in %, the percentile)."""
+    q = _PERCENTILES[percentile]
+    candidate, stable = judgement.candidate, judgement.stable
+    breaches = []
+    for test in judgement.regressions:
+        metric = "error_rate" if test.name.startswith("error_rate") else "latency"
+        value = test.figures.get("error_rate" if metric == "error_rate" else "latency_ms") or 0.0
+        limit = test.p0_regression * (100.0 if metric == "error_rate" else 1.0)
+        if metric == "latency":
+            limit = test.figures.get("limit_ms") or test.figures.get("slow_regression_ms") or 0.0
+        else:
+            value *= 100.0
+        against = "threshold" if test.name.endswith("_limit") else "baseline"
+        breaches.append(Breach(metric, value, limit, against, test.description))
+    return HealthAssessment(
+        verdict=HealthVerdict(judgement.verdict.value),
+        reason=judgement.reason,
+        error_rate=_rate(candidate),
+        latency_ms=quantile_ms(candidate.latency, q),
+        baseline_error_rate=_rate(stable),
+        baseline_latency_ms=quantile_ms(stable.latency, q) if stable is not None else None,
+        requests=candidate.requests,
+        active_connections=active_connections,
+        percentile=percentile,
+        breaches=tuple(breaches),
+        evidence=judgement.to_dict(),
+    )
 
 
 def assess(
-    candidate: MetricsSample,
-    baseline: MetricsSample | None,
-    threshold: RollbackThreshold,
-    tolerance: BaselineTolerance,
-    min_requests: int,
+    candidate: SlotEvidence,
+    baseline: SlotEvidence | None,
+    baseline_kind: BaselineKind,
+    orchestration: Orchestration,
+    active_connections: int = 0,
 ) -> HealthAssessment:
-    """Judge ``candidate`` (the new version's slot) against thresholds and ``baseline`` (stable)."""
-    percentile = threshold.latency_percentile
-    if not candidate.available:
-        return HealthAssessment(
-            HealthVerdict.METRICS_UNAVAILABLE,
-            f"metrics unavailable: {candidate.error or 'no answer from the metrics source'}",
-            percentile=percentile,
-        )
-    rate = candidate.error_rate_percent
-    latency = candidate.latency_ms(percentile)
-    base_ok = baseline is not None and baseline.available and baseline.requests >= min_requests
-    base_rate = baseline.error_rate_percent if base_ok and baseline else None
-    base_latency = baseline.latency_ms(percentile) if base_ok and baseline else None
-    common: dict[str, Any] = {
-        "error_rate": rate,
-        "latency_ms": latency,
-        "baseline_error_rate": base_rate,
-        "baseline_latency_ms": base_latency,
-        "requests": candidate.requests,
-        "active_connections": candidate.active_connections,
-        "percentile": percentile,
-    }
-    if rate is None or candidate.requests < min_requests:
-        return HealthAssessment(
-            HealthVerdict.INSUFFICIENT_DATA,
-            f"insufficient data: {candidate.requests} requests in {_fmt(candidate.window_seconds)}s, "
-            f"need at least {min_requests}",
-            **common,
-        )
-    breaches: list[Breach] = []
-    if rate > threshold.error_rate:
-        breaches.append(
-            Breach("error_rate", rate, threshold.error_rate, "threshold",
-                   f"error rate {rate:.1f}% > {_fmt(threshold.error_rate)}%")
-        )
-    elif base_rate is not None and rate > base_rate + tolerance.error_rate_delta:
-        limit = base_rate + tolerance.error_rate_delta
-        breaches.append(
-            Breach("error_rate", rate, limit, "baseline",
-                   f"error rate {rate:.1f}% > baseline {base_rate:.1f}% + {_fmt(tolerance.error_rate_delta)}pp")
-        )
-    if latency is not None and latency > threshold.response_time:
-        breaches.append(
-            Breach("latency", latency, threshold.response_time, "threshold",
-                   f"{percentile} latency {latency:.0f}ms > {_fmt(threshold.response_time)}ms")
-        )
-    elif latency is not None and base_latency is not None:
-        limit = base_latency * tolerance.response_time_ratio + LATENCY_SLACK_MS
-        if latency > limit:
-            breaches.append(
-                Breach("latency", latency, limit, "baseline",
-                       f"{percentile} latency {latency:.0f}ms > {_fmt(tolerance.response_time_ratio)}x "
-                       f"baseline {base_latency:.0f}ms")
-            )
-    if breaches:
-        return HealthAssessment(
-            HealthVerdict.UNHEALTHY, "; ".join(b.description for b in breaches), breaches=tuple(breaches), **common
-        )
-    if latency is None:  # responseTime cannot be judged: blind on latency is not healthy
-        return HealthAssessment(
-            HealthVerdict.INSUFFICIENT_DATA,
-            f"insufficient data: no {percentile} latency in {candidate.requests} requests, so responseTime "
-            "cannot be judged",
-            **common,
-        )
-    note = "" if base_ok else " (no baseline traffic: judged on absolute thresholds only)"
-    return HealthAssessment(HealthVerdict.HEALTHY, f"within thresholds and baseline{note}", **common)
+    """Judge ``candidate`` (the new version, since the last change) against stable."""
+    judgement = judge(candidate, baseline, baseline_kind, judge_settings(orchestration))
+    return assessment_of(judgement, orchestration.rollback_threshold.latency_percentile, active_connections)

@@ -1,6 +1,8 @@
 """Canary, all services of the release in lockstep: deploy every canary, send each the first
-percentage, observe a full interval against stable, then ask a person before each ramp-up
-(unless ``--auto`` or ``requireApproval: false``), bake at 100%, retire stable.
+percentage, gather evidence against stable until the judge decides (a step ends as soon as the
+canary is non-inferior, after at least one full interval), then ask a person before each ramp-up
+(unless ``--auto`` or ``requireApproval: false``), bake at 100%, retire stable. A step still
+inconclusive after ``maxStepDuration`` pauses for a person, who may ramp it up only explicitly.
 
 Lockstep: the service furthest behind moves first, so ``canary 25`` means 25% for the release.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 from conductor.config import ConductorConfig
 from conductor.guards.base import next_step
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
+from conductor.metrics.analysis import HealthVerdict
 from conductor.strategies.plan import (
     Action,
     CallTool,
@@ -42,13 +45,23 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
     current = svc.candidate_percent
     if current == 0:
         return CallTool("shift_traffic", {"service": svc.name, "percent": state.first_percent}, "first step")
+    target = 100 if current >= 100 else next_step(config.orchestration.canary_steps, current)
+    if current < 100 and state.exact_request is not None and state.exact_request > current:
+        target = state.exact_request
     if not observed_healthy(svc):
-        return CallTool("check_health", {"service": svc.name}, "observe a full interval")
+        if inconclusive_too_long(svc, config, now):
+            if state.exact_request is not None and state.exact_request >= target:
+                pass  # a person ramped this inconclusive step up explicitly (the guard checks it too)
+            elif svc.phase is Phase.AWAITING_APPROVAL:
+                return None
+            else:
+                return CallTool("request_approval", {"service": svc.name, "percent": target,
+                                                     "recommendation": _recommendation(svc, target)},
+                                "inconclusive for the whole maximum step duration: a person decides")
+        else:
+            return CallTool("check_health", {"service": svc.name}, "gather evidence")
     if current >= 100:
         return bake_or_promote(svc, config, now)
-    target = next_step(config.orchestration.canary_steps, current)
-    if state.exact_request is not None and state.exact_request > current:
-        target = state.exact_request
     if not config.orchestration.require_approval or svc.approved_percent >= target:
         return CallTool("shift_traffic", {"service": svc.name, "percent": target}, "ramp up")
     if svc.phase is Phase.AWAITING_APPROVAL:
@@ -63,4 +76,15 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
 def _recommendation(svc: ServiceState, target: int) -> str:
     health = svc.health
     reason = health.reason if health else "no health data"
-    return f"canary healthy at {svc.candidate_percent}% ({reason}); recommend ramping up to {target}%"
+    if health is not None and health.verdict is HealthVerdict.INCONCLUSIVE:
+        return (f"wait: canary inconclusive at {svc.candidate_percent}% ({reason}); ramping up to {target}% needs "
+                f"an explicit `/orchestrate canary {target}`")
+    return f"ramp up to {target}%: canary non-inferior at {svc.candidate_percent}% ({reason})"
+
+
+def inconclusive_too_long(svc: ServiceState, config: ConductorConfig, now: float) -> bool:
+    """The step has been inconclusive for ``maxStepDuration``: it neither promotes nor blames."""
+    health = svc.health
+    started = svc.last_shift_at if svc.last_shift_at is not None else now
+    return (health is not None and health.verdict is HealthVerdict.INCONCLUSIVE and svc.observed_since_shift
+            and now - started >= config.orchestration.max_step_duration - 1e-6)

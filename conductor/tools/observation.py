@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conductor.journal.events import ApprovalRequested
 from conductor.journal.state import ServiceState
+from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import describe, sample_baseline
 from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import (
@@ -69,9 +71,11 @@ def monitor(rt: Runtime, args: MonitorInput, actor: str) -> ToolResult:
 
 def request_approval(rt: Runtime, args: RequestApprovalInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
-    if svc.approved_percent >= args.percent or not rt.config.orchestration.require_approval:
+    # An inconclusive step always waits for a person, even with --auto: only they may ramp it up.
+    inconclusive = svc.health is not None and svc.health.verdict is HealthVerdict.INCONCLUSIVE
+    if not inconclusive and (svc.approved_percent >= args.percent or not rt.config.orchestration.require_approval):
         return ToolResult("ok", f"{svc.name}: {args.percent}% is already approved; go ahead")
-    rt.record("approval_requested", svc.name, actor, percent=args.percent, recommendation=args.recommendation)
+    rt.record(ApprovalRequested(percent=args.percent, recommendation=args.recommendation), svc.name, actor)
     return ToolResult(
         "paused",
         f"{svc.name}: waiting for a person to approve {args.percent}% (`/orchestrate canary {args.percent}`); "
@@ -86,6 +90,6 @@ def _health_result(rt: Runtime, svc: ServiceState) -> ToolResult:
         return ToolResult("ok", detail.strip(" :"), summary)
     if svc.health is None or not svc.observed_since_shift:
         return ToolResult("no_data", f"{svc.name}: no full interval observed since the last change yet", summary)
-    judged = svc.health.verdict.value in ("healthy", "unhealthy")
+    blind = svc.health.verdict is HealthVerdict.UNAVAILABLE
     message = f"{svc.name}: {svc.health.verdict.value}: {svc.health.reason}"
-    return ToolResult("ok" if judged else "no_data", message, summary)
+    return ToolResult("no_data" if blind else "ok", message, summary)

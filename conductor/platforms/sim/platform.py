@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
-import random
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from conductor.clock import VirtualClock
 from conductor.config import ConductorConfig
 from conductor.errors import NotReadyError, PlatformError
+from conductor.faults import write_point
 from conductor.metrics.base import MetricsSample
+from conductor.metrics.evidence import Histogram, merge_histograms
+from conductor.metrics.judge import quantile_ms
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
+from conductor.platforms.sim.noise import draw_window, lognormal_sigma
 from conductor.platforms.sim.settings import DEFAULT_BEHAVIOUR, Behaviour, SimSettings
 
 
@@ -50,25 +54,31 @@ class SimPlatform:
         self._settings = settings
         self._state = state
         self._seen_mtime = 0
+        self._config: ConductorConfig | None = None  # set by open(): the services to seed
         self.clock = SimClock(self, start=float(state.get("now", 0.0)), time_scale=settings.time_scale)
 
     @classmethod
     def open(cls, path: Path, settings: SimSettings, config: ConductorConfig) -> SimPlatform:
+        """Services the state file does not hold yet start on their initial version, in memory:
+        reading (status, a dry run, a refused command) writes nothing; the first change saves them."""
         sim = cls(path, settings, {"now": 0.0, "services": {}})
+        sim._config = config
         sim._refresh()
-        if any(service not in sim._state["services"] for service in config.orchestration.services):
-            with sim.transaction():
-                for service in config.orchestration.services:
-                    if service not in sim._state["services"]:
-                        version = settings.initial.get(service, settings.initial_version)
-                        sim._state["services"][service] = {
-                            "weights": {"blue": 100, "green": 0},
-                            "slots": {
-                                "blue": sim._new_slot(version, config.spec(service).replicas),
-                                "green": {"version": None, "deployed_at": 0.0, "instances": []},
-                            },
-                        }
+        sim._seed_missing()
         return sim
+
+    def _seed_missing(self) -> None:
+        config = self._config
+        for service in config.orchestration.services if config is not None else ():
+            if service not in self._state["services"]:
+                version = self._settings.initial.get(service, self._settings.initial_version)
+                self._state["services"][service] = {
+                    "weights": {"blue": 100, "green": 0},
+                    "slots": {
+                        "blue": self._new_slot(version, config.spec(service).replicas),
+                        "green": {"version": None, "deployed_at": 0.0, "instances": []},
+                    },
+                }
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -76,12 +86,15 @@ class SimPlatform:
         self._state["now"] = self.clock.now()
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
+        write_point("sim state write")
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(self._state, handle, indent=1, sort_keys=True)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
+        write_point("sim state rename")
         os.replace(tmp, self._path)
+        write_point("sim state renamed")
         self._seen_mtime = self._path.stat().st_mtime_ns
 
     @contextmanager
@@ -92,6 +105,7 @@ class SimPlatform:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._refresh()
+            self._seed_missing()
             yield
             self.save(durable=durable)
         finally:
@@ -113,6 +127,7 @@ class SimPlatform:
         self._state = state
         self._seen_mtime = mtime
         self.clock.advance_to(float(state.get("now", 0.0)))
+        self._seed_missing()  # a service added to the config since the file was written
 
     def _service(self, service: str) -> dict[str, Any]:
         self._refresh()
@@ -253,35 +268,35 @@ class SimPlatform:
                 service, slot, window_seconds, available=False, error="metrics backend unreachable (simulated outage)"
             )
         weight = record["weights"][slot]
-        requests = round(self._settings.request_rate * window_seconds * weight / 100.0)
-        if requests == 0 or not data["instances"]:
+        if not data["instances"] or weight <= 0 or window_seconds <= 0:
             return MetricsSample(service, slot, window_seconds)
-        rng = random.Random(zlib.crc32(f"{self._settings.seed}:{service}:{slot}:{now:.3f}".encode()))
-        share = requests / len(data["instances"])
-        expected_errors = 0.0
-        p50 = p95 = 0.0
+        # One fresh, deterministic draw per (slot, moment): see platforms/sim/noise.py.
+        rng = np.random.default_rng(zlib.crc32(f"{self._settings.seed}:{service}:{slot}:{now:.3f}".encode()))
+        rate = self._settings.request_rate * weight / 100.0 / len(data["instances"])
+        requests = errors = 0
+        histogram: Histogram = ()
         for inst in data["instances"]:
             behaviour = self.behaviour(service, inst["version"], now)
-            if self._crashed(service, inst, now):
-                expected_errors += share
+            if self._crashed(service, inst, now):  # connection refused: fast, and every request fails
+                n, _, latency = draw_window(rng, rate, window_seconds, 1.0, 1.0, 0.1)
+                requests, errors, histogram = requests + n, errors + n, merge_histograms(histogram, latency)
                 continue
-            rate = (behaviour.error_rate or 0.0) / 100.0
-            expected_errors += share * rate
             growth = 1 + (behaviour.latency_growth_per_minute or 0.0) / 100.0 * max(0.0, now - inst["since"]) / 60
             median = (behaviour.latency_ms or 90.0) * growth
-            p50 += median / len(data["instances"])
-            p95 += (behaviour.p95_ms or median * 1.6) * (growth if behaviour.p95_ms else 1) / len(data["instances"])
-        variance = max(expected_errors * (1 - expected_errors / requests), 0.0)
-        errors = min(requests, max(0, round(expected_errors + rng.gauss(0, math.sqrt(variance)))))
-        jitter = 1 + rng.gauss(0, 0.02)
+            p95 = (behaviour.p95_ms or median * 1.6) * (growth if behaviour.p95_ms else 1)
+            n, bad, latency = draw_window(rng, rate, window_seconds, (behaviour.error_rate or 0.0) / 100.0, median,
+                                          lognormal_sigma(median, p95))
+            requests, errors, histogram = requests + n, errors + bad, merge_histograms(histogram, latency)
+        p50, p95_ms, p99 = (quantile_ms(histogram, q) for q in (0.50, 0.95, 0.99))
         return MetricsSample(
             service=service,
             slot=slot,
             window_seconds=window_seconds,
             requests=requests,
             errors=errors,
-            p50_ms=round(p50 * jitter, 1) if p50 else None,
-            p95_ms=round(p95 * jitter, 1) if p95 else None,
-            p99_ms=round(p95 * 1.4 * jitter, 1) if p95 else None,
+            p50_ms=round(p50, 1) if p50 is not None else None,
+            p95_ms=round(p95_ms, 1) if p95_ms is not None else None,
+            p99_ms=round(p99, 1) if p99 is not None else None,
             active_connections=int(self._settings.request_rate * weight / 100.0 * 0.12 * 10),
+            latency_buckets=histogram,
         )
