@@ -32,7 +32,6 @@ from typing import Any
 from conductor.command import Command, parse_command
 from conductor.config import load_config
 from conductor.errors import ConductorError, LockHeldError
-from conductor.guards.base import next_step
 from conductor.guards.executor import execute
 from conductor.journal.state import OrchestrationState
 from conductor.locks import ServiceLocks
@@ -191,11 +190,8 @@ def _question(conductor: Conductor, command: Command, dry_run: bool) -> str | No
     services = ", ".join(state.services)
     if state.strategy != "canary":
         return f"Resume orchestration #{state.id} ({state.strategy} of {services}) with `{command.text}`"
-    live = [s for s in state.services.values() if not s.terminal]
-    current = min((s.candidate_percent for s in live), default=0)
-    steps = conductor.config.orchestration.canary_steps
-    target = command.percent if command.percent is not None else next_step(steps, current)
-    return (f"Ramp up canary #{state.id} of {services} from {current}% to {target}% of traffic "
+    approval = next_approval(state, conductor.config.orchestration.canary_steps, command.percent)
+    return (f"Ramp up canary #{state.id} of {services} from {approval.current}% to {approval.percent}% of traffic "
             f"on the new version (`{command.text}`)")
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import httpx2
 
 from conductor.config import Notify
+from conductor.journal.events import NotifyFailed
 
 if TYPE_CHECKING:
     from conductor.tools.runtime import Runtime
@@ -30,7 +31,7 @@ class Notifier:
                 response = self._client.post(url, json=payload)
                 response.raise_for_status()
             except httpx2.HTTPError as exc:
-                rt.record("notify_failed", None, "notifier", url=url, event=event, error=str(exc))
+                rt.record(NotifyFailed(url=url, event=event, error=str(exc)), None, "notifier")
 
     def close(self) -> None:
         if self._client is not None:

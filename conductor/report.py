@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from conductor.agent.prompt import render
 from conductor.command import Command
 from conductor.config import ModelSettings
-from conductor.guards.base import next_step
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
 from conductor.platforms.base import SLOTS
 from conductor.signals import Signal
+from conductor.strategies.ramp import next_approval
 
 if TYPE_CHECKING:
     from conductor.agent.loop import LoopOutcome
@@ -185,18 +185,15 @@ def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[
             f"{s.name}: {s.failure}" for s in state.services.values() if s.failure),
             f"Then retry with `/orchestrate {state.strategy}`"]
     steps = []
-    waiting = [s for s in state.services.values() if s.phase is Phase.AWAITING_APPROVAL]
-    if waiting:
-        target = max(s.approval_requested or 0 for s in waiting)
-        steps.append(f"Approve the ramp-up to {target}%: `/orchestrate canary {target}`")
+    approval = next_approval(state, conductor.config.orchestration.canary_steps)
+    if approval.waiting:
+        steps.append(f"Approve the ramp-up to {approval.percent}%: `/orchestrate canary {approval.percent}`")
         steps.append("Or roll back: `/orchestrate rollback`")
         steps.append("Meanwhile `conductor watch` keeps the watchdog on the canary")
         return steps
     live = [s for s in state.services.values() if not s.terminal]
     if state.strategy == "canary" and any(s.candidate_percent for s in live):
-        current = min(s.candidate_percent for s in live if s.candidate_percent)
-        following = next_step(conductor.config.orchestration.canary_steps, current)
-        steps.append(f"Continue: `/orchestrate canary {following}`")
+        steps.append(f"Continue: `/orchestrate canary {approval.percent}`")
     else:
         steps.append(f"Resume: `/orchestrate {state.strategy}`")
     steps.append("Or roll back: `/orchestrate rollback`")

@@ -10,6 +10,14 @@ from conductor.command import Command
 from conductor.config import ConductorConfig, service_order
 from conductor.errors import PlatformError, UsageError
 from conductor.guards.base import next_step
+from conductor.journal.events import (
+    ApprovalGranted,
+    InstanceReplaced,
+    OrchestrationStarted,
+    Payload,
+    ServicePlan,
+    TrafficShifted,
+)
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
 from conductor.platforms.base import SLOTS, Slot
@@ -90,18 +98,20 @@ def start_orchestration(
     journal: Journal, plan: ReleasePlan, command: Command, auto: bool, actor: str, brain: str, now: float
 ) -> int:
     oid = journal.new_orchestration(command.text, plan.strategy)
-    journal.append(
-        "orchestration_started", at=now, actor=actor, orchestration=oid,
-        data={"command": command.text, "strategy": plan.strategy, "auto": auto, "brain": brain,
-              "first_percent": plan.first_percent, "services": plan.services},
+    started = OrchestrationStarted(
+        command=command.text, strategy=plan.strategy, auto=auto, brain=brain, first_percent=plan.first_percent,
+        services={name: ServicePlan.model_validate(info) for name, info in plan.services.items()},
     )
     # The person's command is the approval: `canary 10` approves 10% exactly; `blue-green` the flip.
+    # One transaction: a crash cannot leave an orchestration started without the approval that started it.
     exact = plan.strategy != "canary" or command.percent is not None
-    journal.append("approval_granted", at=now, actor=actor, orchestration=oid,
-                   data={"percent": plan.first_percent, "exact": exact, "via": command.text})
+    entries: list[tuple[Payload, str | None]] = [
+        (started, None),
+        (ApprovalGranted(percent=plan.first_percent, exact=exact, via=command.text), None),
+    ]
     if auto:
-        journal.append("approval_granted", at=now, actor=actor, orchestration=oid,
-                       data={"percent": 100, "exact": False, "via": "--auto"})
+        entries.append((ApprovalGranted(percent=100, exact=False, via="--auto"), None))
+    journal.append_all(entries, at=now, actor=actor, orchestration=oid)
     return oid
 
 
@@ -139,20 +149,20 @@ def grant_continuation(
     ``blue-green`` / ``rolling`` approve the switch again (a crash may have lost the first one)."""
     if state.strategy != "canary":
         if any(s.approved_percent < 100 for s in state.services.values() if not s.terminal):
-            journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
-                           data={"percent": 100, "exact": True, "via": command.text})
+            journal.append(ApprovalGranted(percent=100, exact=True, via=command.text), at=now, actor=actor,
+                           orchestration=state.id)
         return
     current = check_continuation(state, command, {})
     if auto:
-        journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
-                       data={"percent": 100, "exact": False, "via": "--auto"})
+        journal.append(ApprovalGranted(percent=100, exact=False, via="--auto"), at=now, actor=actor,
+                       orchestration=state.id)
     if command.percent is None:
         percent, exact = next_step(config.orchestration.canary_steps, current), False
     else:
         percent, exact = command.percent, True
     if percent > current:
-        journal.append("approval_granted", at=now, actor=actor, orchestration=state.id,
-                       data={"percent": percent, "exact": exact, "via": command.text})
+        journal.append(ApprovalGranted(percent=percent, exact=exact, via=command.text), at=now, actor=actor,
+                       orchestration=state.id)
 
 
 def reconcile(rt: Runtime) -> list[str]:
@@ -174,14 +184,14 @@ def reconcile(rt: Runtime) -> list[str]:
         if actual != {slot: svc.weights.get(slot, 0) for slot in SLOTS}:
             cut_short = svc.candidate_percent > 0 and actual[svc.candidate_slot] == 0
             if not cut_short:  # recording it would hide the rollback cut short from the next resume
-                rt.record("traffic_shifted", svc.name, "reconcile", weights=actual, requested=None)
+                rt.record(TrafficShifted(weights=dict(actual), requested=None), svc.name, "reconcile")
             notes.append(f"{svc.name}: resumed; the platform had {actual} where the journal said {svc.weights}")
         if state.strategy == "rolling" and svc.target_version:
             for instance in snapshot.slots[svc.stable_slot].instances:
                 updated = instance.version == svc.target_version
                 if updated != (instance.index in svc.instances_updated):
-                    rt.record("instance_replaced", svc.name, "reconcile", index=instance.index,
-                              version=instance.version)
+                    rt.record(InstanceReplaced(index=instance.index, version=instance.version), svc.name,
+                              "reconcile")
         # Only a rollback takes all traffic off the new version or puts an instance back on the old
         # one: finish it, so a resume never sends traffic back to the version being rolled back.
         if cut_short or rt.state().service(svc.name).reverting:

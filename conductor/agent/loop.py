@@ -31,6 +31,7 @@ from typing import Any
 from conductor.agent.prompt import state_block, system_prompt
 from conductor.errors import ModelError
 from conductor.guards.executor import execute
+from conductor.journal.events import BrainTurn
 from conductor.journal.state import OrchestrationState
 from conductor.models.base import AgentContext, Model, ModelRequest, Turn, Usage
 from conductor.tools.runtime import Runtime
@@ -172,9 +173,10 @@ def _catch_up_watchdog(rt: Runtime, since: float) -> None:
 
 
 def _journal_turn(rt: Runtime, actor: str, number: int, turn: Turn, max_tokens: int) -> None:
-    rt.record("brain_turn", None, actor, turn=number, stop_reason=turn.stop_reason,
-              usage=turn.usage.to_dict(), text=turn.text[:2000], max_tokens=max_tokens,
-              tool_calls=[{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls])
+    rt.record(BrainTurn(turn=number, stop_reason=turn.stop_reason, usage=turn.usage.to_dict(),
+                        text=turn.text[:2000], max_tokens=max_tokens,
+                        tool_calls=[{"name": c.name, "arguments": c.arguments} for c in turn.tool_calls]),
+              None, actor)
 
 
 def _blocks(turn: Turn) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import jinja2
 
-from conductor.guards import next_step
 from conductor.journal.state import OrchestrationState
+from conductor.strategies.ramp import ramp_target
 from conductor.tools.observation import service_summary
 from conductor.tools.runtime import Runtime
 
@@ -62,8 +62,6 @@ def state_block(rt: Runtime, state: OrchestrationState) -> str:
         state=state,
         services=services,
         now=rt.now(),
-        # Before any traffic moves, the next step is the percentage the person's command approved.
-        next_steps={s.name: state.first_percent if s.candidate_percent == 0 and not s.terminal
-                    else next_step(rt.config.orchestration.canary_steps, s.candidate_percent)
+        next_steps={s.name: ramp_target(state, s, rt.config.orchestration.canary_steps)
                     for s in state.services.values()},
     )

@@ -4,13 +4,19 @@ Run it between approvals (a canary paused at 10% still takes traffic), or as a l
 host's main loop (the example Kubernetes manifest runs it in a pod). Every healthCheckInterval
 it observes each new version taking traffic and rolls back after failureLimit breaches. It stops
 when nothing is in flight (never, with --follow), after --duration seconds of platform time, or
-on Ctrl-C.
+on Ctrl-C. On a terminal it shows a heartbeat line on stderr after each round.
+
+On the simulator time is virtual: it only passes while something waits, so a paused canary
+would be watched through endless simulated hours in a few seconds of CPU. There ``watch``
+covers --duration seconds of simulated time, one hour by default, and then stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import time
 from typing import Any
 
 from conductor.cli.common import add_config_option, print_json
@@ -26,18 +32,32 @@ def add_parser(subparsers: Any) -> None:
         epilog="exit codes: 0 nothing rolled back, 3 something was rolled back, 2 bad usage or config",
     )
     add_config_option(parser)
-    parser.add_argument("--duration", type=float, metavar="SECONDS",
+    parser.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
                         help="stop after this many seconds of platform time (simulated on the sim); "
-                        "default: until nothing is in flight")
+                        f"default: until nothing is in flight (on the sim: {SIM_HORIZON:.0f}s of simulated time)")
     parser.add_argument("--follow", action="store_true",
                         help="keep watching when nothing is in flight (a long-running host, e.g. a pod)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     parser.set_defaults(handler=run)
 
 
+SIM_HORIZON = 3600.0  # simulated seconds watched on the simulator when no --duration is given
+HEARTBEAT_EVERY = 1.0  # real seconds between heartbeat lines at most (simulated rounds are instant)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     from conductor.session import Conductor
-    from conductor.watchdog import watch_round
+    from conductor.watchdog import Patrol
 
     conductor = Conductor.from_config(args.config)
     rolled_back: list[str] = []
@@ -53,14 +73,19 @@ def run(args: argparse.Namespace) -> int:
         conductor.close()
         raise UsageError("--follow on the simulator needs --duration (simulated time would race ahead)")
     interval = conductor.config.orchestration.health_check_interval
+    duration = args.duration
+    if duration is None and isinstance(clock, VirtualClock):
+        duration = SIM_HORIZON
     started = clock.now()
-    dogs: dict[int, Any] = {}
+    patrol = Patrol(conductor, on_signal)
+    heartbeat = _Heartbeat(enabled=not args.json and sys.stderr.isatty())
     try:
-        while args.follow or conductor.in_flight():
-            if args.duration is not None and clock.now() - started >= args.duration:
+        while args.follow or patrol.in_flight():
+            if duration is not None and clock.now() - started >= duration - 1e-9:
                 break
-            clock.sleep(interval)  # virtual on the simulator, real elsewhere
-            rolled_back += watch_round(conductor, on_signal, dogs)
+            clock.sleep(min(interval, duration - (clock.now() - started)) if duration else interval)
+            rolled_back += patrol.round()
+            heartbeat.beat(clock.now() - started, patrol, rolled_back)
     except KeyboardInterrupt:
         print("watch: stopped by the user", file=sys.stderr)
     finally:
@@ -71,3 +96,26 @@ def run(args: argparse.Namespace) -> int:
     elif not rolled_back:
         print(f"watch: {watched:.0f}s watched, nothing rolled back")
     return EXIT_ROLLED_BACK if rolled_back else EXIT_OK
+
+
+class _Heartbeat:
+    """One line on stderr after a round, on a terminal only (never in pipes or --json), at most
+    once per real second: what is watched, its health, and how long it has been watched."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = -math.inf
+
+    def beat(self, watched: float, patrol: Any, rolled_back: list[str]) -> None:
+        if not self.enabled or time.monotonic() - self._last < HEARTBEAT_EVERY:
+            return
+        self._last = time.monotonic()
+        parts = []
+        for state in patrol.in_flight():
+            for svc in state.services.values():
+                if svc.new_version_live:
+                    verdict = svc.health.verdict.value if svc.health is not None else "not checked yet"
+                    parts.append(f"{svc.name} {svc.status_label} ({verdict})")
+        watching = ", ".join(parts) or "nothing taking traffic"
+        done = f"; rolled back: {', '.join(rolled_back)}" if rolled_back else ""
+        print(f"watch: {watched:.0f}s watched: {watching}{done}", file=sys.stderr, flush=True)

@@ -20,19 +20,18 @@ def arm(kind: str, count: int) -> None:
     """Make the journal kill the process after the ``count``-th ``kind`` event is durable."""
     from conductor.journal.store import Journal
 
-    append = Journal.append
+    append_all = Journal.append_all  # every append goes through it, one transaction each
     seen = 0
 
-    def append_then_maybe_die(self: Journal, event_kind: str, **fields: Any) -> Any:
+    def append_then_maybe_die(self: Journal, entries: Any, **fields: Any) -> Any:
         nonlocal seen
-        event = append(self, event_kind, **fields)
-        if event_kind == kind:
-            seen += 1
-            if seen >= count:
-                os.kill(os.getpid(), signal.SIGKILL)
-        return event
+        events = append_all(self, entries, **fields)
+        seen += sum(1 for event in events if event.kind == kind)
+        if seen >= count and any(event.kind == kind for event in events):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return events
 
-    setattr(Journal, "append", append_then_maybe_die)  # noqa: B010  (a patch for this process only)
+    setattr(Journal, "append_all", append_then_maybe_die)  # noqa: B010  (a patch for this process only)
 
 
 def main(argv: list[str]) -> int:

@@ -39,21 +39,20 @@ def _crash_in_process(step: Step, root: Path, brain: str, record: StepRecord) ->
 
     assert step.crash is not None
     crash = step.crash
-    append = Journal.append
+    append_all = Journal.append_all  # every append goes through it, one transaction each
     seen = 0
 
-    def append_then_maybe_die(self: Journal, kind: str, **fields: Any) -> Any:
+    def append_then_maybe_die(self: Journal, entries: Any, **fields: Any) -> Any:
         nonlocal seen
-        event = append(self, kind, **fields)
-        if kind == crash.after_event:
-            seen += 1
-            if seen >= crash.count:
-                raise _Killed
-        return event
+        events = append_all(self, entries, **fields)
+        seen += sum(1 for event in events if event.kind == crash.after_event)
+        if seen >= crash.count and any(event.kind == crash.after_event for event in events):
+            raise _Killed
+        return events
 
     conductor = Conductor.from_config(root / ".mothership" / "config.json", model=brain)
     try:
-        with mock.patch.object(Journal, "append", append_then_maybe_die):
+        with mock.patch.object(Journal, "append_all", append_then_maybe_die):
             conductor.run(crash.run, auto=crash.auto)
         record.notes.append("the process was not killed: the kill point never came")
         record.exit_code = 0

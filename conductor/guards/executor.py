@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from conductor.errors import JournalError, PlatformError
 from conductor.guards import GUARDS_BY_TOOL, GuardedCall
+from conductor.journal.events import ToolCall
 from conductor.locks import action_lock
 from conductor.tools import lifecycle, observation, recovery
 from conductor.tools.runtime import Runtime
@@ -85,13 +86,8 @@ def _guarded(rt: Runtime, tool: str, args: ToolInput, actor: str) -> ToolResult:
 def _journal(rt: Runtime, tool: str, arguments: Any, actor: str, decision: str, result: ToolResult) -> None:
     service = arguments.get("service") if isinstance(arguments, dict) else None
     rt.record(
-        "tool_call",
+        ToolCall(tool=tool, arguments=arguments, decision=decision, status=result.status, message=result.message,
+                 guard=result.data["guard"] if decision == "refused" else None),
         service if isinstance(service, str) else None,
         actor,
-        tool=tool,
-        arguments=arguments,
-        decision=decision,
-        status=result.status,
-        message=result.message,
-        **({"guard": result.data["guard"]} if decision == "refused" else {}),
     )

@@ -15,10 +15,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from conductor.errors import JournalError
+from conductor.faults import write_point
+from conductor.journal.events import Payload, parse_payload
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orchestrations (
@@ -44,7 +47,11 @@ CREATE INDEX IF NOT EXISTS events_by_kind ON events(kind, seq);
 
 @dataclass(frozen=True)
 class Event:
-    """One journaled fact. ``at`` is platform time (virtual on the simulator); ``wall`` is UTC."""
+    """One journaled fact. ``at`` is platform time (virtual on the simulator); ``wall`` is UTC.
+
+    ``payload`` is the typed fact (:mod:`conductor.journal.events`), parsed on first use; ``kind``
+    and ``data`` are the stored columns, for readers that only display or match by name.
+    """
 
     seq: int
     orchestration: int | None
@@ -55,14 +62,18 @@ class Event:
     actor: str
     data: dict[str, Any]
 
+    @cached_property
+    def payload(self) -> Payload:
+        return parse_payload(self.kind, self.data)
+
 
 class Journal:
     """Append and read events. Thread-safe: one connection per thread.
 
     >>> journal = Journal(Path(".mothership/journal.db"))
     >>> oid = journal.new_orchestration("/orchestrate canary 10", "canary")
-    >>> journal.append("approval_granted", orchestration=oid, service="api", actor="person:cli", at=0.0,
-    ...                data={"percent": 10})
+    >>> journal.append(ApprovalGranted(percent=10, exact=True), orchestration=oid, service="api",
+    ...                actor="person:cli", at=0.0)
     """
 
     def __init__(self, path: Path) -> None:
@@ -104,26 +115,78 @@ class Journal:
 
     def append(
         self,
-        kind: str,
+        payload: Payload,
         *,
         at: float,
         actor: str,
         orchestration: int | None = None,
         service: str | None = None,
-        data: dict[str, Any] | None = None,
     ) -> Event:
         """Append one event and commit it durably before returning."""
-        payload = json.dumps(data or {}, default=str)  # key order matters: services are in dependency order
+        return self.append_all([(payload, service)], at=at, actor=actor, orchestration=orchestration)[0]
+
+    def append_all(
+        self,
+        entries: list[tuple[Payload, str | None]],
+        *,
+        at: float,
+        actor: str,
+        orchestration: int | None = None,
+    ) -> list[Event]:
+        """Append several events, each ``(payload, service)``, in ONE transaction: all of them are
+        in the journal, or none.
+
+        This is how a fact and the signal that reports it are written together: a process killed
+        in between cannot leave a rollback without its ROLLBACK signal, or the reverse.
+        """
         wall = _wall()
+        rows = [(str(p.kind), service, json.dumps(p.data(), default=str)) for p, service in entries]
+        events: list[Event] = []
+        conn = self._connect()
         try:
-            cursor = self._connect().execute(
-                "INSERT INTO events(orchestration, at, wall, kind, service, actor, data) VALUES (?,?,?,?,?,?,?)",
-                (orchestration, at, wall, kind, service, actor, payload),
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for kind, service, data in rows:  # json keeps key order: services are in dependency order
+                    cursor = conn.execute(
+                        "INSERT INTO events(orchestration, at, wall, kind, service, actor, data) "
+                        "VALUES (?,?,?,?,?,?,?)",
+                        (orchestration, at, wall, kind, service, actor, data),
+                    )
+                    assert cursor.lastrowid is not None
+                    events.append(Event(cursor.lastrowid, orchestration, at, wall, kind, service, actor,
+                                        json.loads(data)))
+                write_point(f"journal commit {rows[0][0]}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
-            raise JournalError(f"journal {self.path}: cannot append {kind}: {exc}") from exc
-        assert cursor.lastrowid is not None
-        return Event(cursor.lastrowid, orchestration, at, wall, kind, service, actor, json.loads(payload))
+            kinds = ", ".join(kind for kind, _, _ in rows)
+            raise JournalError(f"journal {self.path}: cannot append {kinds}: {exc}") from exc
+        write_point(f"journal committed {rows[0][0]}")
+        return events
+
+    def last_seq(self) -> int:
+        """The newest event's number (0 for an empty journal): a cursor for incremental readers."""
+        try:
+            row = self._connect().execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        return int(row[0])
+
+    def unended(self) -> list[int]:
+        """Ids of orchestrations without an ``orchestration_ended`` event, oldest first (by index,
+        without reading any event's payload)."""
+        try:
+            rows = self._connect().execute(
+                "SELECT id FROM orchestrations WHERE id NOT IN "
+                "(SELECT orchestration FROM events WHERE kind = 'orchestration_ended' "
+                "AND orchestration IS NOT NULL) ORDER BY id"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+        return [int(r[0]) for r in rows]
 
     def events(
         self, orchestration: int | None = None, after: int = 0, kinds: tuple[str, ...] = ()

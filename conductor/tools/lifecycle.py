@@ -8,6 +8,17 @@ between is healed by the idempotent platform on the next run).
 from __future__ import annotations
 
 from conductor.errors import NotReadyError
+from conductor.journal.events import (
+    BakeStarted,
+    Completed,
+    Deployed,
+    Deploying,
+    Failed,
+    InstanceReplaced,
+    Retired,
+    Switching,
+    TrafficShifted,
+)
 from conductor.platforms.base import Slot
 from conductor.signals import clean_reason
 from conductor.tools.health import sample_baseline
@@ -28,11 +39,11 @@ WEIGHT_TOLERANCE = 5  # percentage points a platform may round a split by (read 
 def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
     slot = svc.candidate_slot
-    rt.record("deploying", svc.name, actor, slot=slot, version=args.version)
+    rt.record(Deploying(slot=slot, version=args.version), svc.name, actor)
     try:
         ready = rt.platform.deploy(svc.name, slot, args.version, svc.replicas)
     except NotReadyError as exc:
-        rt.record("failed", svc.name, actor, reason=clean_reason(str(exc)))  # a log tail must not carry markup
+        rt.record(Failed(reason=clean_reason(str(exc))), svc.name, actor)  # a log tail must not carry markup
         finish_if_done(rt, actor)
         return ToolResult("error", f"{svc.name} {args.version} never became ready; traffic untouched: {exc}")
     for check in rt.config.spec(svc.name).smoke:
@@ -40,14 +51,14 @@ def deploy(rt: Runtime, args: DeployInput, actor: str) -> ToolResult:
         if status != check.expect_status:
             reason = f"smoke check GET {check.path} returned {status}, expected {check.expect_status}"
             rt.platform.retire(svc.name, slot)
-            rt.record("failed", svc.name, actor, reason=reason)
+            rt.record(Failed(reason=reason), svc.name, actor)
             finish_if_done(rt, actor)
             return ToolResult("error", f"{svc.name} {args.version}: {reason}; traffic untouched, slot retired")
     if rt.state().service(svc.name).terminal:  # rolled back by someone else while we waited
         rt.platform.retire(svc.name, slot)
         return ToolResult("error", f"{svc.name} was rolled back while {args.version} was starting; retired it")
     baseline = sample_baseline(rt, svc, actor)
-    rt.record("deployed", svc.name, actor, slot=slot, version=args.version, instances=len(ready.instances))
+    rt.record(Deployed(slot=slot, version=args.version, instances=len(ready.instances)), svc.name, actor)
     _notify_step(rt, f"{svc.name}: {args.version} deployed to {slot}, ready, smoke checks passed")
     return ToolResult(
         "ok",
@@ -63,9 +74,9 @@ def shift_traffic(rt: Runtime, args: ShiftTrafficInput, actor: str) -> ToolResul
                           {"weights": svc.weights})
     weights: dict[Slot, int] = {svc.candidate_slot: args.percent, svc.stable_slot: 100 - args.percent}
     if rt.state().strategy == "blue-green":
-        rt.record("switching", svc.name, actor, weights=weights)
+        rt.record(Switching(weights=weights), svc.name, actor)
     applied = rt.platform.set_weights(svc.name, weights)
-    rt.record("traffic_shifted", svc.name, actor, weights=applied, requested=weights)
+    rt.record(TrafficShifted(weights=applied, requested=weights), svc.name, actor)
     got = applied.get(svc.candidate_slot, 0)
     if abs(got - args.percent) > WEIGHT_TOLERANCE:
         return ToolResult(
@@ -97,14 +108,14 @@ def update_instances(rt: Runtime, args: UpdateInstancesInput, actor: str) -> Too
             # A failed batch reverts the instances already updated, then fails like a deploy does.
             restore_platform(rt, rt.state().service(svc.name), actor)
             reason = clean_reason(f"instance {index} never became ready: {exc}")
-            rt.record("failed", svc.name, actor, reason=reason)
+            rt.record(Failed(reason=reason), svc.name, actor)
             finish_if_done(rt, actor)
             return ToolResult("error", f"{svc.name}: {reason}; the updated instances were reverted")
-        rt.record("instance_replaced", svc.name, actor, index=index, version=svc.target_version)
+        rt.record(InstanceReplaced(index=index, version=svc.target_version), svc.name, actor)
     svc = rt.state().service(args.service)
     done = len(svc.instances_updated)
     if done >= svc.replicas:
-        rt.record("bake_started", svc.name, actor)
+        rt.record(BakeStarted(), svc.name, actor)
     _notify_step(rt, f"{svc.name}: {done}/{svc.replicas} instances on {svc.target_version}")
     return ToolResult(
         "ok",
@@ -118,8 +129,8 @@ def promote(rt: Runtime, args: PromoteInput, actor: str) -> ToolResult:
     svc = state.service(args.service)
     if state.strategy != "rolling":
         rt.platform.retire(svc.name, svc.stable_slot)
-        rt.record("retired", svc.name, actor, slot=svc.stable_slot, version=svc.stable_version)
-    rt.record("completed", svc.name, actor, version=svc.target_version)
+        rt.record(Retired(slot=svc.stable_slot, version=svc.stable_version), svc.name, actor)
+    rt.record(Completed(version=svc.target_version), svc.name, actor)
     _notify_step(rt, f"{svc.name}: {svc.target_version} is stable")
     finish_if_done(rt, actor)
     return ToolResult("ok", f"{svc.name}: {svc.target_version} is now stable; the old version is retired")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conductor import signals
+from conductor.journal.events import OrchestrationEnded
 from conductor.journal.state import Phase
 from conductor.tools.runtime import Runtime
 
@@ -30,8 +31,9 @@ def finish_if_done(rt: Runtime, actor: str) -> str | None:
     else:
         outcome = "complete"
         reason = ""
-        rt.emit(signals.deployed(list(state.services)), actor)
-    rt.record("orchestration_ended", None, actor, outcome=outcome, reason=reason)
+    # The DEPLOYED signal and the end are one transaction: a crash cannot leave one without the other.
+    deployed = signals.deployed(list(state.services)) if outcome == "complete" else None
+    rt.record(OrchestrationEnded(outcome=outcome, reason=reason), None, actor, signal=deployed)
     from conductor.deployments_log import append_record
 
     append_record(rt)

@@ -7,6 +7,7 @@ a crash halfway through) finishes whatever the first one left undone.
 from __future__ import annotations
 
 from conductor import signals
+from conductor.journal.events import InstanceReplaced, Retired, RolledBack, StableRedeployed, TrafficShifted
 from conductor.journal.state import Phase, ServiceState
 from conductor.platforms.base import Slot
 from conductor.tools.outcome import finish_if_done
@@ -27,8 +28,8 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
         return ToolResult("ok", f"{svc.name} is already rolled back ({svc.rollback_reason})")
     restore_platform(rt, svc, actor)
     reason = signals.clean_reason(args.reason)
-    rt.record("rolled_back", svc.name, actor, reason=reason, restored=svc.stable_version)
-    rt.emit(signals.rollback(svc.name, reason), actor)
+    rt.record(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor,
+              signal=signals.rollback(svc.name, reason))
     if actor == "watchdog" and cascade:
         for other in list(rt.state().services.values()):
             if other.name != svc.name and not other.terminal and other.phase is not Phase.PENDING:
@@ -50,19 +51,19 @@ def restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
     if not rolling and svc.stable_version and not snapshot.slots[svc.stable_slot].instances:
         # A promote cut short after retiring the old color: bring it back before the flip.
         rt.platform.deploy(svc.name, svc.stable_slot, svc.stable_version, svc.replicas)
-        rt.record("stable_redeployed", svc.name, actor, slot=svc.stable_slot, version=svc.stable_version)
+        rt.record(StableRedeployed(slot=svc.stable_slot, version=svc.stable_version), svc.name, actor)
     if dict(snapshot.weights) != weights:
         applied = rt.platform.set_weights(svc.name, weights)
-        rt.record("traffic_shifted", svc.name, actor, weights=applied, requested=weights)
+        rt.record(TrafficShifted(weights=applied, requested=weights), svc.name, actor)
     if rolling:
         stable = svc.stable_version
         for instance in snapshot.slots[svc.stable_slot].instances:
             if stable is not None and instance.version != stable:
                 rt.platform.replace_instance(svc.name, svc.stable_slot, instance.index, stable)
-                rt.record("instance_replaced", svc.name, actor, index=instance.index, version=stable)
+                rt.record(InstanceReplaced(index=instance.index, version=stable), svc.name, actor)
     elif snapshot.slots[svc.candidate_slot].instances or snapshot.slots[svc.candidate_slot].version:
         rt.platform.retire(svc.name, svc.candidate_slot)
-        rt.record("retired", svc.name, actor, slot=svc.candidate_slot, version=svc.target_version)
+        rt.record(Retired(slot=svc.candidate_slot, version=svc.target_version), svc.name, actor)
 
 
 __all__ = ["restore_platform", "rollback"]

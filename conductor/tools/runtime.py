@@ -2,6 +2,12 @@
 
 It owns no state of its own: facts go to the journal (committed before a handler returns) and
 ``state()`` folds them back, incrementally, so what a guard reads is what another process would.
+
+Signals are facts of the journal too. A writer journals a signal in the same transaction as the
+fact it reports (``record(RolledBack(…), svc, actor, signal=…)``), and ``state()`` hands every
+signal journaled after this runtime was made to the sinks, once each, whoever wrote it: the
+process driving a blue-green prints the ROLLBACK that a second terminal journaled. A resume that
+finishes what a killed process started hands on that work's signals again (:meth:`republish`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from typing import Any
 
 from conductor.clock import Clock
 from conductor.config import ConductorConfig
-from conductor.journal.state import OrchestrationState, _apply, fold
+from conductor.journal.events import Payload, SignalSent
+from conductor.journal.state import OrchestrationState, advance, fold
 from conductor.journal.store import Event, Journal
 from conductor.metrics.base import MetricsProvider
 from conductor.platforms.base import Platform
-from conductor.signals import Signal
+from conductor.signals import Signal, parse_signals
 
 SignalSink = Callable[[Signal], None]
 ProgressSink = Callable[[str, float, float], None]  # (label, done seconds, total seconds)
@@ -45,37 +52,61 @@ class Runtime:
     notifier: Any = None  # conductor.notify.Notifier | None; Any keeps this module import-light
     tick: Callable[[], object] | None = None  # the watchdog, run after every interval of waiting
     _state: OrchestrationState | None = field(default=None, init=False, repr=False)
+    _attached_at: int = field(default=0, init=False, repr=False)  # signals after this seq are ours to hand on
+    _published: set[int] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._attached_at = self.journal.last_seq()
 
     def state(self) -> OrchestrationState:
-        """The orchestration as the journal says it is now (new events folded in incrementally)."""
+        """The orchestration as the journal says it is now (new events folded in incrementally);
+        signals journaled since this runtime was made are handed to the sinks on the way."""
         if self._state is None:
-            state = fold(self.journal.events(self.orchestration_id))
+            events = self.journal.events(self.orchestration_id)
+            state = fold(events)
             if state is None:
                 raise LookupError(f"orchestration {self.orchestration_id} has no start event")
             self._state = state
         else:
-            for event in self.journal.events(self.orchestration_id, after=self._state.last_seq):
-                self._state.last_at = max(self._state.last_at, event.at)
-                self._state.last_seq = event.seq
-                _apply(self._state, event)
+            events = self.journal.events(self.orchestration_id, after=self._state.last_seq)
+            advance(self._state, events)
+        self._publish([e for e in events if e.seq > self._attached_at])
         return self._state
 
     def now(self) -> float:
         return self.clock.now()
 
-    def record(self, kind: str, service: str | None, actor: str, **data: Any) -> Event:
-        """Append a fact for this orchestration; durable when this returns."""
-        return self.journal.append(
-            kind, at=self.clock.now(), actor=actor, orchestration=self.orchestration_id, service=service, data=data
-        )
+    def record(self, payload: Payload, service: str | None, actor: str, signal: Signal | None = None) -> Event:
+        """Append a fact for this orchestration, with the signal that reports it in the same
+        transaction; durable when this returns. The signal reaches the sinks at the next ``state()``."""
+        entries: list[tuple[Payload, str | None]] = [(payload, service)]
+        if signal is not None:
+            text = SignalSent(text=signal.format(), signal=signal.to_dict())
+            entries.insert(0 if signal.kind == "DEPLOYED" else 1,
+                           (text, signal.services[0] if signal.kind == "ROLLBACK" else None))
+        events = self.journal.append_all(entries, at=self.clock.now(), actor=actor,
+                                         orchestration=self.orchestration_id)
+        return events[0 if signal is None or signal.kind == "ROLLBACK" else 1]
 
-    def emit(self, signal: Signal, actor: str) -> None:
-        """Journal a signal, then hand it to the sink and the webhooks."""
-        self.record("signal", signal.services[0] if signal.kind == "ROLLBACK" else None, actor,
-                    text=signal.format(), signal=signal.to_dict())
-        self.on_signal(signal)
-        if self.notifier is not None:
-            self.notifier.send(signal.kind.lower(), signal.format(), self)
+    def republish(self, since_seq: int) -> None:
+        """Hand on again the signals journaled after ``since_seq``: a resume that finishes work a
+        killed process started reports that work's signals, which the killed process may never
+        have printed. Each signal still reaches this process's sinks at most once."""
+        self.state()
+        self._publish(self.journal.events(self.orchestration_id, after=since_seq, kinds=("signal",)))
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            payload = event.payload
+            if not isinstance(payload, SignalSent) or event.seq in self._published:
+                continue
+            self._published.add(event.seq)
+            signal = _signal_of(payload)
+            if signal is None:
+                continue
+            self.on_signal(signal)
+            if self.notifier is not None:
+                self.notifier.send(signal.kind.lower(), signal.format(), self)
 
     def wait(self, seconds: float, label: str, stop: Callable[[], bool] | None = None) -> None:
         """Let ``seconds`` pass in health-check intervals, running the watchdog after each;
@@ -89,3 +120,12 @@ class Runtime:
             self.on_progress(label, waited, seconds)
             if self.tick is not None:
                 self.tick()
+
+
+def _signal_of(payload: SignalSent) -> Signal | None:
+    """The signal a journal entry carries (its parts, or, in older journals, its text)."""
+    parts = payload.signal or {}
+    if parts.get("kind") in ("DEPLOYED", "ROLLBACK") and parts.get("services"):
+        return Signal(parts["kind"], tuple(parts["services"]), str(parts.get("reason", "")))
+    found = parse_signals(payload.text)
+    return found[0] if found else None

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conductor.guards.executor import execute
+from conductor.journal import events as ev
 from conductor.session import Conductor
 from conductor.tools.runtime import Runtime
 from tests.conftest import Workspace
@@ -52,7 +53,7 @@ def test_ramp_up_without_approval(canary_at_10: tuple[Conductor, Runtime]) -> No
 
 def test_ramp_up_beyond_the_next_step_even_when_a_model_picks_100(canary_at_10: tuple[Conductor, Runtime]) -> None:
     _, rt = canary_at_10
-    rt.record("approval_granted", None, "person:test", percent=100, exact=False, via="--auto")
+    rt.record(ev.ApprovalGranted(percent=100, exact=False, via="--auto"), None, "person:test")
     message = _refused(rt, "shift_traffic", {"service": "api", "percent": 100})
     assert "at most 25%" in message and "only a person can ask for 100%" in message
     assert execute(rt, "shift_traffic", {"service": "api", "percent": 25}, "brain:test").status == "ok"
@@ -60,24 +61,24 @@ def test_ramp_up_beyond_the_next_step_even_when_a_model_picks_100(canary_at_10: 
 
 def test_unobserved_canary_cannot_get_more_traffic(canary_at_10: tuple[Conductor, Runtime]) -> None:
     _, rt = canary_at_10
-    rt.record("approval_granted", None, "person:test", percent=25, exact=True)
+    rt.record(ev.ApprovalGranted(percent=25, exact=True), None, "person:test")
     rt.platform.set_weights("api", {"blue": 90, "green": 10})
-    rt.record("traffic_shifted", "api", "test", weights={"blue": 90, "green": 10})  # a fresh change
+    rt.record(ev.TrafficShifted(weights={"blue": 90, "green": 10}), "api", "test")  # a fresh change
     message = _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
     assert "not been observed for a full health-check interval" in message
 
 
 def test_unhealthy_or_blind_canary_cannot_get_more_traffic(canary_at_10: tuple[Conductor, Runtime]) -> None:
     _, rt = canary_at_10
-    rt.record("approval_granted", None, "person:test", percent=25, exact=True)
+    rt.record(ev.ApprovalGranted(percent=25, exact=True), None, "person:test")
     window = rt.now()
     unhealthy = {"verdict": "unhealthy", "reason": "error rate 9.0% > 5%", "error_rate": 9.0, "breaches": [
         {"metric": "error_rate", "value": 9.0, "limit": 5.0, "against": "threshold",
          "description": "error rate 9.0% > 5%"}]}
-    rt.record("health_checked", "api", "test", assessment=unhealthy, window_start=window)
+    rt.record(ev.HealthChecked(assessment=unhealthy, window_start=window), "api", "test")
     assert "unhealthy (error rate 9.0% > 5%)" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
     blind = {"verdict": "metrics_unavailable", "reason": "metrics unavailable: timeout"}
-    rt.record("health_checked", "api", "test", assessment=blind, window_start=window)
+    rt.record(ev.HealthChecked(assessment=blind, window_start=window), "api", "test")
     assert "no promotion while blind" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
 
 
@@ -95,7 +96,7 @@ def test_deploying_a_version_outside_the_release(canary_at_10: tuple[Conductor, 
 def test_freeze_blocks_everything_but_rollback(canary_at_10: tuple[Conductor, Runtime]) -> None:
     _, rt = canary_at_10
     (rt.state_dir / "FREEZE").write_text("incident 4711")
-    rt.record("approval_granted", None, "person:test", percent=25, exact=True)
+    rt.record(ev.ApprovalGranted(percent=25, exact=True), None, "person:test")
     assert "frozen" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
     assert "incident 4711" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
     assert execute(rt, "rollback", {"service": "api"}, "person:test").status == "ok"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conductor.errors import JournalError
+from conductor.journal import events as ev
 from conductor.journal.state import Phase, fold
 from conductor.journal.store import Journal
 
@@ -15,12 +16,13 @@ from conductor.journal.store import Journal
 def test_wal_mode_and_events_visible_to_another_connection(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.db")
     oid = journal.new_orchestration("/orchestrate canary 10", "canary")
-    journal.append("orchestration_started", at=0.0, actor="person:cli", orchestration=oid, data={
-        "command": "/orchestrate canary 10", "strategy": "canary", "first_percent": 10,
-        "services": {"web": {"stable_version": "v1", "target_version": "v2", "stable_slot": "blue"},
-                     "api": {"stable_version": "v1", "target_version": "v2", "stable_slot": "green"}}})
-    journal.append("traffic_shifted", at=5.0, actor="brain:policy", orchestration=oid, service="api",
-                   data={"weights": {"blue": 10, "green": 90}})
+    journal.append(ev.OrchestrationStarted(
+        command="/orchestrate canary 10", strategy="canary", first_percent=10,
+        services={"web": ev.ServicePlan(stable_version="v1", target_version="v2", stable_slot="blue"),
+                  "api": ev.ServicePlan(stable_version="v1", target_version="v2", stable_slot="green")}),
+        at=0.0, actor="person:cli", orchestration=oid)
+    journal.append(ev.TrafficShifted(weights={"blue": 10, "green": 90}), at=5.0, actor="brain:policy",
+                   orchestration=oid, service="api")
     with sqlite3.connect(tmp_path / "journal.db") as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 2

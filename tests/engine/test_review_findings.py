@@ -11,6 +11,7 @@ import conductor.tools.lifecycle as lifecycle
 import conductor.tools.recovery as recovery
 from conductor.errors import PlatformError
 from conductor.guards.executor import execute
+from conductor.journal import events as ev
 from conductor.platforms.sim.platform import SimPlatform
 from conductor.session import Conductor
 from conductor.tools.runtime import Runtime
@@ -95,10 +96,11 @@ def test_blue_green_resumes_after_a_crash_between_start_and_approval(workspace: 
         command = parse_command("/orchestrate blue-green")
         plan = plan_release(conductor.config, conductor.bundle, command, {})
         oid = conductor.journal.new_orchestration(command.text, plan.strategy)
-        conductor.journal.append(  # what start_orchestration writes first; then SIGKILL
-            "orchestration_started", at=0.0, actor="person:cli", orchestration=oid,
-            data={"command": command.text, "strategy": plan.strategy, "auto": False, "brain": "policy",
-                  "first_percent": plan.first_percent, "services": plan.services})
+        conductor.journal.append(  # what older versions wrote first (no longer separable); then SIGKILL
+            ev.OrchestrationStarted(command=command.text, strategy=plan.strategy, auto=False, brain="policy",
+                                    first_percent=plan.first_percent,
+                                    services={n: ev.ServicePlan.model_validate(i) for n, i in plan.services.items()}),
+            at=0.0, actor="person:cli", orchestration=oid)
     finally:
         conductor.close()
     resumed = run(workspace, "/orchestrate blue-green")
@@ -161,7 +163,7 @@ def test_resume_after_a_rolling_rollback_cut_short_finishes_the_rollback(workspa
         rt = started(conductor, "/orchestrate rolling")
         execute(rt, "update_instances", {"service": "api", "count": 2}, "brain:x")
         rt.platform.replace_instance("api", "blue", 0, "v1.0.0")  # the rollback's first revert; then SIGKILL
-        rt.record("instance_replaced", "api", "watchdog", index=0, version="v1.0.0")
+        rt.record(ev.InstanceReplaced(index=0, version="v1.0.0"), "api", "watchdog")
     finally:
         conductor.close()
     resumed = run(workspace, "/orchestrate rolling")
@@ -179,7 +181,7 @@ def test_rollback_after_a_crash_inside_promote_brings_the_stable_version_back(wo
         execute(rt, "deploy", {"service": "api", "version": "v1.1.0"}, "brain:x")
         execute(rt, "shift_traffic", {"service": "api", "percent": 100}, "brain:x")
         rt.platform.retire("api", "blue")  # promote retired the old color, then the process died
-        rt.record("retired", "api", "brain:x", slot="blue", version="v1.0.0")
+        rt.record(ev.Retired(slot="blue", version="v1.0.0"), "api", "brain:x")
         result = execute(rt, "rollback", {"service": "api", "reason": "p95 regression"}, "watchdog")
         assert result.status == "ok", result.message
         snapshot = rt.platform.snapshot("api")

@@ -10,6 +10,7 @@ import pytest
 from conductor.config import BaselineTolerance, RollbackThreshold
 from conductor.errors import LockHeldError, NotReadyError, UsageError
 from conductor.guards.executor import execute
+from conductor.journal import events as ev
 from conductor.metrics.analysis import HealthVerdict, assess
 from conductor.metrics.base import MetricsSample
 from conductor.platforms.sim.platform import SimPlatform
@@ -84,7 +85,7 @@ def test_an_approval_journaled_by_anyone_but_a_person_grants_nothing(workspace: 
     conductor = Conductor.from_config(workspace.config_path)
     try:
         rt = conductor.runtime(conductor.in_flight()[0].id)
-        rt.record("approval_granted", None, "brain:policy", percent=100, exact=True, via="model text")
+        rt.record(ev.ApprovalGranted(percent=100, exact=True, via="model text"), None, "brain:policy")
         assert rt.state().service("api").approved_percent == 10
         result = execute(rt, "shift_traffic", {"service": "api", "percent": 25}, "brain:policy")
         assert result.status == "refused" and result.data["guard"] == "approved"
