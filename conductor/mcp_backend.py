@@ -36,6 +36,7 @@ from conductor.guards.executor import execute
 from conductor.journal.state import OrchestrationState
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor, Result
+from conductor.strategies.ramp import next_approval
 from conductor.tools.runtime import ProgressSink
 from conductor.tools.schemas import TOOLS, ToolResult
 

@@ -44,8 +44,9 @@ from rich.table import Table
 from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError
-from conductor.journal.state import OrchestrationState, Phase
+from conductor.journal.state import OrchestrationState
 from conductor.signals import Signal, neutralize
+from conductor.strategies.ramp import NextApproval, next_approval
 
 if TYPE_CHECKING:
     from conductor.models.questions import Ask
@@ -159,21 +160,20 @@ class Repl:
         if waiting is None:
             self.say("Nothing is waiting for approval.")
             return
-        state, target = waiting
-        current = min(s.candidate_percent for s in state.services.values() if s.phase is Phase.AWAITING_APPROVAL)
-        names = ", ".join(s.name for s in state.services.values() if s.phase is Phase.AWAITING_APPROVAL)
-        if ask_first and not self.confirm(f"Ramp {names} canary {current}% → {target}%?"):
-            self.say(f"Left at {current}%. `/approve` ramps up later, `/rollback` returns all traffic to stable; "
-                     "`conductor watch` keeps the watchdog on the canary meanwhile.", style="dim")
+        _, approval = waiting
+        names = ", ".join(approval.waiting)
+        if ask_first and not self.confirm(f"Ramp {names} canary {approval.current}% → {approval.percent}%?"):
+            self.say(f"Left at {approval.current}%. `/approve` ramps up later, `/rollback` returns all traffic to "
+                     "stable; `conductor watch` keeps the watchdog on the canary meanwhile.", style="dim")
             return
-        self.orchestrate(f"/orchestrate canary {target}")
+        self.orchestrate(f"/orchestrate canary {approval.percent}")
 
-    def waiting(self) -> tuple[OrchestrationState, int] | None:
+    def waiting(self) -> tuple[OrchestrationState, NextApproval] | None:
+        """The first orchestration in flight paused for a person, and what approving it means."""
         for state in self.conductor.in_flight():
-            asked = [s.approval_requested for s in state.services.values()
-                     if s.phase is Phase.AWAITING_APPROVAL and s.approval_requested]
-            if asked:
-                return state, max(a for a in asked if a is not None)
+            approval = next_approval(state, self.conductor.config.orchestration.canary_steps)
+            if approval.waiting:
+                return state, approval
         return None
 
     def interrupted(self) -> None:

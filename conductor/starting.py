@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from conductor.command import Command
 from conductor.config import ConductorConfig, service_order
 from conductor.errors import PlatformError, UsageError
-from conductor.guards.base import next_step
 from conductor.journal.events import (
     ApprovalGranted,
     InstanceReplaced,
@@ -22,6 +21,7 @@ from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Journal
 from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.registry import PlatformBundle
+from conductor.strategies.ramp import next_approval
 from conductor.tools.outcome import finish_if_done
 from conductor.tools.runtime import Runtime
 
@@ -152,17 +152,14 @@ def grant_continuation(
             journal.append(ApprovalGranted(percent=100, exact=True, via=command.text), at=now, actor=actor,
                            orchestration=state.id)
         return
-    current = check_continuation(state, command, {})
+    check_continuation(state, command, {})
     if auto:
         journal.append(ApprovalGranted(percent=100, exact=False, via="--auto"), at=now, actor=actor,
                        orchestration=state.id)
-    if command.percent is None:
-        percent, exact = next_step(config.orchestration.canary_steps, current), False
-    else:
-        percent, exact = command.percent, True
-    if percent > current:
-        journal.append(ApprovalGranted(percent=percent, exact=exact, via=command.text), at=now, actor=actor,
-                       orchestration=state.id)
+    approval = next_approval(state, config.orchestration.canary_steps, command.percent)
+    if approval.moves:
+        journal.append(ApprovalGranted(percent=approval.percent, exact=approval.exact, via=command.text), at=now,
+                       actor=actor, orchestration=state.id)
 
 
 def reconcile(rt: Runtime) -> list[str]:

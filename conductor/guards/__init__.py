@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from conductor.guards.approval import approved, within_ramp
 from conductor.guards.bake import baked
-from conductor.guards.base import Guard, GuardedCall, next_step
+from conductor.guards.base import Guard, GuardedCall
 from conductor.guards.freeze import freeze
 from conductor.guards.healthy import healthy_before_more_traffic
 from conductor.guards.known_service import known_service
@@ -31,4 +31,4 @@ GUARDS_BY_TOOL: dict[str, list[Guard]] = {
     "rollback": [known_service],
 }
 
-__all__ = ["GUARDS_BY_TOOL", "Guard", "GuardedCall", "next_step"]
+__all__ = ["GUARDS_BY_TOOL", "Guard", "GuardedCall"]

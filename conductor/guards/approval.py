@@ -7,7 +7,8 @@ tool output or model text can grant one.
 
 from __future__ import annotations
 
-from conductor.guards.base import GuardedCall, next_step
+from conductor.guards.base import GuardedCall
+from conductor.strategies.ramp import next_step
 from conductor.tools.runtime import Runtime
 
 

@@ -35,8 +35,3 @@ class GuardedCall:
 
 
 Guard = Callable[[Runtime, GuardedCall], "str | None"]
-
-
-def next_step(steps: list[int], current: int) -> int:
-    """The smallest configured canary step above ``current`` (100 past the last one)."""
-    return next((s for s in steps if s > current), 100)

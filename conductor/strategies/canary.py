@@ -10,10 +10,9 @@ Lockstep: the service furthest behind moves first, so ``canary 25`` means 25% fo
 from __future__ import annotations
 
 from conductor.config import ConductorConfig
-from conductor.guards.base import next_step
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthVerdict
-from conductor.strategies.plan import (
+from conductor.strategies.actions import (
     Action,
     CallTool,
     Finished,
@@ -21,6 +20,7 @@ from conductor.strategies.plan import (
     bake_or_promote,
     observed_healthy,
 )
+from conductor.strategies.ramp import ramp_target
 
 
 def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:
@@ -43,11 +43,9 @@ def next_canary_action(state: OrchestrationState, config: ConductorConfig, now: 
 
 def _for_service(svc: ServiceState, state: OrchestrationState, config: ConductorConfig, now: float) -> Action | None:
     current = svc.candidate_percent
+    target = ramp_target(state, svc, config.orchestration.canary_steps)
     if current == 0:
-        return CallTool("shift_traffic", {"service": svc.name, "percent": state.first_percent}, "first step")
-    target = 100 if current >= 100 else next_step(config.orchestration.canary_steps, current)
-    if current < 100 and state.exact_request is not None and state.exact_request > current:
-        target = state.exact_request
+        return CallTool("shift_traffic", {"service": svc.name, "percent": target}, "first step")
     if not observed_healthy(svc):
         if inconclusive_too_long(svc, config, now):
             if state.exact_request is not None and state.exact_request >= target:

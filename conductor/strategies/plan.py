@@ -1,32 +1,23 @@
-"""Dispatch to the strategy's runbook, and the actions a runbook can return."""
+"""Dispatch to the strategy's runbook; a release that stopped rolls back the rest first."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 from conductor.config import ConductorConfig
-from conductor.journal.state import OrchestrationState, Phase, ServiceState
+from conductor.journal.state import OrchestrationState, Phase
+from conductor.strategies.actions import Action, CallTool, Finished, WaitForPerson
+from conductor.strategies.blue_green import next_blue_green_action
+from conductor.strategies.canary import next_canary_action
+from conductor.strategies.rolling import next_rolling_action
 
+Runbook = Callable[[OrchestrationState, ConductorConfig, float], Action]
 
-@dataclass(frozen=True)
-class CallTool:
-    tool: str
-    arguments: dict[str, Any] = field(default_factory=dict)
-    why: str = ""
-
-
-@dataclass(frozen=True)
-class WaitForPerson:
-    why: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    why: str
-
-
-Action = CallTool | WaitForPerson | Finished
+RUNBOOKS: dict[str, Runbook] = {
+    "blue-green": next_blue_green_action,
+    "canary": next_canary_action,
+    "rolling": next_rolling_action,
+}
 
 
 def next_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:
@@ -35,17 +26,7 @@ def next_action(state: OrchestrationState, config: ConductorConfig, now: float) 
     cleanup = _stop_the_rest(state)
     if cleanup is not None:
         return cleanup
-    if state.strategy == "canary":
-        from conductor.strategies.canary import next_canary_action
-
-        return next_canary_action(state, config, now)
-    if state.strategy == "rolling":
-        from conductor.strategies.rolling import next_rolling_action
-
-        return next_rolling_action(state, config, now)
-    from conductor.strategies.blue_green import next_blue_green_action
-
-    return next_blue_green_action(state, config, now)
+    return RUNBOOKS[state.strategy](state, config, now)
 
 
 def _stop_the_rest(state: OrchestrationState) -> Action | None:
@@ -60,13 +41,4 @@ def _stop_the_rest(state: OrchestrationState) -> Action | None:
     return Finished("release stopped")
 
 
-def bake_or_promote(svc: ServiceState, config: ConductorConfig, now: float) -> CallTool:
-    assert svc.bake_started_at is not None
-    remaining = svc.bake_started_at + config.orchestration.bake_time - now
-    if remaining > 1e-6:
-        return CallTool("monitor", {"service": svc.name, "seconds": round(remaining, 3)}, "bake at 100%")
-    return CallTool("promote", {"service": svc.name}, "bake complete")
-
-
-def observed_healthy(svc: ServiceState) -> bool:
-    return svc.observed_since_shift and svc.health is not None and svc.health.healthy
+__all__ = ["Action", "CallTool", "Finished", "WaitForPerson", "next_action"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conductor.config import ConductorConfig
 from conductor.journal.state import OrchestrationState
-from conductor.strategies.plan import Action, CallTool, Finished, bake_or_promote, observed_healthy
+from conductor.strategies.actions import Action, CallTool, Finished, bake_or_promote, observed_healthy
 
 
 def next_rolling_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:
