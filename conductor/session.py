@@ -24,17 +24,19 @@ from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
-from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_ROLLED_BACK, LockHeldError, UsageError
+from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_ROLLED_BACK, LockHeldError, UsageError
 from conductor.journal.queries import in_flight, latest
-from conductor.journal.state import OrchestrationState
+from conductor.journal.state import OrchestrationState, Phase
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
 from conductor.models.registry import BrainChoice, choose_brain
 from conductor.notify import Notifier
+from conductor.paths import check_owner, claim, project_root, state_dir_for
 from conductor.platforms.registry import PlatformBundle, build_platform
 from conductor.report import build_report
 from conductor.signals import Signal
 from conductor.starting import plan_release, reconcile, start_orchestration
+from conductor.tools.recovery import interrupted_rollback, start_rollbacks
 from conductor.tools.runtime import ProgressSink, Runtime
 from conductor.watchdog import Watchdog
 
@@ -54,8 +56,11 @@ class Conductor:
     def __init__(self, config: ConductorConfig, config_path: Path, model: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
-        self.state_dir = config_path.parent
-        self.root = self.state_dir.parent
+        # One state directory per environment (conductor.paths): a config never reads or acts on
+        # another one's journal, locks or platform state; a collision is refused here.
+        self.state_dir = state_dir_for(config_path, config)
+        check_owner(self.state_dir, config_path)
+        self.root = project_root(self.state_dir)
         self.model_name = model
 
     @classmethod
@@ -65,7 +70,14 @@ class Conductor:
 
     @cached_property
     def journal(self) -> Journal:
-        return Journal(self.state_dir / "journal.db")
+        from conductor.readonly_journal import ReadOnlyJournal, writable
+
+        path = self.state_dir / "journal.db"
+        if path.exists() and not writable(self.state_dir):
+            return ReadOnlyJournal(path)  # status works; a write fails with a JournalError saying why
+        if not path.exists():
+            claim(self.state_dir, self.config_path)  # the first write: record whose state this is
+        return Journal(path)
 
     @cached_property
     def bundle(self) -> PlatformBundle:
@@ -119,11 +131,22 @@ class Conductor:
         actor: str = "person:cli",
         on_signal: Callable[[Signal], None] | None = None,
         on_progress: ProgressSink | None = None,
+        full_cutover: bool = False,
     ) -> Result:
         """Run one ``/orchestrate …`` command. Bad grammar or config raises UsageError/ConfigError
-        before anything is touched."""
+        before anything is touched; a freeze refuses a strategy command (exit 4) before anything
+        is touched either. ``full_cutover`` confirms ``canary 100`` on a fresh release."""
         command = parse_command(text, self.config.orchestration.services)
         overrides = _check_release(release or {}, self.config)
+        if command.action not in ("status", "rollback"):
+            from conductor.starting import check_cutover, standing_refusal
+
+            check_cutover(command, bool(self.in_flight()), full_cutover)
+            refusal = standing_refusal(self.config, self.state_dir)
+            if refusal is not None:
+                flights = self.in_flight()
+                return self._result(command, flights[0] if flights else None, [], EXIT_REFUSED,
+                                    notes=[f"refused: {refusal}; nothing was changed"])
         emitted: list[Signal] = []
 
         def sink(signal: Signal) -> None:
@@ -165,17 +188,28 @@ class Conductor:
         # No run lock: a rollback must not wait for another process's orchestration. The executor's
         # per-action lock orders it after whatever action is in progress, and that process sees the
         # rollback in the journal before its next action.
+        undone = False
         for state in flights:
             rt = self.runtime(state.id, **sinks)
-            for service in [s for s in state.services if s in wanted]:
+            mine = [s for s in state.services if s in wanted]
+            before = {s: rt.state().service(s).terminal for s in mine}
+            # Every service this command will roll back is journaled as being rolled back first: a
+            # kill halfway leaves the rest to whoever comes next, never a release half undone.
+            interrupted = interrupted_rollback(rt.state())
+            start_rollbacks(rt, [(rt.state().service(s), "manual") for s in mine], actor)
+            for service in mine:
                 result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
                 notes.append(result.message)
                 failed = failed or result.status != "ok"
+            if interrupted is not None:  # finishing a killed rollback: hand on its signals again
+                rt.republish(interrupted)
             touched = rt.state()
+            undone = undone or any(not before[s] and touched.service(s).phase is Phase.ROLLED_BACK for s in mine)
         if not flights:
             notes.append(f"nothing in flight for {', '.join(wanted)}: no orchestration holds "
                          f"{'it' if len(wanted) == 1 else 'them'}, nothing to roll back")
-        code = EXIT_ROLLED_BACK if any(s.kind == "ROLLBACK" for s in emitted) else EXIT_OK
+        # Rolled back even when no signal was due (a service whose new version never took traffic).
+        code = EXIT_ROLLED_BACK if undone or any(s.kind == "ROLLBACK" for s in emitted) else EXIT_OK
         if failed:  # a rollback that did not happen must never look like success
             code = EXIT_ERROR
         return self._result(command, touched, emitted, code, notes=notes)
@@ -298,6 +332,13 @@ class Conductor:
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK
+        elif final.in_flight and final.status != "awaiting_approval":
+            # The brain stopped short (turns, budget, a refusal, an early end): neither done nor
+            # paused for a person, so not a success a pipeline may carry on from.
+            code = EXIT_ERROR
+            notes.append(f"orchestration #{final.id} is still in flight and not waiting for approval: run "
+                         f"`/orchestrate {final.strategy}` to continue, `conductor watch` to keep the watchdog on "
+                         "it, or `/orchestrate rollback`")
         return self._result(command, final, emitted, code, notes=notes, outcome=outcome)
 
     def _result(

@@ -23,6 +23,7 @@ from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.registry import PlatformBundle
 from conductor.strategies.ramp import next_approval
 from conductor.tools.outcome import finish_if_done
+from conductor.tools.recovery import interrupted_rollback, last_rollback
 from conductor.tools.runtime import Runtime
 
 
@@ -167,13 +168,25 @@ def reconcile(rt: Runtime) -> list[str]:
 
     The platform is the truth about traffic: if the weights differ from what the journal last
     recorded, the actual weights are journaled (actor ``reconcile``) before anyone acts on them.
-    A rollback cut short (all traffic back on stable, or an instance back on the old version) is
-    finished, so a resume never sends traffic back to the version being rolled back.
+    A rollback the journal says was started (``rollback_started``) is finished first, with its
+    own reason, whatever the platform shows now; so is one cut short in journals from before that
+    event (all traffic back on stable, or an instance back on the old version). A resume never
+    sends traffic back to the version being rolled back, and it hands on again the signals of
+    the rollback or the end it finished, which the killed process may never have printed.
     """
+    from conductor.guards.executor import execute
+
     notes: list[str] = []
     state = rt.state()
-    for svc in state.services.values():
+    since = interrupted_rollback(state)
+    for svc in list(state.services.values()):
         if svc.terminal:
+            continue
+        if svc.rolling_back is not None:
+            result = execute(rt, "rollback", {"service": svc.name, "reason": svc.rolling_back}, "reconcile")
+            if result.status != "ok":  # stop here: the brain must not carry on over a half-done rollback
+                raise PlatformError(f"{svc.name}: finishing the rollback ({svc.rolling_back}) failed: {result.message}")
+            notes.append(f"resumed the rollback a stopped process had started: {result.message}")
             continue
         snapshot = rt.platform.snapshot(svc.name)
         actual = {slot: int(snapshot.weights.get(slot, 0)) for slot in SLOTS}
@@ -192,8 +205,6 @@ def reconcile(rt: Runtime) -> list[str]:
         # Only a rollback takes all traffic off the new version or puts an instance back on the old
         # one: finish it, so a resume never sends traffic back to the version being rolled back.
         if cut_short or rt.state().service(svc.name).reverting:
-            from conductor.guards.executor import execute
-
             reason = "a rollback was cut short (part of it had already happened)"
             result = execute(rt, "rollback", {"service": svc.name, "reason": reason}, "reconcile")
             if result.status != "ok":  # stop here: the brain must not carry on over a half-done rollback
@@ -204,4 +215,8 @@ def reconcile(rt: Runtime) -> list[str]:
     outcome = finish_if_done(rt, "reconcile")
     if outcome is not None:
         notes.append(f"resumed: every service had finished; the orchestration is now {outcome}")
+        if since is None and outcome == "rolled_back":
+            since = last_rollback(rt.state())
+    if since is not None:
+        rt.republish(since)
     return notes

@@ -24,6 +24,7 @@ from conductor.journal.state import OrchestrationState, ServiceState
 from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import observe
 from conductor.tools.outcome import finish_if_done
+from conductor.tools.recovery import interrupted_rollback
 from conductor.tools.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Watchdog:
             state = self.rt.state()
             if not state.in_flight or finish_if_done(self.rt, ACTOR) is not None:
                 return rolled_back  # finished, or every service was and only the end was lost in a crash
+            interrupted = interrupted_rollback(state)
             for svc in list(state.services.values()):
                 if svc.rolling_back is not None and not svc.terminal:
                     # A rollback another process started and never finished (killed): finish it,
@@ -63,6 +65,8 @@ class Watchdog:
                     result = execute(self.rt, "rollback", {"service": svc.name, "reason": reason}, ACTOR)
                     if result.status == "ok":
                         rolled_back.append(svc.name)
+            if interrupted is not None:  # its earlier signals may never have been printed by the killed process
+                self.rt.republish(interrupted)
         return rolled_back
 
     def breach_reason(self, svc: ServiceState) -> str | None:

@@ -222,22 +222,23 @@ class Completed(Payload):
 
 
 class RollbackStarted(Payload):
-    """A rollback of the service began (written before any weight moves): from here on the
-    service is being undone, and a resume finishes the rollback instead of re-applying a split."""
+    """A rollback of the service began, written before anything on the platform moves (for every
+    service of a cascade or a multi-service rollback, in one transaction): from here on the
+    service is being undone, and whoever resumes finishes the rollback, with this reason,
+    instead of re-applying a split."""
 
     kind: Literal[EventKind.ROLLBACK_STARTED] = EventKind.ROLLBACK_STARTED
     reason: str
-    took_traffic: bool = True
 
 
 class RolledBack(Payload):
-    """All traffic is back on ``restored``. ``signal``: the ROLLBACK signal this fact carries
-    (None for a service that never took traffic), written in the same transaction."""
+    """All traffic is back on ``restored``. Written in one transaction with its ROLLBACK signal
+    when the new version ever took traffic; a service that never served users is rolled back
+    without a signal (nothing changed for them)."""
 
     kind: Literal[EventKind.ROLLED_BACK] = EventKind.ROLLED_BACK
     reason: str
     restored: str | None = None
-    signal: JSONObject | None = None
 
 
 class SignalSent(Payload):

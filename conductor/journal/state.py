@@ -65,6 +65,8 @@ class ServiceState:
     failure: str | None = None
     reverting: bool = False  # an instance went back to the old version: only a rollback does that
     rolling_back: str | None = None  # a rollback started (its reason) and has not finished yet
+    rollback_started_seq: int | None = None  # the event that started the latest rollback
+    took_traffic: bool = False  # the new version ever served users: only then is a rollback signalled
 
     @property
     def candidate_slot(self) -> Slot:
@@ -235,13 +237,6 @@ def _no_state(state: OrchestrationState, event: Event, p: ev.Payload) -> None:
     """Journaled for the record (audit, report, evals); nothing in state depends on it."""
 
 
-def _on_rolled_back_fact(state: OrchestrationState, event: Event, p: ev.RolledBack) -> None:
-    if p.signal is not None:  # the ROLLBACK signal travels inside the fact it reports
-        state.signals.append(str(p.signal.get("text", "")))
-    if event.service in state.services:
-        _on_rolled_back(state, state.services[event.service], event, p)
-
-
 WholeFold = Callable[[OrchestrationState, Event, Any], None]  # Any: each entry takes its own payload type
 _ORCHESTRATION_FOLDS: dict[type[ev.Payload], WholeFold] = {
     ev.OrchestrationStarted: _no_state,  # consumed by fold(); a second one is ignored
@@ -251,7 +246,6 @@ _ORCHESTRATION_FOLDS: dict[type[ev.Payload], WholeFold] = {
     ev.ApprovalGranted: _on_approval_granted,
     ev.ToolCall: _no_state,
     ev.NotifyFailed: _no_state,
-    ev.RolledBack: _on_rolled_back_fact,
 }
 
 
@@ -283,6 +277,7 @@ def _on_traffic_shifted(state: OrchestrationState, svc: ServiceState, event: Eve
     # watchdog from ever reaching failureLimit.
     svc.approval_requested = None
     percent = svc.candidate_percent
+    svc.took_traffic = svc.took_traffic or percent > 0
     if svc.rolling_back is not None:
         return  # the weights of a rollback in progress: the phase stays until it is rolled back
     if percent >= 100:
@@ -317,6 +312,7 @@ def _on_baseline_sampled(state: OrchestrationState, svc: ServiceState, event: Ev
 def _on_instance_replaced(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.InstanceReplaced) -> None:
     if p.version == svc.target_version:
         svc.instances_updated.add(p.index)
+        svc.took_traffic = True
         svc.phase = Phase.UPDATING
     else:
         svc.instances_updated.discard(p.index)
@@ -340,6 +336,7 @@ def _on_completed(state: OrchestrationState, svc: ServiceState, event: Event, p:
 def _on_rollback_started(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.RollbackStarted) -> None:
     if not svc.terminal:
         svc.rolling_back = p.reason
+        svc.rollback_started_seq = event.seq
 
 
 def _on_rolled_back(state: OrchestrationState, svc: ServiceState, event: Event, p: ev.RolledBack) -> None:
@@ -368,6 +365,7 @@ _SERVICE_FOLDS: dict[type[ev.Payload], ServiceFold] = {
     ev.BakeStarted: _on_bake_started,
     ev.Completed: _on_completed,
     ev.RollbackStarted: _on_rollback_started,
+    ev.RolledBack: _on_rolled_back,
     ev.Failed: _on_failed,
     ev.Retired: lambda state, svc, event, p: None,  # the platform's cleanup; weights say what is live
     ev.StableRedeployed: lambda state, svc, event, p: None,  # idem: the old color is back, no traffic yet

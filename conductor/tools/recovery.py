@@ -2,13 +2,28 @@
 
 Rollback is never refused for a known service and is idempotent: a second call (or a call after
 a crash halfway through) finishes whatever the first one left undone.
+
+Its intent is journaled first (``rollback_started``, for every service a cascade will take, in
+one transaction), before anything on the platform moves: a process killed halfway leaves a
+journal that says which services are being undone and why, and whoever comes next (a resume,
+``conductor watch``, a second ``rollback``) finishes exactly those, with the original reason,
+and never re-applies the split being undone. ``rolled_back`` and its ROLLBACK signal are one
+transaction; a service whose new version never took traffic is rolled back without a signal.
 """
 
 from __future__ import annotations
 
 from conductor import signals
-from conductor.journal.events import InstanceReplaced, Retired, RolledBack, StableRedeployed, TrafficShifted
-from conductor.journal.state import Phase, ServiceState
+from conductor.journal.events import (
+    InstanceReplaced,
+    Payload,
+    Retired,
+    RollbackStarted,
+    RolledBack,
+    StableRedeployed,
+    TrafficShifted,
+)
+from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.platforms.base import Slot
 from conductor.tools.outcome import finish_if_done
 from conductor.tools.runtime import Runtime
@@ -26,21 +41,49 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
         restore_platform(rt, svc, actor)  # finish a rollback a crash may have interrupted
         finish_if_done(rt, actor)
         return ToolResult("ok", f"{svc.name} is already rolled back ({svc.rollback_reason})")
+    followers = [other for other in rt.state().services.values()
+                 if actor == "watchdog" and cascade and other.name != svc.name and not other.terminal
+                 and other.phase is not Phase.PENDING]
+    start_rollbacks(rt, [(svc, signals.clean_reason(args.reason))]
+                    + [(other, f"rolled back with {svc.name}") for other in followers], actor)
+    svc = rt.state().service(svc.name)
+    reason = svc.rolling_back or signals.clean_reason(args.reason)  # the first reason journaled wins
     restore_platform(rt, svc, actor)
-    reason = signals.clean_reason(args.reason)
-    rt.record(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor,
-              signal=signals.rollback(svc.name, reason))
-    if actor == "watchdog" and cascade:
-        for other in list(rt.state().services.values()):
-            if other.name != svc.name and not other.terminal and other.phase is not Phase.PENDING:
-                rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor,
-                         cascade=False)
+    signal = signals.rollback(svc.name, reason) if svc.took_traffic else None
+    rt.record(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor, signal=signal)
+    for other in followers:
+        rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor, cascade=False)
     finish_if_done(rt, actor)
     return ToolResult(
         "ok",
         f"{svc.name}: all traffic back on {svc.stable_version}; the new version is retired ({reason})",
         {"restored_version": svc.stable_version},
     )
+
+
+def start_rollbacks(rt: Runtime, targets: list[tuple[ServiceState, str]], actor: str) -> None:
+    """Journal, in one transaction, that each service is being rolled back (and why), unless a
+    rollback of it has already started or it is finished."""
+    entries: list[tuple[Payload, str | None]] = [
+        (RollbackStarted(reason=signals.clean_reason(reason)), svc.name)
+        for svc, reason in targets if svc.rolling_back is None and not svc.terminal
+    ]
+    if entries:
+        rt.journal.append_all(entries, at=rt.now(), actor=actor, orchestration=rt.orchestration_id)
+
+
+def interrupted_rollback(state: OrchestrationState) -> int | None:
+    """The journal position just before a rollback that some process started and nobody finished
+    (None if there is none): its signals, from there on, are the resume's to hand on again."""
+    pending = [s.rollback_started_seq for s in state.services.values()
+               if s.rolling_back is not None and not s.terminal and s.rollback_started_seq is not None]
+    return min(pending) - 1 if pending else None
+
+
+def last_rollback(state: OrchestrationState) -> int | None:
+    """The journal position just before the latest rollback started (None if none ever did)."""
+    started = [s.rollback_started_seq for s in state.services.values() if s.rollback_started_seq is not None]
+    return max(started) - 1 if started else None
 
 
 def restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
@@ -66,4 +109,4 @@ def restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
         rt.record(Retired(slot=svc.candidate_slot, version=svc.target_version), svc.name, actor)
 
 
-__all__ = ["restore_platform", "rollback"]
+__all__ = ["interrupted_rollback", "last_rollback", "restore_platform", "rollback", "start_rollbacks"]
