@@ -109,7 +109,10 @@ class Orchestration(StrictModel):
     rollback_threshold: RollbackThreshold = Field(default_factory=RollbackThreshold, alias="rollbackThreshold")
     canary_steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], alias="canarySteps")
     bake_time: float = Field(900.0, alias="bakeTime", ge=0, le=86_400, description="Seconds at 100% before retiring.")
-    failure_limit: int = Field(2, alias="failureLimit", ge=1, le=100, description="Consecutive breaches.")
+    failure_limit: int = Field(
+        2, alias="failureLimit", ge=1, le=100,
+        description="Accepted for older files; the sequential judge rolls back at its first regression verdict.",
+    )
     no_data_limit: int = Field(
         6, alias="noDataLimit", ge=1, le=1000, description="Consecutive checks without usable data before rollback."
     )

@@ -31,6 +31,7 @@ from typing import Any
 import httpx2
 
 from conductor.metrics.base import MetricsSample
+from conductor.metrics.evidence import Histogram
 from conductor.metrics.prometheus_settings import PRESETS, PrometheusSettings, resolved_queries
 from conductor.platforms.base import Slot
 
@@ -83,6 +84,7 @@ class PrometheusMetrics:
                 for name, quantile in _QUANTILES.items()
             }
             connections = self._count(queries.active_connections, values)
+            histogram = self._histogram(queries.histogram, values)
         except QueryFailed as exc:
             return MetricsSample(service, slot, window_seconds, available=False, error=str(exc))
         return MetricsSample(
@@ -95,6 +97,7 @@ class PrometheusMetrics:
             p95_ms=latencies["p95"],
             p99_ms=latencies["p99"],
             active_connections=connections,
+            latency_buckets=histogram,
         )
 
     def close(self) -> None:
@@ -116,11 +119,50 @@ class PrometheusMetrics:
             return None
         return round(value * 1000.0 if self._unit == "seconds" else value, 3)
 
+    def _histogram(self, template: str | None, values: Mapping[str, str]) -> Histogram:
+        """Bucket counts (non-cumulative, bounds in ms) from a ``sum by (le)`` vector of cumulative
+        bucket increases. ``increase`` extrapolates, so counts are rounded and kept monotonic."""
+        if not template:
+            return ()
+        promql = Template(template).safe_substitute(values)
+        cumulative: list[tuple[float, float]] = []
+        for labels, value in self.query_vector(promql):
+            le = labels.get("le")
+            if le is None:
+                raise QueryFailed(f"query {promql!r}: a histogram series without an `le` label")
+            bound = math.inf if le == "+Inf" else float(le)
+            scale = 1000.0 if self._unit == "seconds" and not math.isinf(bound) else 1.0
+            cumulative.append((bound * scale, 0.0 if math.isnan(value) else value))
+        buckets: list[tuple[float, int]] = []
+        below = 0
+        for bound, value in sorted(cumulative):
+            seen = max(below, round(value))
+            if seen > below:
+                buckets.append((bound, seen - below))
+            below = seen
+        return tuple(buckets)
+
     def query(self, promql: str) -> float | None:
         """The instant value of ``promql``: None for an empty result, NaN kept as NaN.
 
         Raises QueryFailed (with the query and the upstream message) on any failure.
         """
+        data = self._data(promql)
+        return _value(data, promql)
+
+    def query_vector(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """Every series of an instant vector: (labels, value). Raises QueryFailed like query()."""
+        data = self._data(promql)
+        result = data.get("result")
+        if data.get("resultType") != "vector" or not isinstance(result, list):
+            raise QueryFailed(f"query {promql!r}: expected an instant vector, got {data.get('resultType')!r}")
+        try:
+            return [({str(k): str(v) for k, v in series["metric"].items()}, float(series["value"][1]))
+                    for series in result]
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise QueryFailed(f"query {promql!r}: malformed vector result: {exc}") from exc
+
+    def _data(self, promql: str) -> Mapping[str, Any]:
         try:
             response = self._client.get(f"{self._base}/api/v1/query", params={"query": promql})
         except httpx2.TimeoutException as exc:
@@ -136,7 +178,10 @@ class PrometheusMetrics:
         if response.status_code >= 400 or body.get("status") != "success":
             upstream = f"{body.get('errorType', 'error')}: {body.get('error', 'no message')}"
             raise QueryFailed(f"query {promql!r}: HTTP {response.status_code}: {upstream}")
-        return _value(body.get("data") or {}, promql)
+        data = body.get("data") or {}
+        if not isinstance(data, dict):
+            raise QueryFailed(f"query {promql!r}: malformed answer: data is {type(data).__name__}")
+        return data
 
 
 def _value(data: Mapping[str, Any], promql: str) -> float | None:

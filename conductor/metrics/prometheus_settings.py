@@ -13,7 +13,9 @@ PromQL itself is full of ``{}``:
     $quantile     0.5, 0.95 or 0.99 (latency query only)
 
 Every query must return one number (aggregate with ``sum``): several series are summed, an empty
-vector is "no series" (no requests, or no errors), NaN is "no value".
+vector is "no series" (no requests, or no errors), NaN is "no value". The exception is
+``histogram``: one series per bucket bound ``le`` (``sum by (le) (increase(x_bucket[$window]))``),
+the latency histogram the judge tests — a percentile alone is not evidence.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class PromQueries(StrictModel):
     requests: str | None = Field(None, description="Requests in the window (a count, e.g. sum(increase(...))).")
     errors: str | None = Field(None, description="Failed requests in the window (5xx and upstream failures).")
     latency: str | None = Field(None, description="A latency quantile over the window, with $quantile.")
+    histogram: str | None = Field(
+        None, description="Latency bucket counts in the window, one series per `le` (sum by (le) (increase(...)))."
+    )
     active_connections: str | None = Field(None, alias="activeConnections", description="Open connections now.")
 
 
@@ -77,6 +82,8 @@ PRESETS: dict[Preset, tuple[PromQueries, Literal["seconds", "milliseconds"]]] = 
                 errors='sum(increase(conductor_router_errors_total{service="$service",slot="$slot"}[$window]))',
                 latency="histogram_quantile($quantile, sum by (le) (rate("
                 'conductor_router_request_duration_seconds_bucket{service="$service",slot="$slot"}[$window])))',
+                histogram="sum by (le) (increase(conductor_router_request_duration_seconds_bucket{"
+                'service="$service",slot="$slot"}[$window]))',
                 activeConnections='sum(conductor_router_active_connections{service="$service",slot="$slot"})',
             )
         ),
@@ -92,6 +99,8 @@ PRESETS: dict[Preset, tuple[PromQueries, Literal["seconds", "milliseconds"]]] = 
                 'service="$k8s_service",status=~"5.."}[$window]))',
                 latency="histogram_quantile($quantile, sum by (le) (rate(nginx_ingress_controller_request_duration"
                 '_seconds_bucket{namespace="$namespace",service="$k8s_service"}[$window])))',
+                histogram="sum by (le) (increase(nginx_ingress_controller_request_duration_seconds_bucket{"
+                'namespace="$namespace",service="$k8s_service"}[$window]))',
             )
         ),
         "seconds",
@@ -108,6 +117,8 @@ PRESETS: dict[Preset, tuple[PromQueries, Literal["seconds", "milliseconds"]]] = 
                 latency="histogram_quantile($quantile, sum by (le) (rate(istio_request_duration_milliseconds_bucket{"
                 'reporter="destination",destination_workload_namespace="$namespace",'
                 'destination_workload="$workload"}[$window])))',
+                histogram='sum by (le) (increase(istio_request_duration_milliseconds_bucket{reporter="destination",'
+                'destination_workload_namespace="$namespace",destination_workload="$workload"}[$window]))',
                 activeConnections='sum(istio_tcp_connections_opened_total{reporter="destination",'
                 'destination_workload_namespace="$namespace",destination_workload="$workload"}) - '
                 'sum(istio_tcp_connections_closed_total{reporter="destination",'

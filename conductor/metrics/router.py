@@ -2,7 +2,8 @@
 
 The router counts every request it forwards (status, latency, in-flight) per slot in per-second
 buckets, so a window here is exactly "the requests that finished in the last N seconds", measured
-where users' traffic passes, with no scrape interval in between. The provider reads those windows
+where users' traffic passes, with no scrape interval in between, and with the latency
+histogram of the window (5% buckets), which the judge tests. The provider reads those windows
 through a :class:`RouterCounters` source (the control API client, or the runtime itself when
 in-process) and never raises: a source that cannot answer gives ``available=False`` with the
 reason, which analysis treats as "metrics unavailable", never as healthy.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from conductor.metrics.base import MetricsSample
+from conductor.metrics.evidence import Histogram, histogram_from_json
 from conductor.platforms.base import Slot
 
 
@@ -27,6 +29,7 @@ class RouterWindow:
     p95_ms: float | None
     p99_ms: float | None
     active_connections: int
+    latency: Histogram = ()  # (upper bound ms, count) per 5% bucket; JSON lists when read over HTTP
 
 
 class RouterCounters(Protocol):
@@ -61,4 +64,5 @@ class RouterMetrics:
             p95_ms=window.p95_ms,
             p99_ms=window.p99_ms,
             active_connections=window.active_connections,
+            latency_buckets=histogram_from_json(window.latency),
         )

@@ -76,7 +76,8 @@ def test_unhealthy_or_blind_canary_cannot_get_more_traffic(canary_at_10: tuple[C
         {"metric": "error_rate", "value": 9.0, "limit": 5.0, "against": "threshold",
          "description": "error rate 9.0% > 5%"}]}
     rt.record(ev.HealthChecked(assessment=unhealthy, window_start=window), "api", "test")
-    assert "unhealthy (error rate 9.0% > 5%)" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
+    refusal = _refused(rt, "shift_traffic", {"service": "api", "percent": 25})
+    assert "worse than stable (error rate 9.0% > 5%)" in refusal
     blind = {"verdict": "metrics_unavailable", "reason": "metrics unavailable: timeout"}
     rt.record(ev.HealthChecked(assessment=blind, window_start=window), "api", "test")
     assert "no promotion while blind" in _refused(rt, "shift_traffic", {"service": "api", "percent": 25})

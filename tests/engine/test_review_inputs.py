@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from conductor.config import BaselineTolerance, RollbackThreshold
+from conductor.config import Orchestration
 from conductor.errors import LockHeldError, NotReadyError, UsageError
 from conductor.guards.executor import execute
 from conductor.journal import events as ev
 from conductor.metrics.analysis import HealthVerdict, assess
 from conductor.metrics.base import MetricsSample
+from conductor.metrics.judge import BaselineKind
 from conductor.platforms.sim.platform import SimPlatform
 from conductor.session import Conductor
 from conductor.signals import parse_signals
@@ -115,12 +116,14 @@ def test_monitor_rejects_a_bool_or_a_string_for_seconds(workspace: Workspace, se
 
 def test_traffic_without_a_latency_figure_is_not_healthy() -> None:
     """A sample with requests but no latency (an empty histogram query) used to be judged healthy."""
-    threshold = RollbackThreshold(errorRate=5, responseTime=1000)
+    orchestration = Orchestration.model_validate(
+        {"services": ["api"], "rollbackThreshold": {"errorRate": 5, "responseTime": 1000}}
+    )
     blind = MetricsSample("api", "green", 10.0, requests=500, errors=1)
-    verdict = assess(blind, None, threshold, BaselineTolerance(), 20)
-    assert verdict.verdict is HealthVerdict.INSUFFICIENT_DATA and "p95 latency" in verdict.reason
+    verdict = assess(blind.evidence(), None, BaselineKind.NONE, orchestration)
+    assert verdict.verdict is HealthVerdict.UNAVAILABLE and "responseTime cannot be judged" in verdict.reason
     failing = MetricsSample("api", "green", 10.0, requests=500, errors=100)
-    assert assess(failing, None, threshold, BaselineTolerance(), 20).verdict is HealthVerdict.UNHEALTHY
+    assert assess(failing.evidence(), None, BaselineKind.NONE, orchestration).verdict is HealthVerdict.REGRESSION
 
 
 # -- what the report may claim -----------------------------------------------------------------------

@@ -118,7 +118,8 @@ class SlotStats:
             for index, count in list(bucket.latency.items()):
                 histogram[index] = histogram.get(index, 0) + count
         p50, p95, p99 = percentiles(histogram, (0.50, 0.95, 0.99))
-        return RouterWindow(requests, errors, p50, p95, p99, self.in_flight)
+        buckets = tuple((bucket_upper_ms(index), count) for index, count in sorted(histogram.items()))
+        return RouterWindow(requests, errors, p50, p95, p99, self.in_flight, buckets)
 
 
 class ServiceStats:

@@ -48,7 +48,10 @@ class SimSettings(StrictModel):
     kind: Literal["sim"] = "sim"
     seed: int = 1
     time_scale: float = Field(0.0, alias="timeScale", ge=0, le=10, description="Real seconds per simulated one.")
-    request_rate: float = Field(50.0, alias="requestRate", ge=0, description="Requests per second per service.")
+    request_rate: float = Field(
+        20_000.0, alias="requestRate", ge=0,
+        description="Requests per second per service: enough for the judge to decide within a step or two.",
+    )
     initial_version: Version = Field("v1.0.0", alias="initialVersion")
     initial: dict[ServiceName, Version] = Field(default_factory=dict, description="Starting version per service.")
     versions: dict[VersionTarget, Behaviour] = Field(
