@@ -22,13 +22,13 @@ from conductor.guards.executor import execute
 from conductor.journal.queries import InFlightView
 from conductor.journal.state import OrchestrationState, ServiceState
 from conductor.metrics.analysis import HealthVerdict
+from conductor.project import Project
 from conductor.tools.health import observe
 from conductor.tools.outcome import finish_if_done
 from conductor.tools.recovery import interrupted_rollback
 from conductor.tools.runtime import Runtime
 
 if TYPE_CHECKING:
-    from conductor.session import Conductor
     from conductor.signals import Signal
 
 ACTOR = "watchdog"
@@ -89,7 +89,7 @@ class Watchdog:
 
 
 def watch_round(
-    conductor: Conductor,
+    conductor: Project,
     on_signal: Callable[[Signal], None] | None = None,
     dogs: dict[int, Watchdog] | None = None,
 ) -> list[str]:
@@ -108,7 +108,7 @@ class Patrol:
     events only (:class:`~conductor.journal.queries.InFlightView`), and one watchdog (with its
     incrementally folded runtime) per orchestration."""
 
-    def __init__(self, conductor: Conductor, on_signal: Callable[[Signal], None] | None = None) -> None:
+    def __init__(self, conductor: Project, on_signal: Callable[[Signal], None] | None = None) -> None:
         self.conductor = conductor
         self.on_signal = on_signal
         self.dogs: dict[int, Watchdog] = {}
@@ -127,7 +127,7 @@ class Patrol:
 
 
 def _round(
-    conductor: Conductor,
+    conductor: Project,
     flights: list[OrchestrationState],
     on_signal: Callable[[Signal], None] | None,
     dogs: dict[int, Watchdog],
@@ -151,7 +151,7 @@ def _round(
 
 
 def watch_forever(
-    conductor: Conductor,
+    conductor: Project,
     stop: threading.Event,
     on_rollback: Callable[[str], None] | None = None,
     on_signal: Callable[[Signal], None] | None = None,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import Any, Protocol, cast
 
 import anthropic
 import httpx2
@@ -43,10 +43,8 @@ from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState
 from conductor.models.anthropic import describe_error, turn_from_message
 from conductor.models.base import ToolCall
+from conductor.project import Project
 from conductor.tools.schemas import TOOLS, ToolResult
-
-if TYPE_CHECKING:
-    from conductor.session import Conductor
 
 MAX_TURNS = 6  # Messages API calls per question; the last one may not use tools
 MAX_TOKENS = 1024  # an answer is a few lines; a long one is cut and says so
@@ -99,7 +97,7 @@ class QuestionAsker:
 
     def __init__(
         self,
-        conductor: Conductor,
+        conductor: Project,
         client: anthropic.Anthropic,
         model: str,
         *,
@@ -275,7 +273,7 @@ def refuse(name: str, arguments: dict[str, Any]) -> ToolResult:
 
 
 def recent_events(
-    conductor: Conductor, flights: list[OrchestrationState], arguments: dict[str, Any]
+    conductor: Project, flights: list[OrchestrationState], arguments: dict[str, Any]
 ) -> ToolResult:
     """The last ``limit`` journal events of ``flights``, oldest first, one summarised line each."""
     limit = arguments.get("limit", EVENTS_DEFAULT)
