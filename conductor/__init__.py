@@ -32,7 +32,10 @@ from typing import TYPE_CHECKING, Any
 from conductor.command import Command, parse_command
 from conductor.errors import (
     EXIT_ERROR,
+    EXIT_IN_PROGRESS,
     EXIT_OK,
+    EXIT_PAUSED,
+    EXIT_REFUSED,
     EXIT_ROLLED_BACK,
     EXIT_USAGE,
     ConductorError,
@@ -71,7 +74,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "EXIT_ERROR",
+    "EXIT_IN_PROGRESS",
     "EXIT_OK",
+    "EXIT_PAUSED",
+    "EXIT_REFUSED",
     "EXIT_ROLLED_BACK",
     "EXIT_USAGE",
     "Command",

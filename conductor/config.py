@@ -213,6 +213,11 @@ class PlatformRef(BaseModel):
 
 
 class ConductorConfig(StrictModel):
+    environment: DnsLabel | None = Field(
+        None,
+        description="Name of the environment this file deploys to; its state (journal, locks, platform) lives in "
+        "<config dir>/environments/<name>/. Default: the file's name for any file but config.json.",
+    )
     orchestration: Orchestration
     release: dict[ServiceName, Version] = Field(default_factory=dict)
     platform: PlatformRef = Field(default_factory=PlatformRef)
@@ -274,8 +279,11 @@ def find_config(start: Path) -> Path:
     """The nearest ``.mothership/config.json`` from ``start`` upward."""
     for directory in (start, *start.parents):
         candidate = directory / CONFIG_DIR / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:  # a folder on the way this user may not enter
+            raise ConfigError(f"{candidate}: cannot read: {exc.strerror or exc} (pass --config PATH)") from None
     raise ConfigError(
         f"no {CONFIG_DIR}/{CONFIG_FILE} found in {start} or any parent directory "
         "(create one, or pass --config PATH)"

@@ -21,6 +21,9 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_ROLLED_BACK = 3
+EXIT_REFUSED = 4  # a freeze (or another standing rule) refused the command before anything changed
+EXIT_PAUSED = 5  # `conductor status`: the orchestration waits for a person's approval
+EXIT_IN_PROGRESS = 6  # `conductor status`: still in flight (with --wait: the timeout came first)
 
 
 class ConductorError(Exception):

@@ -18,7 +18,20 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from conductor.errors import LockHeldError
+from conductor.errors import JournalError, LockHeldError
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor; a state directory this user cannot write is a JournalError that
+    says so (status still works there), never an unexpected PermissionError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise JournalError(
+            f"cannot take the lock {path}: {exc.strerror or exc}; this user cannot change the state in "
+            f"{path.parent.parent} (reading it still works: `conductor orchestrate`, `conductor status`)"
+        ) from None
 
 
 class ServiceLocks(AbstractContextManager["ServiceLocks"]):
@@ -28,11 +41,9 @@ class ServiceLocks(AbstractContextManager["ServiceLocks"]):
         self._handles: list[int] = []
 
     def __enter__(self) -> ServiceLocks:
-        self._dir.mkdir(parents=True, exist_ok=True)
         try:
             for service in self._services:
-                path = self._dir / f"{service}.lock"
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = _open_lock(self._dir / f"{service}.lock")
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -71,9 +82,7 @@ def action_lock(state_dir: Path, service: str, timeout: float = 60.0) -> Iterato
     15-minute bake); it waits only for the action in progress, then acts. The guards run inside
     this lock, so what they checked is still true when the handler acts.
     """
-    directory = state_dir / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / f"{service}.action", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(state_dir / "locks" / f"{service}.action")
     try:
         deadline = time.monotonic() + timeout
         while True:

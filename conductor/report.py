@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from conductor.agent.prompt import render
 from conductor.command import Command
 from conductor.config import ModelSettings
+from conductor.errors import EXIT_REFUSED
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
@@ -56,17 +57,20 @@ def build_report(
     strategy = state.strategy if state and command.action != "status" else command.action
     if command.action == "status" and state is not None and state.in_flight:
         strategy = state.strategy
+    if exit_code == EXIT_REFUSED:  # what the command would have started did not start
+        rows = [row | {"status": "Refused"} if row["status"] == "Pending" else row for row in rows]
     usage = dict(state.usage) if state else {}
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "command": command.text,
         "strategy": strategy,
         "orchestration": state.id if state else None,
-        "status": state.status if state else "idle",
+        # A refused command changed nothing; "refused" is what it did, whatever is in flight.
+        "status": "refused" if exit_code == EXIT_REFUSED else state.status if state else "idle",
         "services": rows,
         "health": health,
         "instances": instances,
-        "next_steps": _next_steps(conductor, state),
+        "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else _next_steps(conductor, state),
         "signals": [s.to_dict() for s in emitted],
         "notes": [n for n in notes if n],
         "brain": state.brain if state else None,
@@ -89,6 +93,15 @@ def build_report(
         signals=[s.format() for s in emitted],
     )
     return markdown, data
+
+
+def _refused_steps(command: Command, state: OrchestrationState | None) -> list[str]:
+    steps = [f"Lift the freeze (`orchestration.freeze` in the config, or the file `.mothership/FREEZE`), "
+             f"then run `{command.text}` again"]
+    if state is not None and state.in_flight:
+        steps.append(f"Orchestration #{state.id} ({state.strategy}) stays as it is; `/orchestrate rollback` "
+                     "is always allowed, and `conductor watch` keeps the watchdog on it")
+    return steps
 
 
 def _new_version_percent(svc: ServiceState, strategy: str) -> int:

@@ -88,7 +88,9 @@ class Report(_Strict):
     command: str = Field(description="The command in canonical spelling, e.g. /orchestrate canary 10.")
     strategy: Literal["blue-green", "canary", "rolling", "status", "rollback"]
     orchestration: int | None = Field(description="Journal id of the orchestration shown (None: none yet).")
-    status: Literal["idle", "running", "awaiting_approval", "complete", "rolled_back", "failed", "stopped"]
+    status: Literal[
+        "idle", "running", "awaiting_approval", "complete", "rolled_back", "failed", "stopped", "refused"
+    ] = Field(description='"refused": a freeze refused the command before anything changed (exit 4).')
     services: list[ServiceRow]
     health: list[HealthLine]
     instances: list[str] = Field(default_factory=list, description=(
@@ -99,7 +101,7 @@ class Report(_Strict):
     notes: list[str] = Field(description="Plan steps, pauses, the brain's recommendation, warnings.")
     brain: str | None = Field(description='"policy", "anthropic", "replay", or None (status only).')
     usage: Usage
-    exit_code: Literal[0, 1, 3] = Field(description="0 done/paused/status, 1 error, 3 rolled back.")
+    exit_code: Literal[0, 1, 3, 4] = Field(description="0 done/paused/status, 1 error, 3 rolled back, 4 refused.")
 
 
 def report_json_schema() -> dict[str, Any]:

@@ -5,6 +5,7 @@ person's approval, approvals for the next step, and reconciling the journal with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from conductor.command import Command
 from conductor.config import ConductorConfig, service_order
@@ -93,6 +94,28 @@ def _describe_steps(
     gate = "awaiting approval before each ramp-up" if o.require_approval else "ramping automatically"
     return [f"{name}: deploy {target} beside {current}, send {first}%, observe, then {ramp} {gate}, "
             f"bake {o.bake_time:g}s at 100%, retire {current}"]
+
+
+def standing_refusal(config: ConductorConfig, state_dir: Path) -> str | None:
+    """A rule that refuses any new step of a release whatever the brain would do (a freeze), asked
+    before anything happens: no build, no journal entry, no lock, nothing left Pending. Rollback
+    is never asked this."""
+    from conductor.guards.freeze import freeze_reason
+
+    return freeze_reason(config, state_dir)
+
+
+def check_cutover(command: Command, in_flight: bool, confirmed: bool) -> None:
+    """``canary 100`` with no canary in flight would send all traffic to the new version in one
+    step, with no canary at all: refuse it (UsageError, nothing touched) unless the person
+    confirmed a full cutover. On a canary in flight it is the promotion and needs no flag."""
+    if command.action == "canary" and command.percent == 100 and not in_flight and not confirmed:
+        raise UsageError(
+            "canary 100 with no canary in flight is not a canary: it would send 100% of traffic to the new "
+            "version in one step. Start with a small step (e.g. `/orchestrate canary 10`), use "
+            "`/orchestrate blue-green` (deploy, smoke-check, flip, bake with the old version warm), or pass "
+            "--full-cutover to confirm a one-step canary to 100%"
+        )
 
 
 def start_orchestration(

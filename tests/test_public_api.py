@@ -14,7 +14,7 @@ from conductor import Conductor, Result, Signal, parse_command
 from tests.conftest import Workspace
 
 PUBLIC = [
-    "EXIT_ERROR", "EXIT_OK", "EXIT_ROLLED_BACK", "EXIT_USAGE",
+    "EXIT_ERROR", "EXIT_IN_PROGRESS", "EXIT_OK", "EXIT_PAUSED", "EXIT_REFUSED", "EXIT_ROLLED_BACK", "EXIT_USAGE",
     "Command", "Conductor", "ConductorError", "ConfigError", "JournalError", "LockHeldError",
     "MetricsError", "ModelError", "NotReadyError", "PlatformError", "Report", "Result", "Signal",
     "UsageError", "__version__", "parse_command", "parse_signals",

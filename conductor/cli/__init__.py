@@ -18,23 +18,27 @@ import traceback
 from collections.abc import Sequence
 
 from conductor import __version__
+from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 
-SUBCOMMANDS = ["orchestrate", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
+SUBCOMMANDS = ["orchestrate", "status", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
 
-EPILOG = """exit codes:
-  0  done, status shown, or paused awaiting approval
-  1  unexpected error (platform, model or bug)
-  2  bad usage or config: nothing was changed
-  3  rolled back (by request or by the watchdog)
-"""
+EPILOG = exit_codes.ALL
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise _BadArguments(f"{self.prog}: {message}")
+
+
+class _BadArguments(SystemExit):
+    """argparse refused the command line (exit 2); the message, for a --json error document."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        self.message = message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _BadArguments as exc:
+        if "--json" in (sys.argv[1:] if argv is None else argv):
+            _json_error(argparse.Namespace(json=True), exc.message, "UsageError", EXIT_USAGE)
+        raise
     if not getattr(args, "handler", None):
         if sys.stdin.isatty() and sys.stdout.isatty():  # bare `conductor` in a terminal: the chat REPL
             from conductor.cli import chat
@@ -75,14 +84,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(error, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
-        print("conductor: interrupted; the journal holds the state, run the same command to resume", file=sys.stderr)
-        return 130
-    except Exception:
+        from conductor.cli.interrupted import interruption_message
+
+        print(interruption_message(args), file=sys.stderr)
+        _json_error(args, "interrupted", "Interrupted", exit_codes.EXIT_INTERRUPTED)
+        return exit_codes.EXIT_INTERRUPTED
+    except Exception as exc:
         if os.environ.get("CONDUCTOR_DEBUG"):
             raise
+        last = "".join(traceback.format_exc().splitlines(keepends=True)[-1:])
         print("conductor: unexpected error (set CONDUCTOR_DEBUG=1 for the traceback):", file=sys.stderr)
-        print("".join(traceback.format_exc().splitlines(keepends=True)[-1:]), file=sys.stderr, end="")
+        print(last, file=sys.stderr, end="")
+        _json_error(args, f"unexpected error: {last.strip() or type(exc).__name__}", "UnexpectedError", EXIT_ERROR)
         return EXIT_ERROR
+
+
+def _json_error(args: argparse.Namespace, message: str, kind: str, code: int) -> None:
+    """With --json, every ending that is not a report still yields a document on stdout."""
+    if getattr(args, "json", False) is True:
+        print(json.dumps({"schema": "conductor.error/v1", "error": message, "kind": kind, "exit_code": code},
+                         indent=2))
 
 
 if __name__ == "__main__":

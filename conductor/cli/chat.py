@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from conductor.cli import exit_codes
 from conductor.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "chat", help="interactive REPL: type /orchestrate …, approve ramp-ups inline, ask questions",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "the session ended (/quit, Ctrl-D)", 1: None, 2: None}),
     )
     add_config_option(parser)
     add_brain_option(parser)

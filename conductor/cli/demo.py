@@ -29,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
+from conductor.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 
 SERVICES = ("api", "web", "worker")
@@ -42,6 +44,8 @@ def add_parser(subparsers: Any) -> None:
         help="a blue-green and a canary with automatic rollback, on real local processes (~1 min)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "the good release deployed and the bad one rolled back", 1: "anything else",
+                                  2: None, 130: "interrupted (Ctrl-C): everything stopped, the workspace removed"}),
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspace afterwards")
     parser.add_argument("--no-live", action="store_true", help="no live view, even on a terminal")
@@ -120,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     load: SteadyLoad | None = None
     results: list[Any] = []
     code = EXIT_ERROR
+    interrupted = False
     restore = _sigterm_as_interrupt()  # `kill` gets the same clean shutdown as Ctrl-C
     control = threading.Thread(target=host, name="demo-control", daemon=True)
     control.start()
@@ -139,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(2.0)
         results = _releases(config_path, args.model, view)
         code = EXIT_OK if _as_expected(results) else EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop everything below, then say so (no resume to offer)
+        interrupted = True
     finally:
         view.stop()
         if load is not None:
@@ -146,6 +153,15 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         control.join(timeout=300)  # the control thread drains and stops every instance
         restore()
+    if interrupted:
+        leftovers = _leftover_processes(state_dir / "local")
+        if not args.keep:
+            shutil.rmtree(workspace, ignore_errors=True)
+        where = f"workspace kept: {workspace}" if args.keep else "the temporary workspace was removed"
+        stopped = "every process stopped" if not leftovers else f"{len(leftovers)} process(es) left!"
+        print(f"conductor demo: interrupted; {stopped}, {where}. It was a demo: nothing to resume, "
+              "run `conductor demo` again to watch it from the start", file=sys.stderr)
+        return EXIT_INTERRUPTED if not leftovers else EXIT_ERROR
     for title, result in zip(("1. Blue-green of v1.1.0", "2. Canary of v1.2.0"), results, strict=False):
         print(f"\n# {title}\n\n{result.report.rstrip()}\n")
     served = sum(c.ok for c in load.counts.values()) if load else 0

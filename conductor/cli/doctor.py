@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.cli.common import add_config_option, print_json
 from conductor.config import ConductorConfig, find_config, load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK
@@ -28,7 +29,8 @@ def add_parser(subparsers: Any) -> None:
         help="check platform permissions and prerequisites",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 everything needed is allowed, 1 something is missing, 2 bad config",
+        epilog=exit_codes.epilog({0: "everything needed is allowed", 1: "something is missing or unreachable",
+                                  2: None}),
     )
     add_config_option(parser)
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -80,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _adopt(config: ConductorConfig, config_path: Path) -> None:
+    from conductor.paths import state_dir_for
     from conductor.platforms.kubernetes.platform import KubernetesPlatform
     from conductor.platforms.registry import build_platform
 
-    bundle = build_platform(config, config_path.parent)
+    bundle = build_platform(config, state_dir_for(config_path, config))
     platform = bundle.platform
     assert isinstance(platform, KubernetesPlatform)
     try:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 
 
@@ -24,6 +25,8 @@ def add_parser(subparsers: Any) -> None:
         "down",
         help="drain and stop the local platform started by `conductor up`",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "stopped (or nothing was running)", 1: "something is still running", 2: None}),
     )
     parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the stop (default 120)")
@@ -32,9 +35,12 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from conductor.cli.up import load_local
+    from conductor.paths import check_owner, state_dir_for
 
-    config_path, _config, _settings = load_local(args.config)
-    return stop_local(config_path.parent, args.timeout)
+    config_path, config, _settings = load_local(args.config)
+    state_dir = state_dir_for(config_path, config)
+    check_owner(state_dir, config_path)
+    return stop_local(state_dir, args.timeout)
 
 
 def stop_local(state_dir: Path, timeout: float = 120.0) -> int:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_OK, UsageError
 
 RUN_BRAINS = ("replay", "policy", "anthropic")
@@ -29,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "eval", help="run the recorded-eval suite (scenarios in evals/) and print a scorecard",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 every scenario passed, 1 an invariant or expectation failed, 2 bad usage",
+        epilog=exit_codes.epilog({0: "every scenario passed", 1: "an invariant or expectation failed", 2: None}),
     )
     actions = parser.add_subparsers(dest="eval_action", metavar="ACTION")
     run = actions.add_parser("run", help="run scenarios and print the scorecard")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
+
 DESCRIPTION = """Install Conductor into an assistant harness.
 
   conductor install claude-code          write .claude/commands/orchestrate.md
@@ -23,6 +25,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "install", help="install the /orchestrate slash command into Claude Code",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "installed (or printed)", 1: "a file could not be written", 2: None}),
     )
     parser.add_argument("harness", choices=["claude-code"], help="the harness to install into")
     parser.add_argument("--force", action="store_true", help="replace files that were edited since installed")

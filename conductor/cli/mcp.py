@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.cli.common import add_brain_option, add_config_option
 from conductor.errors import UsageError
 
@@ -33,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "mcp", help="serve Conductor over the Model Context Protocol (stdio, or --http on loopback)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "the client disconnected or the server was stopped", 1: None,
+                                  2: "bad usage or config (a busy or invalid --port, a non-loopback --host)"}),
     )
     add_config_option(parser)
     add_brain_option(parser, "the brain for orchestrate")
@@ -43,7 +46,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP instead of stdio")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address for --http (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port for --http (default 8765)")
+    parser.add_argument("--port", type=_port, default=8765, help="port for --http, 1-65535 (default 8765)")
     parser.set_defaults(handler=run)
 
 
@@ -63,16 +66,48 @@ def run(args: argparse.Namespace) -> int:
         backend=McpBackend(config_path, model=args.model),
         approvals="trust-client" if args.trust_client_approval else "elicit",
     )
+    if args.http:
+        _check_port_free(args.host, args.port)  # before the server is built: a usage error, not a traceback
     server = build_server(settings)
     if args.http:
         token = os.environ.get("CONDUCTOR_MCP_TOKEN") or secrets.token_urlsafe(24)
         if "CONDUCTOR_MCP_TOKEN" not in os.environ:
             print(f"conductor mcp: bearer token for this server: {token}", file=sys.stderr)
         print(f"conductor mcp: serving http://{args.host}:{args.port}/mcp", file=sys.stderr, flush=True)
-        serve_http(server, args.host, args.port, token)
+        try:
+            serve_http(server, args.host, args.port, token)
+        except SystemExit as exc:  # uvicorn exits 3 when it cannot start (taken between our check and its bind)
+            if exc.code in (0, None):
+                raise
+            raise UsageError(f"--port {args.port}: the server could not start on {args.host} (is the port taken?)"
+                             ) from None
     else:
         server.run("stdio")
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, got {port}")
+    return port
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind once to find out, so a busy port is a usage error (exit 2) with the reason."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(f"--port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                             "pick another port") from None
 
 
 def _is_loopback(host: str) -> bool:

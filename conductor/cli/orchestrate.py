@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.cli.common import (
     add_brain_option,
     add_config_option,
@@ -26,8 +27,10 @@ DESCRIPTION = """Run the spec's /orchestrate command.
   conductor orchestrate rollback [service]  roll back one service, or every one in flight
 
 A canary pauses for approval before each ramp-up (state is kept; exit 0). Running
-`canary 25` later is the approval for 25%; `canary 100` promotes. Rerunning the same
-strategy command resumes an orchestration that was interrupted.
+`canary 25` later is the approval for 25%; `canary 100` promotes. `canary 100` with no
+canary in flight is refused (it would be a one-step cutover): use blue-green, a small
+first step, or --full-cutover. Rerunning the same strategy command resumes an
+orchestration that was interrupted.
 """
 
 
@@ -35,8 +38,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "orchestrate", help="deploy, ramp up, roll back, or show status (the spec's /orchestrate)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 done/status/awaiting approval, 1 error, 2 bad usage or config (nothing changed), "
-        "3 rolled back",
+        epilog=exit_codes.epilog({0: None, 1: None, 2: None, 3: None, 4: None, 130: None}),
     )
     parser.add_argument("words", nargs="*", metavar="ARGS", help="e.g. `canary 10` or `rollback api`")
     add_config_option(parser)
@@ -45,6 +47,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--auto", action="store_true",
                         help="canary: ramp through orchestration.canarySteps without pausing (still health-gated)")
     add_brain_option(parser)
+    parser.add_argument("--full-cutover", action="store_true",
+                        help="confirm `canary 100` with no canary in flight: all traffic to the new version in "
+                        "one step (without it, that command is refused)")
     parser.add_argument("--retry", action="store_true",
                         help="deploy a release again although its last orchestration was rolled back")
     parser.add_argument("--exit-zero", action="store_true",
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = conductor.run(
             args.words, auto=args.auto, dry_run=args.dry_run, release=release, retry=args.retry,
+            full_cutover=args.full_cutover,
             on_signal=None if args.json else _print_signal,
             on_progress=_progress_printer() if live else None,
         )

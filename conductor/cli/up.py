@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.config import ConductorConfig, find_config, load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
+from conductor.paths import claim, project_root, state_dir_for
 from conductor.platforms.local.settings import LocalSettings
 
 
@@ -29,6 +31,9 @@ def add_parser(subparsers: Any) -> None:
         "up",
         help="start the local platform: instances, routers and watchdog (platform.kind = local)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "stopped cleanly (--detach: running and answering)",
+                                  1: "the control process failed or did not answer", 2: None}),
     )
     parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
     parser.add_argument("--detach", action="store_true", help="run in the background and return once ready")
@@ -63,7 +68,8 @@ def describe(info: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     config_path, config, settings = load_local(args.config)
-    state_dir = config_path.parent
+    state_dir = state_dir_for(config_path, config)
+    claim(state_dir, config_path)  # the platform's state is this environment's
     if args.detach:
         return _detach(config_path, state_dir, args.timeout)
     from conductor.platforms.local.control import serve
@@ -134,7 +140,7 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=state_dir.parent,
+            cwd=project_root(state_dir),
             env=_child_env(),
         )
     deadline = time.monotonic() + timeout

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from conductor.cli import exit_codes
 from conductor.cli.common import add_config_option, print_json
 from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
@@ -29,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "watch", help="run the watchdog for every orchestration in flight",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: 0 nothing rolled back, 3 something was rolled back, 2 bad usage or config",
+        epilog=exit_codes.epilog({0: "nothing was rolled back", 1: None, 2: None,
+                                  3: "something was rolled back", 130: "interrupted (Ctrl-C)"}),
     )
     add_config_option(parser)
     parser.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",

@@ -85,7 +85,7 @@ class ScriptedBrain:
         import httpx2
 
         from conductor.models.anthropic import AnthropicModel, make_client
-        from conductor.models.replay import Recorder
+        from conductor.models.cassette import Recorder
 
         self._plan(request)
         recorder = Recorder(self.cassette)

@@ -28,8 +28,10 @@ import httpx2
 from conductor.config import ConductorConfig
 from conductor.errors import ModelError
 from conductor.models.base import ModelRequest, ToolCall, Turn, Usage
+from conductor.models.cassette import Recorder
 from conductor.models.pricing import model_id
 from conductor.models.registry import BrainChoice
+from conductor.paths import project_root
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
@@ -171,8 +173,6 @@ def build_brain(
     record = record_path(config, state_dir)
     http_client: httpx2.Client | None = None
     if record is not None:
-        from conductor.models.replay import Recorder
-
         http_client = Recorder(record, secrets=[api_key]).client(timeout=settings.timeout, transport=transport)
     elif transport is not None:
         http_client = httpx2.Client(timeout=settings.timeout, transport=transport)
@@ -192,5 +192,5 @@ def record_path(config: ConductorConfig, state_dir: Path) -> Path | None:
         return Path(os.environ[RECORD_ENV]).resolve()
     if config.model.record:
         path = Path(config.model.record)
-        return path if path.is_absolute() else state_dir.parent / path
+        return path if path.is_absolute() else project_root(state_dir) / path
     return None

@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from conductor.models.replay import Cassette, CassetteMismatch, Replayer, first_difference
+from conductor.models.cassette import Cassette, CassetteMismatch, Replayer, first_difference
 from tests.conftest import Workspace
 from tests.models.cassettes import CANARY_CONFIG, FIXTURES, canary_to_approval
 from tests.models.fake_api import FakeMessagesAPI, error, message, text, tool
@@ -113,7 +113,7 @@ def request(messages: list[dict[str, Any]]) -> httpx2.Request:
 
 
 def interaction(messages: list[dict[str, Any]], reply: Any) -> dict[str, Any]:
-    from conductor.models.replay import summarize
+    from conductor.models.cassette import summarize
 
     return {"request": summarize(request(messages)), "response": {"status": 200, "headers": {}, "body": reply}}
 

@@ -30,6 +30,7 @@ import httpx2
 from conductor.config import ConductorConfig
 from conductor.errors import ConfigError, PlatformError
 from conductor.metrics.router import RouterWindow
+from conductor.paths import project_root
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
 from conductor.platforms.local.process import free_port, health_status, stop_untracked
 from conductor.platforms.local.router import Router
@@ -64,7 +65,7 @@ class LocalRuntime:
         self._save_lock = threading.Lock()
         self._state: dict[str, Any] = {"services": {}}
         self.supervisor = Supervisor(
-            settings, self.home, state_dir / "logs", state_dir.parent, self._changed, self._event
+            settings, self.home, state_dir / "logs", project_root(state_dir), self._changed, self._event
         )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-routers", daemon=True)
