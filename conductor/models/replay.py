@@ -16,6 +16,7 @@ from conductor.errors import UsageError
 from conductor.models.anthropic import AnthropicModel, make_client
 from conductor.models.cassette import Cassette, Replayer
 from conductor.models.registry import BrainChoice
+from conductor.paths import project_root
 
 CASSETTE_ENV = "CONDUCTOR_CASSETTE"
 REPLAY_KEY = "replay-needs-no-key"
@@ -28,7 +29,7 @@ def cassette_path(config: ConductorConfig, state_dir: Path) -> Path:
         return Path(os.environ[CASSETTE_ENV]).resolve()
     if config.model.cassette:
         path = Path(config.model.cassette)
-        return path if path.is_absolute() else state_dir.parent / path
+        return path if path.is_absolute() else project_root(state_dir) / path
     raise UsageError(f'the replay brain needs a cassette: set "model": {{"cassette": "PATH"}} in the config '
                      f"or {CASSETTE_ENV}=PATH")
 
