@@ -275,6 +275,15 @@ def service_order(config: ConductorConfig) -> list[str]:
     return ordered
 
 
+def config_fingerprint(config: ConductorConfig) -> str:
+    """A short hash of what the file says (formatting and key order do not count), so a running
+    host can tell that the file it judges by was edited."""
+    import hashlib
+
+    canonical = json.dumps(config.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
 def find_config(start: Path) -> Path:
     """The nearest ``.mothership/config.json`` from ``start`` upward."""
     for directory in (start, *start.parents):

@@ -2,8 +2,14 @@
 
 A canary left at 10% awaiting approval is still taking users' traffic after ``conductor
 orchestrate`` has returned; someone must keep watching it. The control process is alive exactly
-as long as the services are, so it hosts :func:`conductor.watchdog.watch_forever` over every
-orchestration in flight, reaching its own API through the same client as any other command.
+as long as the services are, so it hosts the watchdog (:class:`conductor.watchdog.Patrol`) over
+every orchestration in flight, reaching its own API through the same client as any other command.
+
+The host outlives edits of the config: before every round it checks the file's fingerprint. A
+valid edit is reloaded (and said so), so the hosted watchdog and a ``conductor orchestrate`` in
+another terminal judge one canary by the same thresholds; an invalid edit keeps the last good
+config, loudly, until it is fixed. Platform settings (commands, ports) belong to the running
+instances and routers: those need ``conductor down`` and ``conductor up``, which it says too.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conductor.session import Conductor
 
 
 def start_watchdog(config_path: Path, stop: threading.Event) -> threading.Thread:
@@ -20,22 +30,71 @@ def start_watchdog(config_path: Path, stop: threading.Event) -> threading.Thread
     return thread
 
 
+def _say(text: str) -> None:
+    print(f"conductor: {text}", file=sys.stderr, flush=True)
+
+
+class ConfigFollower:
+    """The host's current :class:`Conductor`, replaced when the config file changes validly."""
+
+    def __init__(self, config_path: Path) -> None:
+        from conductor.config import config_fingerprint
+        from conductor.session import Conductor
+
+        self.path = config_path
+        self.conductor: Conductor = Conductor.from_config(config_path)
+        self.fingerprint = config_fingerprint(self.conductor.config)
+        self._complaint = ""
+
+    def refresh(self) -> bool:
+        """Reload a changed, valid config (True when it did); never raises."""
+        from conductor.config import config_fingerprint
+        from conductor.errors import ConductorError
+        from conductor.session import Conductor
+
+        try:
+            fresh = Conductor.from_config(self.path)
+        except ConductorError as exc:
+            complaint = str(exc)
+            if complaint != self._complaint:  # once per distinct problem, not every round
+                _say(f"the config changed but cannot be used ({complaint}); the watchdog keeps judging with the "
+                     f"config it loaded (fingerprint {self.fingerprint}) until it is fixed")
+                self._complaint = complaint
+            return False
+        self._complaint = ""
+        fingerprint = config_fingerprint(fresh.config)
+        if fingerprint == self.fingerprint:
+            fresh.close()
+            return False
+        if fresh.state_dir != self.conductor.state_dir:
+            _say(f"the config now names another environment ({fresh.state_dir}); this control process keeps "
+                 f"watching {self.conductor.state_dir}: restart it with `conductor down` and `conductor up`")
+            fresh.close()
+            return False
+        old, self.conductor = self.conductor, fresh
+        _say(f"config changed (fingerprint {self.fingerprint} -> {fingerprint}): the watchdog now judges with it")
+        if old.config.platform != fresh.config.platform:
+            _say("platform settings changed too: they apply to instances and routers after `conductor down` "
+                 "and `conductor up`")
+        self.fingerprint = fingerprint
+        old.close()
+        return True
+
+
 def _watch(config_path: Path, stop: threading.Event) -> None:
-    from conductor.session import Conductor
-    from conductor.watchdog import watch_forever
+    from conductor.watchdog import Patrol
 
-    conductor = Conductor.from_config(config_path)
-    interval = conductor.config.orchestration.health_check_interval
-
-    def rolled_back(service: str) -> None:
-        print(f"conductor: watchdog rolled back {service}", file=sys.stderr, flush=True)
-
+    follower = ConfigFollower(config_path)
+    patrol = Patrol(follower.conductor)
     try:
-        while not stop.is_set():
+        while not stop.wait(follower.conductor.config.orchestration.health_check_interval):
             try:
-                watch_forever(conductor, stop, on_rollback=rolled_back)
+                if follower.refresh():
+                    patrol = Patrol(follower.conductor)
+                for service in patrol.round():
+                    _say(f"watchdog rolled back {service}")
             except Exception as exc:  # one bad round must not end the watching for good
-                print(f"conductor: watchdog error (retrying): {exc}", file=sys.stderr, flush=True)
-                time.sleep(min(interval, 5.0))
+                _say(f"watchdog error (retrying): {exc}")
+                time.sleep(min(follower.conductor.config.orchestration.health_check_interval, 5.0))
     finally:
-        conductor.close()
+        follower.conductor.close()
