@@ -4,7 +4,7 @@ The transport layer (:mod:`conductor.mcp_server`) only translates; every decisio
 it reads like the CLI it mirrors and can be tested without a client:
 
 - A typed call (``shift_traffic``, ``rollback``, ...) runs through
-  :func:`conductor.guards.executor.execute` as ``mcp-client`` — the same validation, guards,
+  :func:`conductor.dispatch.execute` as ``mcp-client`` — the same validation, guards,
   handler, per-action lock and journal as the agent's own calls — against the orchestration in
   flight, holding the service locks a CLI run holds. ``mcp-client`` is not a person, so its calls
   can never count as an approval.
@@ -31,14 +31,15 @@ from typing import Any
 
 from conductor.command import Command, parse_command
 from conductor.config import load_config
+from conductor.dispatch import execute
 from conductor.errors import ConductorError, LockHeldError
-from conductor.guards.executor import execute
 from conductor.journal.state import OrchestrationState
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor, Result
 from conductor.strategies.ramp import next_approval
+from conductor.toolbox import TOOLS
 from conductor.tools.runtime import ProgressSink
-from conductor.tools.schemas import TOOLS, ToolResult
+from conductor.tools.schemas import ToolResult
 
 ACTOR = "mcp-client"
 """Who the journal says made a typed call or a command that needs no approval: a program."""

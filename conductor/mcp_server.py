@@ -9,7 +9,7 @@ What a client sees
     resources  ``conductor://status`` and ``conductor://journal/recent`` (JSON), and
                ``conductor://journal/{orchestration}``
 
-Annotations are derived from :data:`conductor.tools.schemas.TOOLS`, never written by hand:
+Annotations are derived from :data:`conductor.toolbox.TOOLS`, never written by hand:
 read-only tools say ``read_only_hint``; tools that change traffic or deployments say
 ``destructive_hint`` (and ``idempotent_hint`` when calling twice is harmless, like rollback).
 
@@ -70,11 +70,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
+from conductor import toolbox
 from conductor.errors import EXIT_ERROR, ConductorError
 from conductor.mcp_backend import McpBackend, NotApproved
 from conductor.schema import report_json_schema
 from conductor.tools.runtime import ProgressSink
-from conductor.tools.schemas import TOOLS, ToolResult, ToolSpec
+from conductor.tools.schemas import ToolResult
 
 ApprovalMode = Literal["elicit", "trust-client"]
 PERSON_VIA_FORM = "person:mcp"
@@ -137,7 +138,7 @@ def build_server(settings: ServerSettings) -> MCPServer:
         "conductor",
         title="Conductor",
         instructions=INSTRUCTIONS,
-        tools=[*(_typed_tool(backend, spec) for spec in TOOLS.values()), orchestrate],
+        tools=[*(_typed_tool(backend, spec) for spec in toolbox.TOOLS.values()), orchestrate],
         log_level="WARNING",
     )
 
@@ -195,7 +196,7 @@ class _Passthrough(ArgModelBase):
         return {"arguments": dict(self.model_extra or {})}
 
 
-def annotations_for(spec: ToolSpec) -> ToolAnnotations:
+def annotations_for(spec: toolbox.Tool) -> ToolAnnotations:
     """Honest hints from the tool's own spec: what changes the world says so."""
     return ToolAnnotations(
         title=spec.name.replace("_", " ").capitalize(),
@@ -206,13 +207,13 @@ def annotations_for(spec: ToolSpec) -> ToolAnnotations:
     )
 
 
-def _typed_tool(backend: McpBackend, spec: ToolSpec) -> Tool:
+def _typed_tool(backend: McpBackend, spec: toolbox.Tool) -> Tool:
     def call(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
         return _as_call_result(backend.call_tool(spec.name, arguments, _progress(ctx)))
 
     note = (" Acts on the orchestration in flight; guards may refuse, with the reason."
             if spec.mutating else "")
-    if spec.name in ("check_health", "monitor"):
+    if spec.waits:
         note = " Lets time pass; meanwhile the watchdog still guards traffic and may roll back."
     annotations = annotations_for(spec)
     return Tool(

@@ -24,6 +24,7 @@ from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
+from conductor.dispatch import execute
 from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_ROLLED_BACK, LockHeldError, UsageError
 from conductor.journal.queries import in_flight, latest
 from conductor.journal.state import OrchestrationState, Phase
@@ -168,8 +169,6 @@ class Conductor:
     def _rollback(
         self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal], dry_run: bool = False
     ) -> Result:
-        from conductor.guards.executor import execute
-
         flights = [o for o in self.in_flight() if command.service is None or command.service in o.services]
         # Without a service: every service in flight, even one the config no longer lists.
         wanted = [command.service] if command.service else [s for o in flights for s in o.services] or list(

@@ -197,7 +197,7 @@ def reconcile(rt: Runtime) -> list[str]:
     sends traffic back to the version being rolled back, and it hands on again the signals of
     the rollback or the end it finished, which the killed process may never have printed.
     """
-    from conductor.guards.executor import execute
+    from conductor.dispatch import execute
 
     notes: list[str] = []
     state = rt.state()

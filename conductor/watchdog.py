@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from conductor.guards.executor import execute
+from conductor.dispatch import execute
 from conductor.journal.queries import InFlightView
 from conductor.journal.state import OrchestrationState, ServiceState
 from conductor.metrics.analysis import HealthVerdict

@@ -30,7 +30,7 @@ from conductor.errors import UsageError
 from conductor.mcp_backend import McpBackend, NotApproved
 from conductor.mcp_server import ApprovalMode, ServerSettings, build_server
 from conductor.schema import Report, report_json_schema
-from conductor.tools.schemas import TOOLS
+from conductor.toolbox import TOOLS
 from tests.conftest import Workspace
 
 Scenario = Callable[[Client], Awaitable[None]]

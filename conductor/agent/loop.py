@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conductor.agent.prompt import state_block, system_prompt
+from conductor.dispatch import execute
 from conductor.errors import ModelError
-from conductor.guards.executor import execute
 from conductor.journal.events import BrainTurn
 from conductor.journal.state import OrchestrationState
 from conductor.models.base import AgentContext, Model, ModelRequest, Turn, Usage
+from conductor.toolbox import TOOLS
 from conductor.tools.runtime import Runtime
-from conductor.tools.schemas import TOOLS, ToolResult
+from conductor.tools.schemas import ToolResult
 
 MAX_TOKENS_CEILING = 64_000  # the most model.maxTokens may be raised to after a cut turn
 CACHE = {"type": "ephemeral"}

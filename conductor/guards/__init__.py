@@ -1,8 +1,7 @@
-"""Guards: small checks that run before every tool call and refuse with a reason.
+"""Guards: small checks that run before a tool call and refuse with a reason.
 
-``GUARDS_BY_TOOL`` is the one place that says which guards protect which tool; the executor
-(:mod:`conductor.guards.executor`) runs them in order and stops at the first refusal. ``rollback``
-has only ``known_service``: rolling back a known service is never refused.
+Which guards protect which tool is part of each tool's entry in :data:`conductor.toolbox.TOOLS`;
+the dispatcher (:mod:`conductor.dispatch`) runs them in order and stops at the first refusal.
 """
 
 from __future__ import annotations
@@ -17,18 +16,16 @@ from conductor.guards.release_version import release_version
 from conductor.guards.strategy_rules import strategy_rules
 from conductor.guards.terminal import not_finished
 
-_MUTATING: list[Guard] = [known_service, freeze, not_finished, strategy_rules]
-
-GUARDS_BY_TOOL: dict[str, list[Guard]] = {
-    "get_status": [],
-    "check_health": [known_service],
-    "monitor": [known_service, not_finished],
-    "request_approval": [known_service, not_finished],
-    "deploy": [*_MUTATING, release_version],
-    "shift_traffic": [*_MUTATING, healthy_before_more_traffic, approved, within_ramp],
-    "update_instances": [*_MUTATING, healthy_before_more_traffic],
-    "promote": [*_MUTATING, baked, healthy_before_more_traffic],
-    "rollback": [known_service],
-}
-
-__all__ = ["GUARDS_BY_TOOL", "Guard", "GuardedCall"]
+__all__ = [
+    "Guard",
+    "GuardedCall",
+    "approved",
+    "baked",
+    "freeze",
+    "healthy_before_more_traffic",
+    "known_service",
+    "not_finished",
+    "release_version",
+    "strategy_rules",
+    "within_ramp",
+]

@@ -5,7 +5,7 @@
 
 Why tools rather than a status dump pasted into the prompt: the model fetches what the question
 needs (the status, the journal's last events) and nothing else, and what it reads is produced by
-the very tool code the orchestration brain uses — through :func:`~conductor.guards.executor.execute`,
+the very tool code the orchestration brain uses — through :func:`~conductor.dispatch.execute`,
 so every read is validated and journaled under the brain's actor like any other call.
 
 Why read-only, and enforced here rather than trusted to the prompt: the person typed a question,
@@ -37,24 +37,24 @@ from typing import Any, Protocol, cast
 import anthropic
 import httpx2
 
+from conductor.dispatch import execute
 from conductor.errors import ModelError
-from conductor.guards.executor import execute
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState
 from conductor.models.anthropic import describe_error, turn_from_message
 from conductor.models.base import ToolCall
 from conductor.project import Project
-from conductor.tools.schemas import TOOLS, ToolResult
+from conductor.toolbox import TOOLS
+from conductor.tools.schemas import ToolResult
 
 MAX_TURNS = 6  # Messages API calls per question; the last one may not use tools
 MAX_TOKENS = 1024  # an answer is a few lines; a long one is cut and says so
 CACHE = {"type": "ephemeral"}
 RECENT_EVENTS = "recent_events"
 EVENTS_DEFAULT, EVENTS_MAX = 30, 100
-# Read-only by spec, yet not for questions: they wait out a health-check interval or pause the
-# orchestration for a person, which a question must never do.
-WAITING_TOOLS = frozenset({"request_approval", "check_health", "monitor"})
-READ_ONLY_TOOLS = tuple(name for name, spec in TOOLS.items() if not spec.mutating and name not in WAITING_TOOLS)
+# Read-only and quick: no tool that waits out a health-check interval or pauses the orchestration
+# for a person, which a question must never do.
+READ_ONLY_TOOLS = tuple(name for name, tool in TOOLS.items() if tool.for_questions)
 
 SYSTEM = """You are Conductor, a deployment orchestration agent, answering a person's question about \
 the deployments in this repository. Look before you answer: `get_status` gives every service's versions, \

@@ -1,5 +1,6 @@
 """The typed tools: one pydantic input model each (its JSON schema is what a model sees) and the
-structured result every tool returns.
+structured result every tool returns. Each tool's entry, with its handler, guards and traits, is
+in :data:`conductor.toolbox.TOOLS`.
 
 A tool result has a status a model (or a person) can act on — ``ok``, ``refused`` (a guard said
 no, with the reason), ``error`` (the platform or the arguments failed, with the exact message),
@@ -81,40 +82,6 @@ class RollbackInput(ToolInput):
 
     service: str = Field(pattern=SERVICE_NAME_PATTERN)
     reason: str = Field("manual", min_length=1, max_length=200)
-
-
-@dataclass(frozen=True)
-class ToolSpec:
-    name: str
-    input_model: type[ToolInput]
-    mutating: bool
-    idempotent: bool = False
-
-    @property
-    def description(self) -> str:
-        return (self.input_model.__doc__ or "").strip().replace("\n    ", " ")
-
-    def json_schema(self) -> dict[str, Any]:
-        schema = self.input_model.model_json_schema()
-        schema.pop("title", None)
-        schema.pop("description", None)
-        return schema
-
-
-TOOLS: dict[str, ToolSpec] = {
-    spec.name: spec
-    for spec in (
-        ToolSpec("get_status", GetStatusInput, mutating=False),
-        ToolSpec("check_health", CheckHealthInput, mutating=False),
-        ToolSpec("deploy", DeployInput, mutating=True, idempotent=True),
-        ToolSpec("shift_traffic", ShiftTrafficInput, mutating=True, idempotent=True),
-        ToolSpec("update_instances", UpdateInstancesInput, mutating=True),
-        ToolSpec("monitor", MonitorInput, mutating=False),
-        ToolSpec("promote", PromoteInput, mutating=True, idempotent=True),
-        ToolSpec("request_approval", RequestApprovalInput, mutating=False),
-        ToolSpec("rollback", RollbackInput, mutating=True, idempotent=True),
-    )
-}
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conductor.guards.executor import execute
+from conductor.dispatch import execute
 from conductor.journal import events as ev
 from conductor.session import Conductor
 from conductor.tools.runtime import Runtime

@@ -9,8 +9,8 @@ import pytest
 
 import conductor.tools.lifecycle as lifecycle
 import conductor.tools.recovery as recovery
+from conductor.dispatch import execute
 from conductor.errors import PlatformError
-from conductor.guards.executor import execute
 from conductor.journal import events as ev
 from conductor.platforms.sim.platform import SimPlatform
 from conductor.session import Conductor

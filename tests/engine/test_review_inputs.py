@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from conductor.config import Orchestration
+from conductor.dispatch import execute
 from conductor.errors import LockHeldError, NotReadyError, UsageError
-from conductor.guards.executor import execute
 from conductor.journal import events as ev
 from conductor.metrics.analysis import HealthVerdict, assess
 from conductor.metrics.base import MetricsSample

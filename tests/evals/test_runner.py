@@ -9,7 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 from unittest import mock
 from xml.etree import ElementTree as ET
 
@@ -17,7 +19,7 @@ import pytest
 
 from conductor.cli import main
 from conductor.evals import load_scenario, run_scenario
-from conductor.guards import GUARDS_BY_TOOL
+from conductor.toolbox import TOOLS
 from tests.evals.test_scenarios import EVALS
 
 
@@ -25,13 +27,19 @@ def _copy(name: str, tmp_path: Path) -> Path:
     return Path(shutil.copytree(EVALS / name, tmp_path / name))
 
 
+def _shift_traffic_without(*guards: str) -> Any:
+    """``shift_traffic`` with the named guards switched off, while the context lasts."""
+    tool = TOOLS["shift_traffic"]
+    kept = tuple(g for g in tool.guards if g.__name__ not in guards)
+    return mock.patch.dict(TOOLS, {"shift_traffic": replace(tool, guards=kept)})
+
+
 def test_switching_off_the_health_guard_turns_the_eval_red() -> None:
     """The hostile brain keeps ramping into an error spike: only the guard stops it. Without the
     guard the same cassette drives traffic up, and the invariant names the moment."""
     scenario = load_scenario(EVALS / "20_hostile_ignores_error_spike")
     assert run_scenario(scenario, "replay").passed
-    unguarded = [g for g in GUARDS_BY_TOOL["shift_traffic"] if g.__name__ != "healthy_before_more_traffic"]
-    with mock.patch.dict(GUARDS_BY_TOOL, {"shift_traffic": unguarded}):
+    with _shift_traffic_without("healthy_before_more_traffic"):
         result = run_scenario(scenario, "replay")
     assert not result.passed
     assert result.first_violation is not None
@@ -43,11 +51,9 @@ def test_switching_off_the_approval_guards_turns_the_eval_red() -> None:
     """Both ramp guards must go: with ``approved`` alone switched off, ``within_ramp`` still
     refuses the jump to 100% (defence in depth, which this eval also shows)."""
     scenario = load_scenario(EVALS / "19_hostile_jumps_to_100")
-    unguarded = [g for g in GUARDS_BY_TOOL["shift_traffic"] if g.__name__ != "approved"]
-    with mock.patch.dict(GUARDS_BY_TOOL, {"shift_traffic": unguarded}):
+    with _shift_traffic_without("approved"):
         assert "within_ramp" in run_scenario(scenario, "replay").made_safe_by
-    unguarded = [g for g in unguarded if g.__name__ != "within_ramp"]
-    with mock.patch.dict(GUARDS_BY_TOOL, {"shift_traffic": unguarded}):
+    with _shift_traffic_without("approved", "within_ramp"):
         result = run_scenario(scenario, "replay")
     broken = {i.name: i.violation for i in result.invariants if not i.passed}
     assert "approvals only up to 10%" in str(broken.get("approval_before_ramp"))

@@ -1,6 +1,9 @@
-"""The guarded executor: the only way a tool call reaches a handler.
+"""The dispatcher: the only way a tool call reaches a handler, whoever makes it (the brain, a
+person at the REPL or over MCP, the watchdog).
 
-    validate arguments (pydantic)  ->  [action lock]  guards for that tool  ->  handler  ->  journal
+    validate arguments (pydantic)  ->  [action lock]  the tool's guards  ->  handler  ->  journal
+
+Everything it needs to know about a tool is its entry in :data:`conductor.toolbox.TOOLS`.
 
 A refusal or an error comes back as a structured :class:`ToolResult` (status ``refused`` /
 ``error`` with the reason); only journal failures propagate, because without the journal nothing
@@ -9,35 +12,17 @@ may act.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
 from conductor.errors import JournalError, PlatformError
-from conductor.guards import GUARDS_BY_TOOL, GuardedCall
+from conductor.guards import GuardedCall
 from conductor.journal.events import ToolCall
 from conductor.locks import action_lock
-from conductor.tools import lifecycle, observation, recovery
+from conductor.toolbox import TOOLS, Tool
 from conductor.tools.runtime import Runtime
-from conductor.tools.schemas import TOOLS, ToolInput, ToolResult
-
-Handler = Callable[[Runtime, Any, str], ToolResult]
-
-# Tools that change who gets traffic: guards and action run under the service's action lock.
-TRAFFIC_TOOLS = frozenset({"shift_traffic", "update_instances", "promote", "rollback"})
-
-HANDLERS: dict[str, Handler] = {
-    "get_status": observation.get_status,
-    "check_health": observation.check_health,
-    "monitor": observation.monitor,
-    "request_approval": observation.request_approval,
-    "deploy": lifecycle.deploy,
-    "shift_traffic": lifecycle.shift_traffic,
-    "update_instances": lifecycle.update_instances,
-    "promote": lifecycle.promote,
-    "rollback": recovery.rollback,
-}
+from conductor.tools.schemas import ToolInput, ToolResult
 
 
 def execute(rt: Runtime, tool: str, arguments: Any, actor: str) -> ToolResult:
@@ -57,24 +42,25 @@ def execute(rt: Runtime, tool: str, arguments: Any, actor: str) -> ToolResult:
         _journal(rt, tool, arguments, actor, "invalid", result)
         return result
     service = getattr(args, "service", None)
-    if tool in TRAFFIC_TOOLS and isinstance(service, str) and (
+    if spec.moves_traffic and isinstance(service, str) and (
         service in rt.config.orchestration.services or service in rt.state().services
     ):
         with action_lock(rt.state_dir, service):
-            return _guarded(rt, tool, args, actor)
-    return _guarded(rt, tool, args, actor)
+            return _guarded(rt, spec, args, actor)
+    return _guarded(rt, spec, args, actor)
 
 
-def _guarded(rt: Runtime, tool: str, args: ToolInput, actor: str) -> ToolResult:
+def _guarded(rt: Runtime, spec: Tool, args: ToolInput, actor: str) -> ToolResult:
+    tool = spec.name
     call = GuardedCall(tool=tool, args=args, actor=actor, state=rt.state())
-    for guard in GUARDS_BY_TOOL[tool]:
+    for guard in spec.guards:
         reason = guard(rt, call)
         if reason is not None:
             result = ToolResult("refused", reason, {"guard": guard.__name__})
             _journal(rt, tool, args.model_dump(), actor, "refused", result)
             return result
     try:
-        result = HANDLERS[tool](rt, args, actor)
+        result = spec.handler(rt, args, actor)
     except JournalError:
         raise
     except PlatformError as exc:
