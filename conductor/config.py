@@ -74,13 +74,15 @@ class RollbackThreshold(StrictModel):
 
 
 class BaselineTolerance(StrictModel):
-    """How much worse than stable the canary may be before it counts as a breach."""
+    """The previous per-window judge's tolerances: accepted so older files load; the sequential
+    judge's are under ``judge``."""
 
     error_rate_delta: float = Field(
         2.0, alias="errorRateDelta", ge=0, le=100, description="Percentage points above stable's error rate."
     )
     response_time_ratio: float = Field(
-        1.5, alias="responseTimeRatio", ge=1, description="Multiple of stable's latency (plus 20 ms slack); the previous threshold judge's."
+        1.5, alias="responseTimeRatio", ge=1,
+        description="Multiple of stable's latency (plus 20 ms slack); the previous threshold judge's.",
     )
 
 

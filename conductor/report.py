@@ -16,6 +16,7 @@ from conductor.errors import EXIT_REFUSED
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
+from conductor.metrics.judge import Judgement, Verdict
 from conductor.platforms.base import SLOTS
 from conductor.signals import Signal
 from conductor.strategies.ramp import next_approval
@@ -152,27 +153,52 @@ def _instance_lines(conductor: Conductor, state: OrchestrationState) -> list[str
     return lines
 
 
+_BASELINE_NOTE = {"concurrent": "against stable over the same period",
+                  "historical": "against stable's own traffic just before the switch (no concurrent baseline)",
+                  "none": "no stable figures: absolute limits only"}
+
+
+def _mark(judgement: Judgement | None, names: tuple[str, ...], breached: bool) -> tuple[bool, str]:
+    """✗ for a regression, ✓ when every test of the metric shows non-inferiority, … while undecided."""
+    if breached:
+        return False, "✗"
+    if judgement is None:
+        return True, "✓"
+    outcomes = [t.outcome for t in judgement.tests if t.name in names]
+    if outcomes and all(o is Verdict.NON_INFERIOR for o in outcomes):
+        return True, "✓"
+    return False, "… undecided"
+
+
 def _health_lines(service: str, health: HealthAssessment) -> list[dict[str, Any]]:
-    if health.verdict in (HealthVerdict.INSUFFICIENT_DATA, HealthVerdict.METRICS_UNAVAILABLE):
-        return [{"service": service, "metric": "data", "ok": False, "text": f"{service}: {health.reason} ✗"}]
+    judgement = health.judgement
+    verdict_line: dict[str, Any] = {
+        "service": service, "metric": "verdict", "verdict": health.verdict.value, "ok": health.healthy,
+        "text": f"{service} verdict: **{health.verdict.value.replace('_', '-')}** — {health.reason}",
+        "evidence": judgement.summary() if judgement is not None else None,
+    }
+    if judgement is not None:
+        verdict_line["text"] += f" ({_BASELINE_NOTE[judgement.baseline.value]})"
+    if health.verdict is HealthVerdict.UNAVAILABLE:
+        return [verdict_line, {"service": service, "metric": "data", "ok": False,
+                               "text": f"{service}: {health.reason} ✗"}]
     breached = {b.metric for b in health.breaches}
-    lines = []
+    lines = [verdict_line]
     latency, base_latency = health.latency_ms, health.baseline_latency_ms
     base = f" (baseline: {base_latency:.0f}ms)" if base_latency is not None else " (no baseline)"
+    ok, mark = _mark(judgement, ("latency", "latency_limit"), "latency" in breached)
     lines.append({
-        "service": service, "metric": "latency", "value": latency, "baseline": base_latency,
-        "ok": "latency" not in breached,
-        "text": f"{service} {health.percentile} response time: {latency:.0f}ms{base} "
-                f"{'✗' if 'latency' in breached else '✓'}" if latency is not None else
-                f"{service} response time: no data ✗",
+        "service": service, "metric": "latency", "value": latency, "baseline": base_latency, "ok": ok,
+        "text": f"{service} {health.percentile} response time: {latency:.0f}ms{base} {mark}" if latency is not None
+        else f"{service} response time: no data ✗",
     })
     rate, base_rate = health.error_rate, health.baseline_error_rate
     base = f" (baseline: {base_rate:.2f}%)" if base_rate is not None else " (no baseline)"
+    ok, mark = _mark(judgement, ("error_rate", "error_rate_limit"), "error_rate" in breached)
     lines.append({
-        "service": service, "metric": "error_rate", "value": rate, "baseline": base_rate,
-        "ok": "error_rate" not in breached,
-        "text": f"{service} error rate: {rate:.2f}%{base} {'✗' if 'error_rate' in breached else '✓'}"
-        if rate is not None else f"{service} error rate: no data ✗",
+        "service": service, "metric": "error_rate", "value": rate, "baseline": base_rate, "ok": ok,
+        "text": f"{service} error rate: {rate:.2f}%{base} {mark}" if rate is not None
+        else f"{service} error rate: no data ✗",
     })
     lines.append({"service": service, "metric": "active_connections", "value": health.active_connections,
                   "ok": True, "text": f"{service} active connections: {health.active_connections:,}"})

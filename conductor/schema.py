@@ -53,13 +53,19 @@ class HealthLine(_Strict):
     """One health observation of the new version, with the stable baseline it was compared to."""
 
     service: str
-    metric: Literal["latency", "error_rate", "active_connections", "data"] = Field(
-        description='"data" means there was nothing to judge (no samples or metrics unavailable).'
+    metric: Literal["verdict", "latency", "error_rate", "active_connections", "data"] = Field(
+        description='"verdict": the judge\'s answer with its evidence; "data": nothing to judge (metrics unavailable).'
     )
     value: int | float | None = Field(None, description="Latency in ms, error rate in %, or a connection count.")
     baseline: float | None = Field(None, description="The same metric on the stable version (None: no baseline).")
     ok: bool = Field(description="False when this metric breached its threshold or could not be judged.")
     text: str = Field(description="The line as the markdown report shows it.")
+    verdict: Literal["regression", "non_inferior", "inconclusive", "unavailable"] | None = Field(
+        None, description="On the verdict line: only non_inferior is healthy."
+    )
+    evidence: dict[str, Any] | None = Field(
+        None, description="On the verdict line: the counts, each sequential test's null values and log e-values."
+    )
 
 
 class SignalDoc(_Strict):

@@ -69,7 +69,7 @@ def test_rollbacks_by_the_watchdog_and_by_request(workspace: Workspace, capsys: 
     workspace.write_config(config)
     (watchdog,) = json_runs(workspace, capsys, "canary 10")
     assert watchdog["exit_code"] == 3 and watchdog["status"] == "rolled_back"
-    assert watchdog["signals"][0]["kind"] == "ROLLBACK" and ">" in watchdog["signals"][0]["reason"]
+    assert watchdog["signals"][0]["kind"] == "ROLLBACK" and "above the 5% limit" in watchdog["signals"][0]["reason"]
     workspace.write_config(release_config())
     paused, manual, nothing = json_runs(workspace, capsys, "canary 10 --retry", "rollback web", "rollback web")
     assert manual["signals"][0]["text"] == "<conductor>ROLLBACK:web:manual</conductor>"

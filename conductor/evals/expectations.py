@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from conductor.evals.scenario import Expectations
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Event
-from conductor.toolbox import TOOLS
+from conductor.tools.schemas import TOOLS
 
 if TYPE_CHECKING:
     from conductor.evals.runner import ScenarioResult
@@ -26,6 +26,9 @@ GUARD_REASONS: list[tuple[str, str]] = [
     ("has not been observed for a full health-check interval", "healthy_before_more_traffic"),
     ("the new version is unhealthy", "healthy_before_more_traffic"),
     ("no promotion while blind", "healthy_before_more_traffic"),
+    ("the new version is worse than stable", "healthy_before_more_traffic"),
+    ("not enough evidence yet", "healthy_before_more_traffic"),
+    ("a step lasts at least one full interval", "healthy_before_more_traffic"),
     ("unknown service", "known_service"),
     ("is not part of this orchestration", "known_service"),
     ("only the release's target version", "release_version"),
@@ -84,7 +87,7 @@ def rollback_timing(events: list[Event]) -> float | None:
         return None
     breach = next((e for e in events if e.kind == "health_checked" and e.service == rollback.service
                    and e.orchestration == rollback.orchestration and e.seq < rollback.seq
-                   and e.data["assessment"]["verdict"] != "healthy"), None)
+                   and e.data["assessment"]["verdict"] not in ("healthy", "non_inferior", "inconclusive")), None)
     return None if breach is None else rollback.at - breach.at
 
 

@@ -78,13 +78,17 @@ def _candidate(info: dict[str, Any]) -> str:
     return "green" if info.get("stable_slot", "blue") == "blue" else "blue"
 
 
-def _healthy_since(checks: list[Event], since: float | None) -> tuple[bool, str]:
-    """Whether the latest check whose window started after ``since`` was healthy, and why not."""
+def _healthy_since(checks: list[Event], since: float | None, explicit: int | None = None,
+                   new_percent: int = 100) -> tuple[bool, str]:
+    """Whether the latest check whose window started after ``since`` was healthy (non-inferior),
+    and why not. ``explicit``: the latest percentage a person typed exactly."""
     fresh = [c for c in checks if since is None or float(c.data["window_start"]) >= since - EPS]
     if not fresh:
         return False, f"it was never observed for a full interval since the change at t={since or 0:.0f}s"
     assessment = fresh[-1].data["assessment"]
-    if assessment["verdict"] != "healthy":
+    if assessment["verdict"] == "inconclusive" and explicit is not None and explicit >= new_percent:
+        return True, ""  # a person ramped an inconclusive step up explicitly (an exact approval they typed)
+    if assessment["verdict"] not in ("healthy", "non_inferior"):
         return False, f"the latest check (t={fresh[-1].at:.0f}s) said {assessment['verdict']}: {assessment['reason']}"
     return True, ""
 
@@ -97,7 +101,10 @@ def no_ramp_while_unhealthy(facts: Facts) -> str | None:
         updated: dict[str, set[int]] = {name: set() for name in services}
         changed_at: dict[str, float | None] = dict.fromkeys(services)
         checks: dict[str, list[Event]] = {name: [] for name in services}
+        explicit: int | None = None
         for event in events[1:]:
+            if event.kind == "approval_granted" and event.actor.startswith("person:") and event.data.get("exact"):
+                explicit = int(event.data["percent"])
             name = event.service
             if name not in services:
                 continue
@@ -106,7 +113,7 @@ def no_ramp_while_unhealthy(facts: Facts) -> str | None:
             elif event.kind == "traffic_shifted":
                 new = int(event.data["weights"].get(_candidate(services[name]), 0))
                 if new > percent[name] > 0:
-                    ok, why = _healthy_since(checks[name], changed_at[name])
+                    ok, why = _healthy_since(checks[name], changed_at[name], explicit, new)
                     if not ok:
                         return (f"{name}: traffic rose {percent[name]}% → {new}% at t={event.at:.0f}s "
                                 f"({event.actor}) but {why}")
@@ -194,11 +201,13 @@ def _streaks(
             return (f"{name}: unhealthy since t={breach_start:.0f}s and still not rolled back at "
                     f"t={event.at:.0f}s (allowed {allowed:.0f}s)")
         verdict = event.data["assessment"]["verdict"]
-        if verdict == "unhealthy":
+        if verdict in ("unhealthy", "regression"):
             breach_start = event.at if breach_start is None else breach_start
             blind = 0
-        elif verdict == "healthy":
+        elif verdict in ("healthy", "non_inferior"):
             breach_start, blind = None, 0
+        elif verdict == "inconclusive":
+            blind = 0  # data flows; not deciding yet is neither a breach nor blindness
         else:
             blind += 1
             if blind > blind_limit:

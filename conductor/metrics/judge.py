@@ -132,6 +132,26 @@ class Judgement:
             "needed_seconds": self.needed_seconds,
         }
 
+    def summary(self) -> dict[str, Any]:
+        """What the verdict rests on, compactly (for tool results and --json): counts and each
+        test's null values, log e-values and outcome; the histograms stay in the journal."""
+        def counts(e: SlotEvidence | None) -> dict[str, Any] | None:
+            return None if e is None else {"requests": e.requests, "errors": e.errors, "seconds": e.seconds,
+                                           "looks": e.looks}
+        return {
+            "verdict": self.verdict.value,
+            "baseline": self.baseline.value,
+            "false_alarm_rate": self.settings.false_alarm_rate,
+            "candidate": counts(self.candidate),
+            "stable": counts(self.stable),
+            "needed_seconds": self.needed_seconds,
+            "tests": [{
+                "name": t.name, "outcome": t.outcome.value, "trials": t.trials, "bad": t.bad_regression,
+                "null_regression": t.p0_regression, "null_non_inferior": t.p0_non_inferior,
+                "log_e_regression": _rounded(t.log_e_regression), "log_e_non_inferior": _rounded(t.log_e_non_inferior),
+            } for t in self.tests],
+        }
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Judgement:
         return cls(
@@ -144,6 +164,11 @@ class Judgement:
             tests=tuple(TestResult.from_dict(t) for t in data.get("tests", [])),
             needed_seconds=data.get("needed_seconds"),
         )
+
+
+def _rounded(value: float) -> float | None:
+    finite = _finite(value)
+    return None if finite is None else round(finite, 3)
 
 
 def _finite(value: float | None) -> float | None:

@@ -107,7 +107,9 @@ def _stored_baseline(svc: ServiceState) -> MetricsSample | None:
 
 def describe(assessment: HealthAssessment) -> dict[str, object]:
     """The assessment as a tool result: the verdict, the headline figures and the judge's evidence."""
-    return {k: v for k, v in asdict(assessment).items() if k != "breaches"} | {
+    judgement = assessment.judgement
+    return {k: v for k, v in asdict(assessment).items() if k not in ("breaches", "evidence")} | {
         "verdict": assessment.verdict.value,
         "breaches": [b.description for b in assessment.breaches],
+        "evidence": judgement.summary() if judgement is not None else None,
     }
