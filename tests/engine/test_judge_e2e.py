@@ -3,6 +3,7 @@ guards allow, what the journal, the report and ``--json`` say."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -50,7 +51,7 @@ def test_a_healthy_canary_ends_each_step_as_soon_as_it_is_non_inferior(
     assert "<conductor>DEPLOYED:api</conductor>" in result.out
     shifts = workspace.journal_events("traffic_shifted")
     checks = _checks(workspace)
-    for before, after in zip(shifts, shifts[1:], strict=False):
+    for before, after in itertools.pairwise(shifts):
         step = [c for c in checks if before.at < c.at <= after.at]
         verdicts = [c.data["assessment"]["verdict"] for c in step]
         assert verdicts and verdicts[-1] == "non_inferior"  # every ramp followed a non-inferior verdict
