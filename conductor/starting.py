@@ -121,13 +121,12 @@ def check_cutover(command: Command, in_flight: bool, confirmed: bool) -> None:
 def start_orchestration(
     journal: Journal, plan: ReleasePlan, command: Command, auto: bool, actor: str, brain: str, now: float
 ) -> int:
-    oid = journal.new_orchestration(command.text, plan.strategy)
     started = OrchestrationStarted(
         command=command.text, strategy=plan.strategy, auto=auto, brain=brain, first_percent=plan.first_percent,
         services={name: ServicePlan.model_validate(info) for name, info in plan.services.items()},
     )
     # The person's command is the approval: `canary 10` approves 10% exactly; `blue-green` the flip.
-    # One transaction: a crash cannot leave an orchestration started without the approval that started it.
+    # One transaction with the orchestration itself: nothing half-started is left by a crash.
     exact = plan.strategy != "canary" or command.percent is not None
     entries: list[tuple[Payload, str | None]] = [
         (started, None),
@@ -135,8 +134,7 @@ def start_orchestration(
     ]
     if auto:
         entries.append((ApprovalGranted(percent=100, exact=False, via="--auto"), None))
-    journal.append_all(entries, at=now, actor=actor, orchestration=oid)
-    return oid
+    return journal.start(command.text, plan.strategy, entries, at=now, actor=actor)
 
 
 def check_continuation(state: OrchestrationState, command: Command, overrides: dict[str, str]) -> int:

@@ -139,6 +139,26 @@ class Journal:
         This is how a fact and the signal that reports it are written together: a process killed
         in between cannot leave a rollback without its ROLLBACK signal, or the reverse.
         """
+        return self._write(entries, at=at, actor=actor, orchestration=orchestration)[1]
+
+    def start(
+        self, command: str, strategy: str, entries: list[tuple[Payload, str | None]], *, at: float, actor: str
+    ) -> int:
+        """A new orchestration and its first events (its start, the person's approval) in ONE
+        transaction: a crash cannot leave an orchestration without the events that define it."""
+        oid, _ = self._write(entries, at=at, actor=actor, new=(command, strategy))
+        assert oid is not None
+        return oid
+
+    def _write(
+        self,
+        entries: list[tuple[Payload, str | None]],
+        *,
+        at: float,
+        actor: str,
+        orchestration: int | None = None,
+        new: tuple[str, str] | None = None,
+    ) -> tuple[int | None, list[Event]]:
         wall = _wall()
         rows = [(str(p.kind), service, json.dumps(p.data(), default=str)) for p, service in entries]
         events: list[Event] = []
@@ -146,6 +166,12 @@ class Journal:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if new is not None:
+                    cursor = conn.execute(
+                        "INSERT INTO orchestrations(command, strategy, created_wall) VALUES (?, ?, ?)",
+                        (new[0], new[1], wall),
+                    )
+                    orchestration = cursor.lastrowid
                 for kind, service, data in rows:  # json keeps key order: services are in dependency order
                     cursor = conn.execute(
                         "INSERT INTO events(orchestration, at, wall, kind, service, actor, data) "
@@ -165,7 +191,7 @@ class Journal:
             kinds = ", ".join(kind for kind, _, _ in rows)
             raise JournalError(f"journal {self.path}: cannot append {kinds}: {exc}") from exc
         write_point(f"journal committed {rows[0][0]}")
-        return events
+        return orchestration, events
 
     def last_seq(self) -> int:
         """The newest event's number (0 for an empty journal): a cursor for incremental readers."""
