@@ -63,7 +63,9 @@ def test_two_configs_claiming_one_environment_are_refused_loudly(
     assert workspace.state_files() == before
 
 
-def test_an_explicit_environment_name_and_a_moved_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_explicit_environment_name_and_a_moved_repository(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     workspace = Workspace(tmp_path / "a")
     config = _write(workspace.state_dir / "config.json", environment="staging")
     assert workspace.cli(capsys, "orchestrate", "canary", "5").code == 0
