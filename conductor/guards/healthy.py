@@ -2,8 +2,8 @@
 version non-inferior over at least a full interval since the last change.
 
 *Regression*, *unavailable* and *inconclusive* refuse, each with its own reason. A person may
-ramp up an inconclusive step, but only explicitly: an exact approval they typed for at least
-that percentage (``/orchestrate canary 50``), which the journal records with who and when.
+ramp up an inconclusive canary step, but only explicitly: an exact approval they typed for at
+least that percentage (``/orchestrate canary 50``), which the journal records with who and when.
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ def healthy_before_more_traffic(rt: Runtime, call: GuardedCall) -> str | None:
 
 
 def explicitly_approved(call: GuardedCall) -> bool:
-    """A person typed this percentage (or more) exactly: the only way past an inconclusive step."""
-    percent = 100 if call.tool in ("promote", "update_instances") else int(getattr(call.args, "percent", 0))
+    """A person typed this percentage (or more) exactly: the only way past an inconclusive canary
+    step. Blue-green and rolling have none: their start command approves 100% up front, before
+    any evidence, so it cannot stand for a decision on an inconclusive verdict."""
+    if call.state.strategy != "canary":
+        return False
+    percent = 100 if call.tool == "promote" else int(getattr(call.args, "percent", 0))
     exact = call.state.exact_request
     return exact is not None and exact >= percent

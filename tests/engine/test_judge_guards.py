@@ -64,3 +64,20 @@ def test_non_inferior_on_less_than_a_full_interval_is_not_enough(canary_at_10: R
     assert status == "refused" and "at least one full interval" in message
     assert _journal_verdict(rt, _evidence(20_000, 10, 5), _evidence(180_000, 10, 6)) == "non_inferior"
     assert _shift(rt)[0] == "ok"
+
+
+def test_blue_green_cannot_promote_an_inconclusive_bake_on_its_start_command(workspace: Workspace) -> None:
+    """``/orchestrate blue-green`` approves 100% before any evidence: that is no decision on it."""
+    from conductor.guards.base import GuardedCall
+    from conductor.guards.healthy import explicitly_approved
+    from conductor.tools.schemas import PromoteInput
+
+    conductor = Conductor.from_config(workspace.config_path)
+    try:
+        conductor.run("/orchestrate blue-green")
+        oid = next(iter(conductor.journal.orchestrations()))[0]
+        state = conductor.runtime(oid).state()
+        assert state.exact_request == 100
+        assert not explicitly_approved(GuardedCall("promote", PromoteInput(service="api"), "brain:x", state))
+    finally:
+        conductor.close()
