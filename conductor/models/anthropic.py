@@ -29,6 +29,7 @@ from conductor.config import ConductorConfig
 from conductor.errors import ModelError
 from conductor.models.base import ModelRequest, ToolCall, Turn, Usage
 from conductor.models.cassette import Recorder
+from conductor.models.policy import PolicyModel
 from conductor.models.pricing import model_id
 from conductor.models.registry import BrainChoice
 from conductor.paths import project_root
@@ -164,8 +165,6 @@ def build_brain(
     """
     api_key = os.environ.get(API_KEY_ENV)
     if not api_key:
-        from conductor.models.policy import PolicyModel
-
         return BrainChoice(PolicyModel(), f"offline policy brain: the anthropic brain needs {API_KEY_ENV}, "
                                           "which is not set")
     settings = config.model

@@ -26,12 +26,14 @@ def choose_brain(requested: str | None, config: ConductorConfig, state_dir: Path
     if name is None:
         name = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "policy"
         if name == "policy":
+            # deferred: the policy brain loads the strategies and the judge (scipy); `--help` needs only BRAINS
             from conductor.models.policy import PolicyModel
 
             return BrainChoice(PolicyModel(), "offline policy brain (no ANTHROPIC_API_KEY set)")
     if name not in BRAINS:
         raise UsageError(f"unknown brain {name!r}; choose one of: {', '.join(BRAINS)}")
     if name == "policy":
+        # deferred: the policy brain loads the strategies and the judge (scipy)
         from conductor.models.policy import PolicyModel
 
         return BrainChoice(PolicyModel(), "offline policy brain")

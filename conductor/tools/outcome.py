@@ -5,6 +5,7 @@ from __future__ import annotations
 from conductor import signals
 from conductor.journal.events import OrchestrationEnded
 from conductor.journal.state import Phase
+from conductor.tools.deployments_log import append_record
 from conductor.tools.runtime import Runtime
 
 
@@ -34,8 +35,6 @@ def finish_if_done(rt: Runtime, actor: str) -> str | None:
     # The DEPLOYED signal and the end are one transaction: a crash cannot leave one without the other.
     deployed = signals.deployed(list(state.services)) if outcome == "complete" else None
     rt.record(OrchestrationEnded(outcome=outcome, reason=reason), None, actor, signal=deployed)
-    from conductor.deployments_log import append_record
-
     append_record(rt)
     if rt.notifier is not None:
         rt.notifier.send(outcome, reason or "all services complete", rt)

@@ -29,7 +29,7 @@ class NoMetrics:
 def metrics_for(settings: KubernetesSettings) -> MetricsProvider:
     if settings.metrics.kind == "none":
         return NoMetrics()
-    from conductor.metrics.prometheus import PrometheusMetrics
+    from conductor.metrics.prometheus import PrometheusMetrics  # deferred: its HTTP client, only with metrics
 
     def labels_for(service: str, slot: Slot) -> Mapping[str, str]:
         names = names_for(settings, service)
@@ -43,6 +43,7 @@ def metrics_for(settings: KubernetesSettings) -> MetricsProvider:
 
 
 def _build(context: PlatformContext) -> PlatformBundle:
+    # deferred: the kubernetes SDK (slow to import) loads only when this backend is built
     from conductor.platforms.kubernetes.api import KubeApi, api_client_for
     from conductor.platforms.kubernetes.platform import KubernetesPlatform
 

@@ -14,6 +14,7 @@ from conductor.platforms.registry import PlatformBundle, PlatformContext, Platfo
 
 
 def _build(context: PlatformContext) -> PlatformBundle:
+    # deferred: the adapter, its HTTP client and router metrics load only when this backend is built
     from conductor.clock import RealClock
     from conductor.metrics.router import RouterMetrics
     from conductor.platforms.local.client import ControlClient, LocalPlatform

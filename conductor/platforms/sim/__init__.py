@@ -11,6 +11,7 @@ from conductor.platforms.sim.settings import SimSettings
 
 
 def _build(context: PlatformContext) -> PlatformBundle:
+    # deferred: the simulator draws with scipy; validating a config needs only SimSettings
     from conductor.platforms.sim.platform import SimPlatform
 
     assert isinstance(context.settings, SimSettings)
