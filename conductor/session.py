@@ -331,9 +331,10 @@ class Conductor:
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK
-        elif final.in_flight and final.status != "awaiting_approval":
-            # The brain stopped short (turns, budget, a refusal, an early end): neither done nor
-            # paused for a person, so not a success a pipeline may carry on from.
+        elif final.in_flight and final.status != "awaiting_approval" and outcome.stop in _STOPPED_SHORT:
+            # The brain was stopped (turns, budget, a refusal, a cut-off answer) with the release
+            # neither done nor paused for a person: not a success a pipeline may carry on from.
+            # A brain that ends its turn by choice (e.g. after a canary step) is a pause.
             code = EXIT_ERROR
             notes.append(f"orchestration #{final.id} is still in flight and not waiting for approval: run "
                          f"`/orchestrate {final.strategy}` to continue, `conductor watch` to keep the watchdog on "
@@ -351,6 +352,9 @@ class Conductor:
     ) -> Result:
         report, data = build_report(self, command, state, emitted, code, notes or [], outcome)
         return Result(report=report, signals=list(emitted), services=data["services"], exit_code=code, data=data)
+
+
+_STOPPED_SHORT = frozenset({"max_turns", "token_budget", "refusal", "max_tokens", "context_window"})
 
 
 def _loop_notes(outcome: LoopOutcome) -> list[str]:
