@@ -18,6 +18,12 @@ Claude Code slash command take::
 Approvals come from people: ``run`` records its ``actor`` (default ``"person:cli"``) as the
 person who typed the command, so pass the identity of whoever actually asked.
 
+Collaborators can be handed in instead of built from the config — the seams are public, each a
+small protocol: ``Platform`` (where versions run, how traffic is split), ``MetricsProvider`` (what
+a slot's traffic looks like), ``Clock`` and ``Model`` (the brain)::
+
+    conductor = Conductor.from_config(path, platform=my_platform, metrics=my_metrics, brain=my_model)
+
 Names listed in ``__all__`` are the stable surface (pinned by ``tests/test_public_api.py``);
 anything else may change between releases. ``Conductor``, ``Result`` and ``Report`` are loaded
 on first use so ``import conductor`` stays cheap for tools that only parse signals.
@@ -51,6 +57,10 @@ from conductor.errors import (
 from conductor.signals import Signal, parse_signals
 
 if TYPE_CHECKING:
+    from conductor.clock import Clock
+    from conductor.metrics.base import MetricsProvider, MetricsSample
+    from conductor.models.base import Model, ModelRequest, ToolCall, Turn, Usage
+    from conductor.platforms.base import InstanceState, Platform, ServiceSnapshot, SlotState
     from conductor.schema import Report
     from conductor.session import Conductor, Result
 
@@ -59,7 +69,16 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0"
 
-_LAZY = {"Conductor": "conductor.session", "Result": "conductor.session", "Report": "conductor.schema"}
+_LAZY = {
+    "Conductor": "conductor.session", "Result": "conductor.session", "Report": "conductor.schema",
+    # the seams, and the values that cross them
+    "Platform": "conductor.platforms.base", "ServiceSnapshot": "conductor.platforms.base",
+    "SlotState": "conductor.platforms.base", "InstanceState": "conductor.platforms.base",
+    "MetricsProvider": "conductor.metrics.base", "MetricsSample": "conductor.metrics.base",
+    "Clock": "conductor.clock",
+    "Model": "conductor.models.base", "ModelRequest": "conductor.models.base", "Turn": "conductor.models.base",
+    "ToolCall": "conductor.models.base", "Usage": "conductor.models.base",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -80,19 +99,31 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_ROLLED_BACK",
     "EXIT_USAGE",
+    "Clock",
     "Command",
     "Conductor",
     "ConductorError",
     "ConfigError",
+    "InstanceState",
     "JournalError",
     "LockHeldError",
     "MetricsError",
+    "MetricsProvider",
+    "MetricsSample",
+    "Model",
     "ModelError",
+    "ModelRequest",
     "NotReadyError",
+    "Platform",
     "PlatformError",
     "Report",
     "Result",
+    "ServiceSnapshot",
     "Signal",
+    "SlotState",
+    "ToolCall",
+    "Turn",
+    "Usage",
     "UsageError",
     "__version__",
     "parse_command",

@@ -7,9 +7,10 @@ Everything that waits (monitoring windows, the bake, readiness) asks a :class:`C
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
+@runtime_checkable  # the session recognises a platform that brings its own clock
 class Clock(Protocol):
     def now(self) -> float:
         """Seconds since an arbitrary, fixed epoch; never goes backwards."""

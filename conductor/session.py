@@ -22,6 +22,7 @@ from typing import Any
 
 from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
+from conductor.clock import Clock, RealClock
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
 from conductor.dispatch import execute
@@ -30,9 +31,12 @@ from conductor.journal.queries import in_flight, latest
 from conductor.journal.state import OrchestrationState, Phase
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
+from conductor.metrics.base import MetricsProvider
+from conductor.models.base import Model
 from conductor.models.registry import BrainChoice, choose_brain
 from conductor.notify import Notifier
 from conductor.paths import check_owner, claim, project_root, state_dir_for
+from conductor.platforms.base import Platform
 from conductor.platforms.registry import PlatformBundle, build_platform
 from conductor.report import build_report
 from conductor.signals import Signal
@@ -54,7 +58,30 @@ class Result:
 
 
 class Conductor:
-    def __init__(self, config: ConductorConfig, config_path: Path, model: str | None = None) -> None:
+    """The composition root: builds what the config names, unless it is handed in.
+
+    ``platform``, ``metrics`` and ``clock`` replace the backend the config names (a platform that
+    is also a metrics provider, like the simulator, serves as both; its ``clock`` attribute, if
+    any, is the clock); ``brain`` replaces the brain ``model``/the config would choose; ``journal``
+    an open journal. What is handed in belongs to the caller: :meth:`close` closes only what this
+    object built.
+
+        conductor = Conductor(load_config(path), path, platform=my_platform, metrics=my_metrics,
+                              brain=MyModel())
+    """
+
+    def __init__(
+        self,
+        config: ConductorConfig,
+        config_path: Path,
+        model: str | None = None,
+        *,
+        platform: Platform | None = None,
+        metrics: MetricsProvider | None = None,
+        clock: Clock | None = None,
+        brain: Model | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         self.config = config
         self.config_path = config_path
         # One state directory per environment (conductor.paths): a config never reads or acts on
@@ -63,11 +90,30 @@ class Conductor:
         check_owner(self.state_dir, config_path)
         self.root = project_root(self.state_dir)
         self.model_name = model
+        self._brain = brain
+        self._given_bundle = _given_bundle(platform, metrics, clock)
+        if journal is not None:
+            self.__dict__["journal"] = journal  # the cached_property's slot: never built, never closed here
+        self._given = {name for name, value in (("bundle", self._given_bundle), ("journal", journal))
+                       if value is not None}
 
     @classmethod
-    def from_config(cls, path: Path | str | None = None, *, model: str | None = None) -> Conductor:
+    def from_config(
+        cls,
+        path: Path | str | None = None,
+        *,
+        model: str | None = None,
+        platform: Platform | None = None,
+        metrics: MetricsProvider | None = None,
+        clock: Clock | None = None,
+        brain: Model | None = None,
+        journal: Journal | None = None,
+    ) -> Conductor:
+        """Load the config (default: the nearest ``.mothership/config.json`` upward); the other
+        arguments are the collaborators :class:`Conductor` accepts."""
         config_path = Path(path) if path is not None else find_config(Path.cwd())
-        return cls(load_config(config_path), config_path, model=model)
+        return cls(load_config(config_path), config_path, model=model, platform=platform, metrics=metrics,
+                   clock=clock, brain=brain, journal=journal)
 
     @cached_property
     def journal(self) -> Journal:
@@ -82,7 +128,7 @@ class Conductor:
 
     @cached_property
     def bundle(self) -> PlatformBundle:
-        return build_platform(self.config, self.state_dir)
+        return self._given_bundle or build_platform(self.config, self.state_dir)
 
     @cached_property
     def notifier(self) -> Notifier:
@@ -91,9 +137,9 @@ class Conductor:
     def close(self) -> None:
         if "notifier" in self.__dict__:
             self.notifier.close()
-        if "bundle" in self.__dict__:
+        if "bundle" in self.__dict__ and "bundle" not in self._given:
             self.bundle.platform.close()
-        if "journal" in self.__dict__:
+        if "journal" in self.__dict__ and "journal" not in self._given:
             self.journal.close()
 
     def runtime(self, orchestration_id: int, **sinks: Any) -> Runtime:
@@ -241,7 +287,7 @@ class Conductor:
             if dry_run:
                 return self._result(command, state, emitted, EXIT_OK, notes=["dry run: nothing changed"])
 
-            brain = choose_brain(self.model_name, self.config, self.state_dir)
+            brain = self._choose_brain()
 
             def approve() -> None:
                 grant_continuation(self.journal, state, command, auto, actor, self.config, self.bundle.clock.now())
@@ -257,7 +303,7 @@ class Conductor:
         from conductor.predeploy import run_pre_deploy
 
         notes = run_pre_deploy(self.config.pre_deploy, self.root)
-        brain = choose_brain(self.model_name, self.config, self.state_dir)
+        brain = self._choose_brain()
         with ServiceLocks(self.state_dir, list(plan.services)):
             racing = self.in_flight()  # another process may have started one since we looked
             if racing:
@@ -268,6 +314,11 @@ class Conductor:
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
         return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True)
+
+    def _choose_brain(self) -> BrainChoice:
+        if self._brain is not None:
+            return BrainChoice(self._brain, f"{self._brain.name} brain (handed in)")
+        return choose_brain(self.model_name, self.config, self.state_dir)
 
     def _refuse_a_rolled_back_release(self, services: Mapping[str, Mapping[str, object]], command: Command) -> None:
         """A late ``canary 25`` after the watchdog rolled the canary back must not quietly start a
@@ -352,6 +403,24 @@ class Conductor:
     ) -> Result:
         report, data = build_report(self, command, state, emitted, code, notes or [], outcome)
         return Result(report=report, signals=list(emitted), services=data["services"], exit_code=code, data=data)
+
+
+def _given_bundle(
+    platform: Platform | None, metrics: MetricsProvider | None, clock: Clock | None
+) -> PlatformBundle | None:
+    """The backend handed in, if any: all of it, never half mixed with the config's backend."""
+    if platform is None and metrics is None and clock is None:
+        return None
+    if platform is None:
+        raise TypeError("metrics= or clock= without platform=: hand in the platform they belong to")
+    if metrics is None and isinstance(platform, MetricsProvider):
+        metrics = platform
+    if metrics is None:
+        raise TypeError(f"platform={type(platform).__name__} is no MetricsProvider: pass metrics= too")
+    if clock is None:
+        given_clock = getattr(platform, "clock", None)
+        clock = given_clock if isinstance(given_clock, Clock) else RealClock()
+    return PlatformBundle(platform=platform, metrics=metrics, clock=clock)
 
 
 _STOPPED_SHORT = frozenset({"max_turns", "token_budget", "refusal", "max_tokens", "context_window"})

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import conductor
-from conductor import Conductor, Result, Signal, parse_command
+from conductor import Conductor, Model, ModelRequest, Result, Signal, Turn, parse_command
+from conductor.journal.store import Journal
+from conductor.models.policy import PolicyModel
 from tests.conftest import Workspace
 
 PUBLIC = [
@@ -18,6 +20,9 @@ PUBLIC = [
     "Command", "Conductor", "ConductorError", "ConfigError", "JournalError", "LockHeldError",
     "MetricsError", "ModelError", "NotReadyError", "PlatformError", "Report", "Result", "Signal",
     "UsageError", "__version__", "parse_command", "parse_signals",
+    # the seams a Python user can hand in, and the values that cross them
+    "Platform", "ServiceSnapshot", "SlotState", "InstanceState", "MetricsProvider", "MetricsSample", "Clock",
+    "Model", "ModelRequest", "Turn", "ToolCall", "Usage",
 ]
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", ROOT / "docs" / "harnesses.md"]  # the example lives in one of them
@@ -69,3 +74,49 @@ def test_the_documented_python_example_runs(tmp_path: Path) -> None:
     assert "0 awaiting_approval" in proc.stdout
     assert "DEPLOYED ('api', 'web')" in proc.stdout
     assert "api v1.1.0 Complete" in proc.stdout
+
+
+def test_the_seams_are_the_protocols_the_engine_runs_on() -> None:
+    from conductor.clock import Clock
+    from conductor.metrics.base import MetricsProvider
+    from conductor.models.base import Model as EngineModel
+    from conductor.platforms.base import Platform
+
+    assert (conductor.Platform, conductor.MetricsProvider, conductor.Clock, conductor.Model) == (
+        Platform, MetricsProvider, Clock, EngineModel)
+
+
+class CountingBrain:
+    """A brain handed in by a Python user: the offline policy, counting its turns."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.policy = PolicyModel()
+        self.turns = 0
+
+    def next_turn(self, request: ModelRequest) -> Turn:
+        self.turns += 1
+        return self.policy.next_turn(request)
+
+
+def test_collaborators_handed_in_are_used_and_left_to_their_owner(workspace: Workspace, tmp_path: Path) -> None:
+    brain: Model = CountingBrain()
+    journal = Journal(tmp_path / "own-journal.db")
+    backend = Conductor.from_config(workspace.config_path)  # the simulator, opened by the caller
+    sim = backend.bundle
+    instance = Conductor.from_config(workspace.config_path, platform=sim.platform, metrics=sim.metrics,
+                                     clock=sim.clock, brain=brain, journal=journal)
+    try:
+        result = instance.run("/orchestrate canary 10", actor="person:test")
+    finally:
+        instance.close()
+    assert result.data["status"] == "awaiting_approval"
+    assert isinstance(brain, CountingBrain) and brain.turns > 0
+    assert "counting brain (handed in)" in result.data["notes"]
+    assert journal.events(result.data["orchestration"])  # written to the journal handed in, still open
+    assert not (instance.state_dir / "journal.db").exists()
+    assert sim.platform.snapshot("api").weights["green"] == 10  # the same platform object moved traffic
+    journal.close()
+    backend.close()
+

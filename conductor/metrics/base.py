@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from conductor.metrics.evidence import Histogram, SlotEvidence, histogram_from_json, histogram_to_json
 from conductor.platforms.base import Slot
@@ -60,6 +60,7 @@ class MetricsSample:
         return cls(**values)
 
 
+@runtime_checkable  # the session recognises a platform that is its own metrics provider (the simulator)
 class MetricsProvider(Protocol):
     def sample(self, service: str, slot: Slot, window_seconds: float) -> MetricsSample:
         """Traffic of ``slot`` over the last ``window_seconds``. An outage returns

@@ -12,12 +12,12 @@ import conductor.tools.recovery as recovery
 from conductor.dispatch import execute
 from conductor.errors import PlatformError
 from conductor.journal import events as ev
-from conductor.platforms.sim.platform import SimPlatform
 from conductor.session import Conductor
 from conductor.tools.runtime import Runtime
 from conductor.watchdog import watch_round
 from tests.conftest import Workspace, release_config
 from tests.engine.review_helpers import Killed, in_flight, instance_versions, run, started
+from tests.platforms.failing import conductor_where
 
 
 def _kill_before_the_end(monkeypatch: pytest.MonkeyPatch, module: Any) -> None:
@@ -130,9 +130,7 @@ def test_resume_after_a_rollback_cut_short_does_not_send_traffic_back(workspace:
     assert resumed.data["status"] == "rolled_back"
 
 
-def test_a_cut_short_rollback_that_fails_again_stops_and_is_found_again(
-    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_cut_short_rollback_that_fails_again_stops_and_is_found_again(workspace: Workspace) -> None:
     _api_only(workspace)
     conductor = Conductor.from_config(workspace.config_path)
     try:
@@ -142,13 +140,9 @@ def test_a_cut_short_rollback_that_fails_again_stops_and_is_found_again(
         rt.platform.set_weights("api", {"blue": 100, "green": 0})
     finally:
         conductor.close()
-    with monkeypatch.context() as patch:
-        def broken(self: SimPlatform, service: str, slot: Any) -> None:
-            raise PlatformError("cannot delete the deployment")
-
-        patch.setattr(SimPlatform, "retire", broken)
-        with pytest.raises(PlatformError, match="cut short"):
-            run(workspace, "/orchestrate blue-green")
+    with conductor_where(workspace.config_path, retire=PlatformError("cannot delete the deployment")) as broken, \
+            pytest.raises(PlatformError, match="cut short"):
+        broken.run("/orchestrate blue-green")
     resumed = run(workspace, "/orchestrate blue-green")
     assert resumed.data["status"] == "rolled_back"
     assert all(e.data["weights"]["green"] == 0 for e in workspace.journal_events("traffic_shifted")[1:])
@@ -193,15 +187,12 @@ def test_rollback_after_a_crash_inside_promote_brings_the_stable_version_back(wo
         conductor.close()
 
 
-def test_a_rollback_the_platform_failed_exits_1(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rollback_the_platform_failed_exits_1(workspace: Workspace) -> None:
     """Used to exit 0, as if nothing had been wrong."""
     assert run(workspace, "/orchestrate canary 10").exit_code == 0
 
-    def unreachable(self: SimPlatform, service: str, weights: Any) -> Any:
-        raise PlatformError("router unreachable")
-
-    monkeypatch.setattr(SimPlatform, "set_weights", unreachable)
-    result = run(workspace, "/orchestrate rollback")
+    with conductor_where(workspace.config_path, set_weights=PlatformError("router unreachable")) as conductor:
+        result = conductor.run("/orchestrate rollback")
     assert result.exit_code == 1
     assert "platform error: router unreachable" in result.data["notes"]
 
