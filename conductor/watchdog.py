@@ -46,9 +46,13 @@ class Watchdog:
         rolled_back: list[str] = []
         with self._lock:
             state = self.rt.state()
-            if not state.in_flight or finish_if_done(self.rt, ACTOR) is not None:
-                return rolled_back  # finished, or every service was and only the end was lost in a crash
+            if not state.in_flight:
+                return rolled_back
             interrupted = interrupted_rollback(state)
+            if finish_if_done(self.rt, ACTOR) is not None:  # every service was; only the end was lost in a crash
+                if interrupted is not None:
+                    self.rt.republish(interrupted)
+                return rolled_back
             for svc in list(state.services.values()):
                 if svc.rolling_back is not None and not svc.terminal:
                     # A rollback another process started and never finished (killed): finish it,

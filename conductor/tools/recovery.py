@@ -74,10 +74,18 @@ def start_rollbacks(rt: Runtime, targets: list[tuple[ServiceState, str]], actor:
 
 def interrupted_rollback(state: OrchestrationState) -> int | None:
     """The journal position just before a rollback that some process started and nobody finished
-    (None if there is none): its signals, from there on, are the resume's to hand on again."""
+    (None if there is none): its signals, from there on, are the resume's to hand on again.
+
+    Unfinished: a service still being rolled back, or the end never written after the last
+    service was rolled back (the killed process may have died before printing its signal)."""
     pending = [s.rollback_started_seq for s in state.services.values()
                if s.rolling_back is not None and not s.terminal and s.rollback_started_seq is not None]
-    return min(pending) - 1 if pending else None
+    if pending:
+        return min(pending) - 1
+    left = all(s.terminal or s.phase is Phase.PENDING for s in state.services.values())
+    if state.in_flight and left and any(s.phase is Phase.ROLLED_BACK for s in state.services.values()):
+        return last_rollback(state)
+    return None
 
 
 def last_rollback(state: OrchestrationState) -> int | None:
