@@ -19,7 +19,7 @@ REPL on the same repository sees the same journal and cannot act on a service th
 :func:`run_terminal` wires it to a real terminal (readline history and tab completion, rich).
 
 Anything that is not a command is a question ("why did api roll back?") for ``ask`` — in
-production :class:`conductor.models.questions.QuestionAsker`, Claude with read-only tools. The
+production :class:`conductor.agent.questions.QuestionAsker`, Claude with read-only tools. The
 answer streams in as it is written (:class:`AnswerView`): plain text deltas when the output is
 not a colour terminal, a live markdown view on one, then the final markdown; a tool turn in
 between is one dim line ("(reading status)"). A question never acts: the REPL only runs what the
@@ -49,7 +49,7 @@ from conductor.signals import Signal, neutralize
 from conductor.strategies.ramp import NextApproval, next_approval
 
 if TYPE_CHECKING:
-    from conductor.models.questions import Ask
+    from conductor.agent.questions import Ask
     from conductor.session import Conductor, Result
 
 ACTOR = "person:repl"

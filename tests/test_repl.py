@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from conductor.agent.questions import AnswerSink
 from conductor.errors import ModelError
 from conductor.locks import ServiceLocks
-from conductor.models.questions import AnswerSink
 from conductor.repl import Io, Repl, completions
 from conductor.session import Conductor
 from tests.conftest import Workspace

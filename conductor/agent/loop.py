@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from conductor.agent.messages import CACHE, cached, tool_definition
 from conductor.agent.prompt import state_block, system_prompt
 from conductor.dispatch import execute
 from conductor.errors import ModelError
@@ -39,7 +40,6 @@ from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import ToolResult
 
 MAX_TOKENS_CEILING = 64_000  # the most model.maxTokens may be raised to after a cut turn
-CACHE = {"type": "ephemeral"}
 WATCHED = "the watchdog keeps guarding whatever takes traffic"
 
 
@@ -56,14 +56,8 @@ class LoopOutcome:
 
 
 def tool_definitions() -> list[dict[str, Any]]:
-    """The tools from the same pydantic schemas the executor validates; the cache breakpoint on
-    the last one caches the whole (static) tool list."""
-    tools = [
-        {"name": spec.name, "description": spec.description, "input_schema": spec.json_schema()}
-        for spec in TOOLS.values()
-    ]
-    tools[-1]["cache_control"] = dict(CACHE)
-    return tools
+    """Every tool of the table, in its fixed order (the whole list is one cached prefix)."""
+    return cached(tool_definition(tool) for tool in TOOLS.values())
 
 
 def budget_spent(state: OrchestrationState) -> int:

@@ -9,8 +9,8 @@ from conductor.cli import exit_codes
 from conductor.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
 
 if TYPE_CHECKING:
+    from conductor.agent.questions import Ask
     from conductor.models.base import Model
-    from conductor.models.questions import Ask
     from conductor.session import Conductor
 
 DESCRIPTION = """Open the chat REPL in this repository.
@@ -53,7 +53,7 @@ def make_ask(conductor: Conductor, model: Model) -> Ask | None:
     """The REPL's question answerer when the brain is Claude (or a replay of it), else None.
 
     Questions use the brain's own SDK client — same key, gateway, retries and, with ``--record``,
-    the same cassette — in a read-only loop of their own (:mod:`conductor.models.questions`): a
+    the same cassette — in a read-only loop of their own (:mod:`conductor.agent.questions`): a
     question is never an orchestration turn, so it cannot spend the orchestration's turn budget
     or act on its behalf. The offline policy brain follows a runbook and has no words for free
     text, so it gets None and the REPL says what a question needs.
@@ -62,7 +62,7 @@ def make_ask(conductor: Conductor, model: Model) -> Ask | None:
 
     if not isinstance(model, AnthropicModel):
         return None
-    from conductor.models.questions import QuestionAsker
+    from conductor.agent.questions import QuestionAsker
 
     client = model.client  # the brain's own client: its key, gateway, retries and recorder
     return QuestionAsker(conductor, client, model.model, actor=f"brain:{model.name}")

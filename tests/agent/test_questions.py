@@ -9,9 +9,9 @@ from typing import Any
 import httpx2
 import pytest
 
+from conductor.agent.questions import MAX_TURNS, QuestionAsker
 from conductor.errors import ModelError
 from conductor.models.anthropic import make_client
-from conductor.models.questions import MAX_TURNS, QuestionAsker
 from conductor.session import Conductor
 from tests.conftest import Workspace
 from tests.models.fake_api import FakeMessagesAPI, error, message, text, tool

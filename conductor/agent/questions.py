@@ -37,6 +37,7 @@ from typing import Any, Protocol, cast
 import anthropic
 import httpx2
 
+from conductor.agent.messages import CACHE, cached, tool_definition
 from conductor.dispatch import execute
 from conductor.errors import ModelError
 from conductor.journal.queries import latest
@@ -49,7 +50,6 @@ from conductor.tools.schemas import ToolResult
 
 MAX_TURNS = 6  # Messages API calls per question; the last one may not use tools
 MAX_TOKENS = 1024  # an answer is a few lines; a long one is cut and says so
-CACHE = {"type": "ephemeral"}
 RECENT_EVENTS = "recent_events"
 EVENTS_DEFAULT, EVENTS_MAX = 30, 100
 # Read-only and quick: no tool that waits out a health-check interval or pauses the orchestration
@@ -231,10 +231,7 @@ class QuestionAsker:
 
 def tool_definitions() -> list[dict[str, Any]]:
     """The read-only tools in Messages API form; the breakpoint on the last caches them all."""
-    tools: list[dict[str, Any]] = [
-        {"name": name, "description": TOOLS[name].description, "input_schema": TOOLS[name].json_schema()}
-        for name in READ_ONLY_TOOLS
-    ]
+    tools = [tool_definition(TOOLS[name]) for name in READ_ONLY_TOOLS]
     tools.append({
         "name": RECENT_EVENTS,
         "description": "The latest journal events of the orchestration in flight (or the latest one), oldest "
@@ -246,8 +243,7 @@ def tool_definitions() -> list[dict[str, Any]]:
             "additionalProperties": False,
         },
     })
-    tools[-1]["cache_control"] = dict(CACHE)
-    return tools
+    return cached(tools)
 
 
 def refuse(name: str, arguments: dict[str, Any]) -> ToolResult:
@@ -255,10 +251,10 @@ def refuse(name: str, arguments: dict[str, Any]) -> ToolResult:
     if name not in TOOLS:
         available = ", ".join((*READ_ONLY_TOOLS, RECENT_EVENTS))
         return ToolResult("error", f"unknown tool {name!r}; available while answering a question: {available}")
-    if name in ("check_health", "monitor"):
+    if TOOLS[name].waits:
         return ToolResult("refused", f"{name} waits out a health-check interval, which answering a question "
                                      "must not do; get_status holds the latest health against the baseline")
-    if name == "request_approval":
+    if TOOLS[name].asks_person:
         return ToolResult("refused", "request_approval pauses the orchestration for a person, which answering a "
                                      "question must not do; when a ramp-up waits, the person approves it by "
                                      "typing `/approve`")
