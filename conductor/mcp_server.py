@@ -73,6 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from conductor import toolbox
 from conductor.errors import EXIT_ERROR, ConductorError
 from conductor.mcp_backend import McpBackend, NotApproved
+from conductor.output import safe_data, safe_text
 from conductor.schema import report_json_schema
 from conductor.tools.runtime import ProgressSink
 from conductor.tools.schemas import ToolResult
@@ -149,7 +150,7 @@ def build_server(settings: ServerSettings) -> MCPServer:
         try:
             parsed = backend.parse(command)
         except ConductorError as exc:  # the grammar error, to the person who typed it
-            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+            raise MCPError(code=INVALID_PARAMS, message=safe_text(str(exc))) from None
         return (
             f"Run `{parsed.text}` with Conductor: call the `orchestrate` tool with command "
             f"{json.dumps(command.strip())}. Conductor will ask me to confirm anything that moves traffic. "
@@ -241,16 +242,18 @@ def _progress(ctx: Context) -> ProgressSink:
 
 
 def _as_call_result(result: ToolResult) -> CallToolResult:
-    """Refusals and errors are tool errors (``is_error``) whose text carries the reason."""
+    """Refusals and errors are tool errors (``is_error``) whose text carries the reason. The
+    message and data may quote the platform or an API: made safe like every output."""
+    data = safe_data(result.to_dict())
     return CallToolResult(
-        content=[TextContent(type="text", text=result.to_text())],
-        structured_content=result.to_dict(),
+        content=[TextContent(type="text", text=json.dumps(data, sort_keys=True, default=str))],
+        structured_content=data,
         is_error=result.is_error,
     )
 
 
 def _error(message: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+    return CallToolResult(content=[TextContent(type="text", text=safe_text(message))], is_error=True)
 
 
 # -- orchestrate: whole commands, approved by a person -------------------------------------------
@@ -265,7 +268,7 @@ def _orchestrate_tool(settings: ServerSettings) -> Any:
         try:
             return Planned(question=backend.approval_question(command, dry_run))
         except ConductorError as exc:
-            return Planned(question=None, error=str(exc))
+            return Planned(question=None, error=safe_text(str(exc)))
 
     def ask_the_person(planned: Annotated[Planned, Resolve(plan)], ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
         if planned.error is not None:

@@ -1,6 +1,7 @@
 """Notifications to the configured webhooks (the spec's "notify stakeholders"), over httpx2.
 
-Best effort by design: a webhook that is down is journaled (``notify_failed``) and never blocks,
+Best effort by design: a webhook that is down (or raises anything at all) is journaled
+(``notify_failed``, with the URL's credentials and the error's secrets scrubbed) and never blocks,
 delays past its timeout, or fails a deployment or a rollback.
 """
 
@@ -12,6 +13,8 @@ import httpx2
 
 from conductor.config import Notify
 from conductor.journal.events import NotifyFailed
+from conductor.redact import redact_url, scrub
+from conductor.signals import deliver, neutralize
 
 if TYPE_CHECKING:
     from conductor.tools.runtime import Runtime
@@ -25,13 +28,18 @@ class Notifier:
     def send(self, event: str, text: str, rt: Runtime) -> None:
         if self._client is None:
             return
-        payload = {"event": event, "text": text, "orchestration": rt.orchestration_id, "at": rt.now()}
+        payload = {"event": event, "text": scrub(text), "orchestration": rt.orchestration_id, "at": rt.now()}
         for url in self._settings.webhooks:
             try:
                 response = self._client.post(url, json=payload)
                 response.raise_for_status()
-            except httpx2.HTTPError as exc:
-                rt.record(NotifyFailed(url=url, event=event, error=str(exc)), None, "notifier")
+            except Exception as exc:
+                # The URL may be the credential (Slack-style) and the error may quote it or the response.
+                self._failed(rt, event, url, neutralize(scrub(f"{type(exc).__name__}: {exc}"))[:500])
+
+    @staticmethod
+    def _failed(rt: Runtime, event: str, url: str, error: str) -> None:
+        deliver(lambda: rt.record(NotifyFailed(url=redact_url(url), event=event, error=error), None, "notifier"))
 
     def close(self) -> None:
         if self._client is not None:

@@ -45,6 +45,7 @@ from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError
 from conductor.journal.state import OrchestrationState
+from conductor.output import verbatim
 from conductor.signals import Signal, neutralize
 from conductor.strategies.ramp import NextApproval, next_approval
 
@@ -229,7 +230,8 @@ class Repl:
     def show_signal(self, signal: Signal) -> None:
         self._end_progress()
         style = "bold green" if signal.kind == "DEPLOYED" else "bold red"
-        self.io.console.print(Text(signal.format(), style=style))
+        with verbatim():  # the one kind of line that may read as a signal (see conductor.output)
+            self.io.console.print(Text(signal.format(), style=style))
 
     def show_progress(self, label: str, done: float, total: float) -> None:
         """On a terminal: a live table of every service's health against stable, under a progress

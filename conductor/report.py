@@ -16,6 +16,7 @@ from conductor.errors import EXIT_REFUSED
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
+from conductor.output import safe_data, safe_report
 from conductor.metrics.judge import Judgement, Verdict
 from conductor.platforms.base import SLOTS
 from conductor.signals import Signal
@@ -93,7 +94,9 @@ def build_report(
         exit_code=exit_code,
         signals=[s.format() for s in emitted],
     )
-    return markdown, data
+    # Notes, failures and reasons carry text from outside (model, API errors, platform, config):
+    # only the signals Conductor emitted may read as signals, and no secret is shown.
+    return safe_report(markdown, emitted), safe_data(data)
 
 
 def _refused_steps(command: Command, state: OrchestrationState | None) -> list[str]:
@@ -224,6 +227,14 @@ def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[
             f"{s.name}: {s.failure}" for s in state.services.values() if s.failure),
             f"Then retry with `/orchestrate {state.strategy}`"]
     steps = []
+    reverted = [s.name for s in state.services.values()
+                if s.phase is Phase.ROLLED_BACK and s.rollback_reason != "manual"]  # judged bad, not a choice
+    live_new = [s.name for s in state.services.values() if not s.terminal and s.phase is not Phase.PENDING]
+    if reverted and live_new:
+        # Half a release rolled back (a process stopped mid-cascade): promoting the rest would put
+        # all traffic on a release already judged bad. The only advice is to finish the rollback.
+        return [f"Finish the rollback: `/orchestrate rollback` ({', '.join(reverted)} rolled back; "
+                f"{', '.join(live_new)} still on the release being rolled back)"]
     approval = next_approval(state, conductor.config.orchestration.canary_steps)
     if approval.waiting:
         steps.append(f"Approve the ramp-up to {approval.percent}%: `/orchestrate canary {approval.percent}`")

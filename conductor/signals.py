@@ -9,8 +9,11 @@ finds signals inside any text (tolerant of what surrounds them, strict about the
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from conductor.redact import scrub
 
 _SIGNAL = re.compile(r"<conductor>(DEPLOYED|ROLLBACK):([^<\r\n]*)</conductor>")
 _SERVICE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -40,19 +43,50 @@ def rollback(service: str, reason: str) -> Signal:
 
 
 def clean_reason(reason: str) -> str:
-    """One line, no markup: ``<`` (which could open a tag) and control characters become spaces.
-    ``>`` stays, because reasons read "error rate 7.9% > 5%"."""
-    text = re.sub(r"[<\x00-\x1f\x7f]+", " ", reason)
+    """One line, no markup, no secret: ``<`` (which could open a tag) and control characters
+    become spaces. ``>`` stays, because reasons read "error rate 7.9% > 5%"."""
+    text = re.sub(r"[<\x00-\x1f\x7f]+", " ", _ENTITY_LT.sub(" ", scrub(reason)))
     return re.sub(r"\s+", " ", text).strip()[:300] or "unspecified"
 
 
+# ``&lt;`` and its numeric forms: an HTML error page (a proxy in front of an API) or a markdown
+# renderer decodes them back into ``<``.
+_ENTITY_LT = re.compile(r"(?i)&(lt|#0*60|#x0*3c);?")
+
+
 def neutralize(text: str) -> str:
-    """Model-written text made unable to carry a signal: ``<`` becomes ``‹``.
+    """Text from outside made unable to carry a signal: ``<`` (and ``&lt;``) becomes ``‹``.
 
     Signals come from the tool layer only; a model that writes ``<conductor>DEPLOYED:…`` in its
-    recommendation must not be believed by a harness that parses stdout.
+    recommendation, or an API error page quoting one, must not be believed by a harness that
+    parses stdout. Per character, so text streamed in pieces is neutralised piece by piece.
+    :mod:`conductor.output` applies it (with secret scrubbing) to everything printed.
     """
-    return text.replace("<", "‹")
+    return _ENTITY_LT.sub("‹", text).replace("<", "‹")
+
+
+def deliver(sink: Callable[..., Any], *args: Any) -> BaseException | None:
+    """Call an output sink (stdout, a webhook, the REPL, an MCP notification, a progress bar) so
+    that its failure can never interrupt the caller: a closed pipe or a dead terminal must not
+    stop a rollback halfway. Returns the exception the sink raised, or None."""
+    try:
+        sink(*args)
+    except Exception as exc:  # whatever a sink raises, the action goes on
+        return exc
+    return None
+
+
+def shielded(sink: Callable[..., Any]) -> Callable[..., None]:
+    """``sink`` wrapped with :func:`deliver` (idempotent: a shielded sink is not wrapped again)."""
+    if getattr(sink, "__conductor_shielded__", False):
+        return sink
+
+    def call(*args: Any) -> None:
+        deliver(sink, *args)
+
+    call.__conductor_shielded__ = True  # type: ignore[attr-defined]
+    call.__wrapped__ = sink  # type: ignore[attr-defined]
+    return call
 
 
 def parse_signals(text: str) -> list[Signal]:

@@ -58,6 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command with stdout and stderr behind :class:`conductor.output.SafeStream`: nothing
+    printed can forge a signal or show a secret, and a closed pipe (``| head -1``) never stops the
+    work — the command finishes (a rollback completes) and exits quietly with its own code."""
+    from conductor import output
+
+    real = sys.stdout, sys.stderr
+    stdout, _ = output.install()
+    try:
+        code = _main(argv)
+        if stdout.failed is not None and not stdout.broken:  # a full disk is not a closed pipe
+            sys.stderr.write(f"conductor: the output could not be written: {stdout.failed}\n")
+            code = code or EXIT_ERROR
+        return code
+    finally:
+        sys.stdout.flush()
+        sys.stdout, sys.stderr = real
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

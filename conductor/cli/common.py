@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
+
+from conductor.output import safe_data, safe_report, verbatim
+from conductor.signals import Signal
 
 if TYPE_CHECKING:
     from conductor.session import Conductor
@@ -41,15 +45,22 @@ def apply_record(conductor: Conductor, path: Path | None) -> None:
         conductor.config = conductor.config.model_copy(update={"model": settings})
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    sys.stdout.flush()
-
-
-def print_markdown(text: str) -> None:
-    """Rich markdown on a terminal; the exact markdown text when piped (harnesses parse it)."""
-    if sys.stdout.isatty():
-        Console().print(Markdown(text))
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+def print_json(data: Any, signals: Sequence[Signal] = ()) -> None:
+    """A JSON document: every string made safe (:func:`conductor.output.safe_data`), Conductor's
+    signal objects and the given ``signals`` kept."""
+    text = json.dumps(safe_data(data, signals), indent=2, sort_keys=False, default=str) + "\n"
+    with verbatim():
+        sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def print_markdown(text: str, signals: Sequence[Signal] = ()) -> None:
+    """Rich markdown on a terminal; the exact markdown text when piped (harnesses parse it).
+    Only a trailing block of exactly ``signals`` may read as signals."""
+    text = safe_report(text, signals)
+    with verbatim():
+        if sys.stdout.isatty():
+            Console().print(Markdown(text))
+        else:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            sys.stdout.flush()

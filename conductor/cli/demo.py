@@ -32,6 +32,8 @@ from typing import Any
 from conductor.cli import exit_codes
 from conductor.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+from conductor.output import safe_report, verbatim
+from conductor.signals import Signal
 
 SERVICES = ("api", "web", "worker")
 DEMO_APP = Path(__file__).resolve().parents[1] / "bundled" / "demo_app.py"
@@ -163,7 +165,8 @@ def run(args: argparse.Namespace) -> int:
               "run `conductor demo` again to watch it from the start", file=sys.stderr)
         return EXIT_INTERRUPTED if not leftovers else EXIT_ERROR
     for title, result in zip(("1. Blue-green of v1.1.0", "2. Canary of v1.2.0"), results, strict=False):
-        print(f"\n# {title}\n\n{result.report.rstrip()}\n")
+        with verbatim():  # the report's own signals stay signals; the rest is made safe
+            print(f"\n# {title}\n\n{safe_report(result.report, result.signals).rstrip()}\n")
     served = sum(c.ok for c in load.counts.values()) if load else 0
     failed = sum(c.failed for c in load.counts.values()) if load else 0
     print(f"load: {served} requests served, {failed} failed (the failures are the bad canary's, before the rollback)")
@@ -201,12 +204,12 @@ def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
     conductor = Conductor.from_config(config_path, model=model)
     try:
         view.phase("1/2 blue-green: v1.1.0 (good)")
-        first = conductor.run("/orchestrate blue-green", on_signal=lambda s: view.say(s.format()))
+        first = conductor.run("/orchestrate blue-green", on_signal=lambda s: view.signal(s))
         view.phase("2/2 canary 10%: v1.2.0 (bad: 30% errors, slower)")
         second = conductor.run(
             "/orchestrate canary 10",
             release=dict.fromkeys(SERVICES, "v1.2.0"),
-            on_signal=lambda s: view.say(s.format()),
+            on_signal=lambda s: view.signal(s),
         )
         if not any(s.kind == "ROLLBACK" for s in second.signals):
             second = _await_watchdog(conductor, view, second)
@@ -229,7 +232,7 @@ def _await_watchdog(conductor: Any, view: Display, result: Any) -> Any:
     watcher = threading.Thread(
         target=watch_forever,
         args=(conductor, stop),
-        kwargs={"on_rollback": done, "on_signal": lambda sig: view.say(sig.format())},
+        kwargs={"on_rollback": done, "on_signal": lambda sig: view.signal(sig)},
     )
     watcher.start()
     try:
@@ -279,6 +282,10 @@ class Display:
 
     def say(self, text: str) -> None:
         self.console.print(text, markup=False)
+
+    def signal(self, sig: Signal) -> None:
+        with verbatim():  # the one kind of line that may read as a signal
+            self.console.print(sig.format(), markup=False)
 
     def phase(self, text: str) -> None:
         self._phase = text

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conductor.output import verbatim
+
 from conductor.cli import exit_codes
 
 DESCRIPTION = """Install Conductor into an assistant harness.
@@ -46,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_only:
         for plan in plans:
             sys.stdout.write(f"==> {plan.path} ({plan.action}{': ' + plan.reason if plan.reason else ''})\n")
-            sys.stdout.write(plan.content if plan.content.endswith("\n") or not plan.content else plan.content + "\n")
+            content = plan.content if plan.content.endswith("\n") or not plan.content else plan.content + "\n"
+            with verbatim():  # Conductor's own file, which shows the signal format to the harness
+                sys.stdout.write(content)
         return 0
     apply(plans)  # raises UsageError (exit 2) if any file would overwrite someone's edits
     for plan in plans:

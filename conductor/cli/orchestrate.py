@@ -16,6 +16,7 @@ from conductor.cli.common import (
     print_markdown,
 )
 from conductor.errors import UsageError
+from conductor.output import write_signal
 from conductor.signals import Signal
 
 DESCRIPTION = """Run the spec's /orchestrate command.
@@ -89,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_signal(signal: Signal) -> None:
-    sys.stdout.write(signal.format() + "\n")
-    sys.stdout.flush()
+    write_signal(signal)
 
 
 def _progress_printer() -> Any:

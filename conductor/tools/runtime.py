@@ -24,7 +24,7 @@ from conductor.journal.state import OrchestrationState, advance, fold
 from conductor.journal.store import Event, Journal
 from conductor.metrics.base import MetricsProvider
 from conductor.platforms.base import Platform
-from conductor.signals import Signal, parse_signals
+from conductor.signals import Signal, parse_signals, shielded
 
 SignalSink = Callable[[Signal], None]
 ProgressSink = Callable[[str, float, float], None]  # (label, done seconds, total seconds)
@@ -57,6 +57,13 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self._attached_at = self.journal.last_seq()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Output sinks are shielded however they are set (constructor or later): a closed pipe, a
+        # dead terminal or a failing MCP notification must never interrupt a rollback halfway.
+        if name in ("on_signal", "on_progress"):
+            value = shielded(value)
+        object.__setattr__(self, name, value)
 
     def state(self) -> OrchestrationState:
         """The orchestration as the journal says it is now (new events folded in incrementally);
