@@ -7,8 +7,9 @@ when nothing is in flight (never, with --follow), after --duration seconds of pl
 on Ctrl-C. On a terminal it shows a heartbeat line on stderr after each round.
 
 On the simulator time is virtual: it only passes while something waits, so a paused canary
-would be watched through endless simulated hours in a few seconds of CPU. There ``watch``
-covers --duration seconds of simulated time, one hour by default, and then stops.
+would be watched through endless simulated hours at full CPU. There ``watch`` covers --duration
+seconds of simulated time, by default one bake (bakeTime, at least ten health-check intervals),
+and then stops.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from conductor.cli import exit_codes
 from conductor.cli.common import add_config_option, print_json
 from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
-from conductor.output import write_signal
 from conductor.signals import Signal
 
 
@@ -37,14 +37,14 @@ def add_parser(subparsers: Any) -> None:
     add_config_option(parser)
     parser.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
                         help="stop after this many seconds of platform time (simulated on the sim); "
-                        f"default: until nothing is in flight (on the sim: {SIM_HORIZON:.0f}s of simulated time)")
+                        "default: until nothing is in flight (on the sim: one bakeTime of simulated time)")
     parser.add_argument("--follow", action="store_true",
                         help="keep watching when nothing is in flight (a long-running host, e.g. a pod)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     parser.set_defaults(handler=run)
 
 
-SIM_HORIZON = 3600.0  # simulated seconds watched on the simulator when no --duration is given
+SIM_INTERVALS = 10  # on the simulator without --duration: one bake, and at least this many rounds
 HEARTBEAT_EVERY = 1.0  # real seconds between heartbeat lines at most (simulated rounds are instant)
 
 
@@ -65,13 +65,11 @@ def run(args: argparse.Namespace) -> int:
     conductor = Conductor.from_config(args.config)
     rolled_back: list[str] = []
     signals: list[str] = []
-    emitted: list[Signal] = []
 
     def on_signal(signal: Signal) -> None:
         signals.append(signal.format())
-        emitted.append(signal)
         if not args.json:
-            write_signal(signal)
+            print(signal.format(), flush=True)
 
     clock = conductor.bundle.clock
     if args.follow and args.duration is None and isinstance(clock, VirtualClock):
@@ -80,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     interval = conductor.config.orchestration.health_check_interval
     duration = args.duration
     if duration is None and isinstance(clock, VirtualClock):
-        duration = SIM_HORIZON
+        duration = max(conductor.config.orchestration.bake_time, SIM_INTERVALS * interval)
     started = clock.now()
     patrol = Patrol(conductor, on_signal)
     heartbeat = _Heartbeat(enabled=not args.json and sys.stderr.isatty())
@@ -97,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         conductor.close()
     watched = clock.now() - started
     if args.json:
-        print_json({"rolled_back": rolled_back, "signals": signals, "watched_seconds": watched}, emitted)
+        print_json({"rolled_back": rolled_back, "signals": signals, "watched_seconds": watched})
     elif not rolled_back:
         print(f"watch: {watched:.0f}s watched, nothing rolled back")
     return EXIT_ROLLED_BACK if rolled_back else EXIT_OK
