@@ -19,6 +19,7 @@ sampling parameters are sent: this SDK has none (``temperature`` would raise Typ
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,6 +34,8 @@ from conductor.models.policy import PolicyModel
 from conductor.models.pricing import model_id
 from conductor.models.registry import BrainChoice
 from conductor.paths import project_root
+from conductor.redact import register as register_secret
+from conductor.redact import scrub
 
 API_KEY_ENV = "ANTHROPIC_API_KEY"
 BASE_URL_ENV = "ANTHROPIC_BASE_URL"
@@ -81,7 +84,15 @@ class AnthropicModel:
             )
         except anthropic.AnthropicError as exc:
             raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
-        return turn_from_message(message)
+        except ValueError as exc:  # a 200 whose body is not JSON (a proxy's page, a cut connection)
+            raise ModelError(f"Claude ({self.model}): the API's answer is not JSON ({_short(str(exc))})") from exc
+        try:
+            return turn_from_message(message)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:
+            # JSON, but not a Message (no ``content``, a gateway's own document): a model failure,
+            # so the policy brain can take over, never an "unexpected error".
+            raise ModelError(f"Claude ({self.model}): the API's answer is not a Message "
+                             f"({type(exc).__name__}: {_short(str(exc))})") from exc
 
 
 def turn_from_message(message: Any) -> Turn:
@@ -90,6 +101,8 @@ def turn_from_message(message: Any) -> Turn:
     texts: list[str] = []
     calls: list[ToolCall] = []
     content: list[dict[str, Any]] = []
+    if not isinstance(getattr(message, "content", None), list) or getattr(message, "usage", None) is None:
+        raise ValueError(f"no content list or usage in {type(message).__name__}")
     for block in message.content:
         if block.type == "text":
             texts.append(block.text)
@@ -116,9 +129,13 @@ def turn_from_message(message: Any) -> Turn:
 
 
 def describe_error(exc: BaseException, model: str, base_url: str) -> str:
-    """One sentence with the cause, for the report and the REPL (the SDK has already retried)."""
+    """One sentence with the cause, for the report and the REPL (the SDK has already retried).
+
+    The API's own words (or a proxy's HTML page) are shortened to one line and scrubbed of
+    secrets here; the output layer (:mod:`conductor.output`) neutralises any markup they carry.
+    """
     if isinstance(exc, anthropic.APIStatusError):
-        detail = _api_message(exc)
+        detail = _short(_api_message(exc))
         request_id = exc.response.headers.get("request-id")
         suffix = f" (request-id {request_id})" if request_id else ""
         status = exc.status_code
@@ -141,9 +158,17 @@ def describe_error(exc: BaseException, model: str, base_url: str) -> str:
         return f"Claude ({model}): no answer from {base_url} before the timeout, even after retries"
     if isinstance(exc, anthropic.APIConnectionError):
         underlying = exc.__cause__
-        reason = f": {underlying}" if underlying is not None and str(underlying) else ""
+        reason = f": {_short(str(underlying))}" if underlying is not None and str(underlying) else ""
         return f"Claude ({model}): cannot reach {base_url}{reason}"
-    return f"Claude ({model}): {exc}"
+    return f"Claude ({model}): {_short(str(exc))}"
+
+
+def _short(text: str, limit: int = 300) -> str:
+    """One line of at most ``limit`` characters, tags of an HTML page dropped, secrets scrubbed."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>|<!--.*?-->", " ", text)
+    text = re.sub(r"(?s)<[a-zA-Z/!][^>]*>", " ", text)  # an HTML error page: keep its words only
+    text = " ".join(scrub(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _api_message(exc: anthropic.APIStatusError) -> str:
@@ -164,6 +189,7 @@ def build_brain(
     ``transport`` replaces the network (tests pass a fake Messages API; the registry passes none).
     """
     api_key = os.environ.get(API_KEY_ENV)
+    register_secret(api_key)  # a model may echo its key, a 401 may quote it: never printed or journaled
     if not api_key:
         return BrainChoice(PolicyModel(), f"offline policy brain: the anthropic brain needs {API_KEY_ENV}, "
                                           "which is not set")
