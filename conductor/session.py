@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from conductor import redact
 from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.clock import Clock, RealClock
@@ -84,6 +85,9 @@ class Conductor:
     ) -> None:
         self.config = config
         self.config_path = config_path
+        # Every secret this process knows of is scrubbed from whatever it writes or prints.
+        redact.register_environment()
+        redact.register_config(config)
         # One state directory per environment (conductor.paths): a config never reads or acts on
         # another one's journal, locks or platform state; a collision is refused here.
         self.state_dir = state_dir_for(config_path, config)
@@ -124,7 +128,9 @@ class Conductor:
             return ReadOnlyJournal(path)  # status works; a write fails with a JournalError saying why
         if not path.exists():
             claim(self.state_dir, self.config_path)  # the first write: record whose state this is
-        return Journal(path)
+        from conductor.scrubbed_journal import ScrubbingJournal
+
+        return ScrubbingJournal(path)  # no configured secret is ever written to the journal
 
     @cached_property
     def bundle(self) -> PlatformBundle:

@@ -35,7 +35,8 @@ def sim_weights(ws: Workspace) -> dict[str, dict[str, int]]:
     """What the simulated platform serves, read from a fresh process's view of it."""
     conductor = Conductor.from_config(ws.config_path)
     try:
-        return {name: dict(conductor.bundle.platform.snapshot(name).weights) for name in SERVICES}
+        return {name: {str(slot): weight for slot, weight in conductor.bundle.platform.snapshot(name).weights.items()}
+                for name in SERVICES}
     finally:
         conductor.close()
 

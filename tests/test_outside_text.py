@@ -102,7 +102,7 @@ def test_a_response_that_is_not_a_message_is_a_model_failure_not_a_crash() -> No
     for reply in (API_FAILURES["malformed-json"](), API_FAILURES["json-without-content"](), _html_page(200)):
         client = make_client("sk-ant-test-0000000000", max_retries=0,
                              http_client=httpx2.Client(transport=httpx2.MockTransport(lambda r, x=reply: x)))
-        with pytest.raises(ModelError, match="not (JSON|a Message)"):
+        with pytest.raises(ModelError, match=r"not (JSON|a Message)"):
             AnthropicModel(client, "claude-test").next_turn(
                 ModelRequest(system=[], messages=[], tools=[], context=None, max_tokens=64))  # type: ignore[arg-type]
 
@@ -168,7 +168,7 @@ class _BlindMetrics(_Delegate):
 def _run(ws: Workspace, **collaborators: Any) -> tuple[Conductor, Any]:
     conductor = Conductor.from_config(ws.config_path)
     sim = conductor.bundle
-    wrapped = {"platform": _FailingDeploys(sim.platform)} if collaborators.get("platform") else {}
+    wrapped: dict[str, _Delegate] = {"platform": _FailingDeploys(sim.platform)} if collaborators.get("platform") else {}
     if collaborators.get("metrics"):
         wrapped["metrics"] = _BlindMetrics(sim.metrics)
     conductor.close()

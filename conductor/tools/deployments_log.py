@@ -1,10 +1,15 @@
 """The spec's "update documentation": one record per finished orchestration, appended to
-``.mothership/DEPLOYMENTS.md`` (a file people read and commit)."""
+``.mothership/DEPLOYMENTS.md`` (a file people read and commit).
+
+Reasons and failures quote the outside (metrics, the platform, a model's tool argument): each
+line is made safe like any output (:func:`conductor.output.safe_text`), so a committed file never
+holds a secret nor a line a harness would read as a signal."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from conductor.output import safe_text
 from conductor.tools.runtime import Runtime
 
 HEADER = "# Deployments\n\nAppended by Conductor when an orchestration completes or rolls back.\n"
@@ -30,4 +35,4 @@ def append_record(rt: Runtime) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         if handle.tell() == 0:
             handle.write(HEADER)
-        handle.write("\n".join(lines) + "\n")
+        handle.write("\n".join(safe_text(line) for line in lines) + "\n")

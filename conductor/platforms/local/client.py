@@ -19,6 +19,7 @@ import httpx2
 from conductor.errors import ConfigError, NotReadyError, PlatformError, UsageError
 from conductor.metrics.router import RouterWindow
 from conductor.platforms.base import InstanceState, ServiceSnapshot, Slot, SlotState
+from conductor.redact import register as register_secret
 
 NOT_RUNNING = "the local platform is not running in {dir} (start it with `conductor up`, or `conductor up --detach`)"
 _ERRORS: dict[str, type[Exception]] = {
@@ -72,6 +73,7 @@ class ControlClient:
             token = (self.home / "token").read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise PlatformError(f"cannot read the control token {self.home / 'token'}: {exc.strerror}") from None
+        register_secret(token)  # never shown or journaled, whatever error quotes it
         key = (int(info["port"]), token)
         if self._client is None or self._client_key != key:
             if self._client is not None:
