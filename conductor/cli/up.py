@@ -106,7 +106,8 @@ def print_event(event: dict[str, Any]) -> None:
 
 def _start_watchdog(config_path: Path, stop: threading.Event) -> None:
     """Host the watchdog, so a release keeps being watched between two `orchestrate` commands."""
-    from conductor.platforms.local.watch import start_watchdog
+    # deferred: the hosted watchdog loads the whole engine; every subcommand's parser is built at start-up
+    from conductor.cli.hosted_watchdog import start_watchdog
 
     start_watchdog(config_path, stop)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from conductor.cli.hosted_watchdog import ConfigFollower
 from conductor.config import config_fingerprint, parse_config
-from conductor.platforms.local.watch import ConfigFollower
 from tests.conftest import Workspace, release_config
 
 
@@ -80,7 +80,7 @@ def test_the_hosted_watchdog_judges_with_the_edited_config(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The loop the control process runs: after an edit, its next round uses the new config."""
-    import conductor.platforms.local.watch as hosted
+    import conductor.cli.hosted_watchdog as hosted
 
     _write(workspace, release_config(healthCheckInterval=0.05))
     seen: list[int] = []

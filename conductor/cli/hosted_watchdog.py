@@ -1,4 +1,4 @@
-"""The watchdog hosted by the control process.
+"""The watchdog hosted by the local platform's control process (``conductor up``).
 
 A canary left at 10% awaiting approval is still taking users' traffic after ``conductor
 orchestrate`` has returned; someone must keep watching it. The control process is alive exactly
@@ -10,6 +10,9 @@ valid edit is reloaded (and said so), so the hosted watchdog and a ``conductor o
 another terminal judge one canary by the same thresholds; an invalid edit keeps the last good
 config, loudly, until it is fixed. Platform settings (commands, ports) belong to the running
 instances and routers: those need ``conductor down`` and ``conductor up``, which it says too.
+
+It drives whole :class:`~conductor.session.Conductor` objects, so it sits with the front ends,
+above the session, rather than inside the platform adapter the session builds.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from conductor.session import Conductor
+from conductor.config import config_fingerprint
+from conductor.errors import ConductorError
+from conductor.session import Conductor
+from conductor.watchdog import Patrol
 
 
 def start_watchdog(config_path: Path, stop: threading.Event) -> threading.Thread:
@@ -38,9 +42,6 @@ class ConfigFollower:
     """The host's current :class:`Conductor`, replaced when the config file changes validly."""
 
     def __init__(self, config_path: Path) -> None:
-        from conductor.config import config_fingerprint
-        from conductor.session import Conductor
-
         self.path = config_path
         self.conductor: Conductor = Conductor.from_config(config_path)
         self.fingerprint = config_fingerprint(self.conductor.config)
@@ -48,10 +49,6 @@ class ConfigFollower:
 
     def refresh(self) -> bool:
         """Reload a changed, valid config (True when it did); never raises."""
-        from conductor.config import config_fingerprint
-        from conductor.errors import ConductorError
-        from conductor.session import Conductor
-
         try:
             fresh = Conductor.from_config(self.path)
         except ConductorError as exc:
@@ -82,8 +79,6 @@ class ConfigFollower:
 
 
 def _watch(config_path: Path, stop: threading.Event) -> None:
-    from conductor.watchdog import Patrol
-
     follower = ConfigFollower(config_path)
     patrol = Patrol(follower.conductor)
     try:
