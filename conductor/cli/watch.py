@@ -8,8 +8,7 @@ on Ctrl-C. On a terminal it shows a heartbeat line on stderr after each round.
 
 On the simulator time is virtual: it only passes while something waits, so a paused canary
 would be watched through endless simulated hours at full CPU. There ``watch`` covers --duration
-seconds of simulated time, by default one bake (bakeTime, at least ten health-check intervals),
-and then stops.
+seconds of simulated time, one hour by default, and then stops.
 """
 
 from __future__ import annotations
@@ -37,14 +36,14 @@ def add_parser(subparsers: Any) -> None:
     add_config_option(parser)
     parser.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
                         help="stop after this many seconds of platform time (simulated on the sim); "
-                        "default: until nothing is in flight (on the sim: one bakeTime of simulated time)")
+                        f"default: until nothing is in flight (on the sim: {SIM_HORIZON:.0f}s of simulated time)")
     parser.add_argument("--follow", action="store_true",
                         help="keep watching when nothing is in flight (a long-running host, e.g. a pod)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary at the end")
     parser.set_defaults(handler=run)
 
 
-SIM_INTERVALS = 10  # on the simulator without --duration: one bake, and at least this many rounds
+SIM_HORIZON = 3600.0  # simulated seconds watched on the simulator when no --duration is given
 HEARTBEAT_EVERY = 1.0  # real seconds between heartbeat lines at most (simulated rounds are instant)
 
 
@@ -78,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     interval = conductor.config.orchestration.health_check_interval
     duration = args.duration
     if duration is None and isinstance(clock, VirtualClock):
-        duration = max(conductor.config.orchestration.bake_time, SIM_INTERVALS * interval)
+        duration = SIM_HORIZON
     started = clock.now()
     patrol = Patrol(conductor, on_signal)
     heartbeat = _Heartbeat(enabled=not args.json and sys.stderr.isatty())

@@ -107,3 +107,25 @@ def test_signals_written_before_a_runtime_existed_are_not_replayed(workspace: Wo
         conductor.close()
     assert heard == []
     assert json.loads(json.dumps(state.signals)) == ["<conductor>ROLLBACK:api:manual</conductor>"]
+
+
+def test_nothing_moves_a_service_forward_once_its_rollback_has_started(workspace: Workspace) -> None:
+    """Another process journaled the rollback's intent and has not finished it yet."""
+    from conductor.dispatch import execute
+    from conductor.journal.events import RollbackStarted
+    from conductor.session import Conductor
+
+    workspace.write_config(_bake_config(time_scale=0))
+    conductor = Conductor.from_config(workspace.config_path)
+    try:
+        rt = started(conductor, "/orchestrate blue-green")
+        execute(rt, "deploy", {"service": "api", "version": "v1.1.0"}, "brain:x")
+        rt.record(RollbackStarted(reason="error rate 9% > 5%"), "api", "watchdog")
+        refused = execute(rt, "shift_traffic", {"service": "api", "percent": 100}, "brain:x")
+        assert refused.status == "refused"
+        assert "being rolled back (error rate 9% > 5%)" in refused.message
+        done = execute(rt, "rollback", {"service": "api", "reason": "manual"}, "person:cli")
+        assert done.status == "ok"
+        assert rt.state().service("api").rollback_reason == "error rate 9% > 5%"  # the first reason is kept
+    finally:
+        conductor.close()
