@@ -45,11 +45,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]  # noqa: E402
+from scipy.stats import mannwhitneyu  # type: ignore[import-untyped]
 
-from conductor.metrics.evidence import Histogram, SlotEvidence  # noqa: E402
-from conductor.metrics.judge import BaselineKind, JudgeSettings, Verdict, judge, quantile_ms  # noqa: E402
-from conductor.platforms.sim.noise import draw_window, lognormal_sigma  # noqa: E402
+from conductor.metrics.evidence import Histogram, SlotEvidence
+from conductor.metrics.judge import BaselineKind, JudgeSettings, Verdict, judge, quantile_ms
+from conductor.platforms.sim.noise import draw_window, lognormal_sigma
 
 STEPS = (5, 25, 50, 100)
 INTERVAL = 10.0
@@ -251,8 +251,9 @@ class Cell:
     outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
 
 
-def _cell_job(args: tuple[float, float, tuple[str, float, float], int]) -> Cell:
-    rate, stable_error, effect, seeds = args
+def _cell_job(args: tuple[float, float, tuple[str, float, float], int, JudgeSettings]) -> Cell:
+    global SETTINGS
+    rate, stable_error, effect, seeds, SETTINGS = args
     cell = Cell(rate, stable_error, effect)
     for name, make in JUDGES.items():
         cell.outcomes[name] = [run(make(), rate, stable_error, effect, 1000 + seed) for seed in range(seeds)]
@@ -287,12 +288,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer seeds and cells (well under a minute)")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--error-floor", type=float, default=None, help="errorRateFloor in percentage points")
+    parser.add_argument("--cells", default=None, help='only these, e.g. "1000/0.1/none,1000/0.1/err x2"')
     args = parser.parse_args()
+    if args.error_floor is not None:
+        global SETTINGS
+        SETTINGS = JudgeSettings(error_floor=args.error_floor / 100)
     seeds = args.seeds or (12 if args.quick else 100)
     effects = EFFECTS if not args.quick else tuple(e for e in EFFECTS if e[0] in ("none", "err x2", "lat x1.25",
                                                                                  "broken"))
     rates = RATES if not args.quick else (10.0, 1000.0)
-    jobs = [(r, e, eff, seeds) for r in rates for e in STABLE_ERRORS for eff in effects]
+    jobs = [(r, e, eff, seeds, SETTINGS) for r in rates for e in STABLE_ERRORS for eff in effects]
+    if args.cells:
+        wanted = {tuple(c.split("/")) for c in args.cells.split(",")}
+        jobs = [j for j in jobs if (f"{j[0]:g}", f"{100 * j[1]:g}", j[2][0]) in wanted]
     started = time.perf_counter()
     with Pool(args.workers) as pool:
         cells = pool.map(_cell_job, jobs, chunksize=1)
