@@ -7,7 +7,7 @@ delays past its timeout, or fails a deployment or a rollback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx2
 
@@ -16,8 +16,17 @@ from conductor.journal.events import NotifyFailed
 from conductor.redact import redact_url, scrub
 from conductor.signals import deliver, neutralize
 
-if TYPE_CHECKING:
-    from conductor.tools.runtime import Runtime
+
+class Reporting(Protocol):
+    """The orchestration a notification reports on, as the notifier needs it: its id and clock, and
+    the journal to record a failed webhook in (a :class:`~conductor.tools.runtime.Runtime` is one)."""
+
+    @property
+    def orchestration_id(self) -> int: ...
+
+    def now(self) -> float: ...
+
+    def record(self, payload: NotifyFailed, service: str | None, actor: str) -> object: ...
 
 
 class Notifier:
@@ -25,7 +34,7 @@ class Notifier:
         self._settings = settings
         self._client = httpx2.Client(timeout=settings.timeout, transport=transport) if settings.webhooks else None
 
-    def send(self, event: str, text: str, rt: Runtime) -> None:
+    def send(self, event: str, text: str, rt: Reporting) -> None:
         if self._client is None:
             return
         payload = {"event": event, "text": scrub(text), "orchestration": rt.orchestration_id, "at": rt.now()}
@@ -38,7 +47,7 @@ class Notifier:
                 self._failed(rt, event, url, neutralize(scrub(f"{type(exc).__name__}: {exc}"))[:500])
 
     @staticmethod
-    def _failed(rt: Runtime, event: str, url: str, error: str) -> None:
+    def _failed(rt: Reporting, event: str, url: str, error: str) -> None:
         deliver(lambda: rt.record(NotifyFailed(url=redact_url(url), event=event, error=error), None, "notifier"))
 
     def close(self) -> None:

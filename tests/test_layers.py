@@ -42,8 +42,6 @@ KNOWN_UPWARD = {
     # Validating platform settings needs the backend registry: load_config should return the typed
     # core config and the registry validate `platform` (or the settings models move below config).
     ("conductor.config", "conductor.platforms.registry"),
-    # Notifier.send takes a Runtime to journal a failed webhook: it should take the journal writer.
-    ("conductor.notify", "conductor.tools.runtime"),
 }
 
 # Modules in a cycle (TYPE_CHECKING and undeferred function-level imports included).
