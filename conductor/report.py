@@ -16,22 +16,22 @@ from conductor.errors import EXIT_REFUSED
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
-from conductor.output import safe_data, safe_report
 from conductor.metrics.judge import Judgement, Verdict
+from conductor.output import safe_data, safe_report
 from conductor.platforms.base import SLOTS
+from conductor.project import Project
 from conductor.signals import Signal
 from conductor.strategies.ramp import next_approval
 
 if TYPE_CHECKING:
     from conductor.agent.loop import LoopOutcome
-    from conductor.session import Conductor
 
 SCHEMA = "conductor.report/v1"
 TITLES = {"blue-green": "Blue-Green", "canary": "Canary", "rolling": "Rolling", "status": "Status"}
 
 
 def build_report(
-    conductor: Conductor,
+    conductor: Project,
     command: Command,
     state: OrchestrationState | None,
     emitted: list[Signal],
@@ -129,7 +129,7 @@ def _row_from_state(svc: ServiceState) -> dict[str, Any]:
     }
 
 
-def _row_from_platform(conductor: Conductor, name: str) -> dict[str, Any]:
+def _row_from_platform(conductor: Project, name: str) -> dict[str, Any]:
     snapshot = conductor.bundle.platform.snapshot(name)
     weights = dict(snapshot.weights)
     serving = max(SLOTS, key=lambda s: (weights.get(s, 0), s == "blue"))
@@ -140,7 +140,7 @@ def _row_from_platform(conductor: Conductor, name: str) -> dict[str, Any]:
             "new_version_percent": 0, "rollback_reason": None, "failure": None}
 
 
-def _instance_lines(conductor: Conductor, state: OrchestrationState) -> list[str]:
+def _instance_lines(conductor: Project, state: OrchestrationState) -> list[str]:
     """The spec's rolling picture: ``api instance 1: ████████████ v1.1.0 ✓`` per instance."""
     lines = []
     for svc in state.services.values():
@@ -208,7 +208,7 @@ def _health_lines(service: str, health: HealthAssessment) -> list[dict[str, Any]
     return lines
 
 
-def _next_steps(conductor: Conductor, state: OrchestrationState | None) -> list[str]:
+def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[str]:
     if state is None:
         if conductor.config.release:
             return ["Start a release: `/orchestrate blue-green`, `/orchestrate canary 10` or `/orchestrate rolling`"]
