@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from conductor.evals.scenario import Expectations
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Event
-from conductor.tools.schemas import TOOLS
+from conductor.toolbox import TOOLS
 
 if TYPE_CHECKING:
     from conductor.evals.runner import ScenarioResult
