@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conductor.config import ConductorConfig
-from conductor.journal.state import ServiceState
+from conductor.journal.state import Phase, ServiceState
+from conductor.metrics.analysis import HealthVerdict
 
 
 @dataclass(frozen=True)
@@ -39,3 +40,21 @@ def bake_or_promote(svc: ServiceState, config: ConductorConfig, now: float) -> C
 
 def observed_healthy(svc: ServiceState) -> bool:
     return svc.observed_since_shift and svc.health is not None and svc.health.healthy
+
+
+def inconclusive_too_long(svc: ServiceState, config: ConductorConfig, now: float) -> bool:
+    """The step (or the bake) has been inconclusive for ``maxStepDuration``: it neither promotes
+    nor blames the release; a person decides."""
+    health = svc.health
+    started = svc.last_shift_at if svc.last_shift_at is not None else now
+    return (health is not None and health.verdict is HealthVerdict.INCONCLUSIVE and svc.observed_since_shift
+            and now - started >= config.orchestration.max_step_duration - 1e-6)
+
+
+def pause_inconclusive(svc: ServiceState, percent: int, recommendation: str) -> Action:
+    """Ask a person (once), then wait for them: the journal shows the pause and its evidence."""
+    if svc.phase is Phase.AWAITING_APPROVAL:
+        return WaitForPerson(f"{svc.name}: inconclusive for the maximum step duration; a person decides")
+    return CallTool("request_approval", {"service": svc.name, "percent": percent, "recommendation": recommendation},
+                    "inconclusive for the whole maximum step duration: a person decides")
+

@@ -18,7 +18,9 @@ from conductor.strategies.actions import (
     Finished,
     WaitForPerson,
     bake_or_promote,
+    inconclusive_too_long,
     observed_healthy,
+    pause_inconclusive,
 )
 from conductor.strategies.ramp import ramp_target
 
@@ -53,9 +55,7 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
             elif svc.phase is Phase.AWAITING_APPROVAL:
                 return None
             else:
-                return CallTool("request_approval", {"service": svc.name, "percent": target,
-                                                     "recommendation": _recommendation(svc, target)},
-                                "inconclusive for the whole maximum step duration: a person decides")
+                return pause_inconclusive(svc, target, _recommendation(svc, target))
         else:
             return CallTool("check_health", {"service": svc.name}, "gather evidence")
     if current >= 100:
@@ -78,11 +78,3 @@ def _recommendation(svc: ServiceState, target: int) -> str:
         return (f"wait: canary inconclusive at {svc.candidate_percent}% ({reason}); ramping up to {target}% needs "
                 f"an explicit `/orchestrate canary {target}`")
     return f"ramp up to {target}%: canary non-inferior at {svc.candidate_percent}% ({reason})"
-
-
-def inconclusive_too_long(svc: ServiceState, config: ConductorConfig, now: float) -> bool:
-    """The step has been inconclusive for ``maxStepDuration``: it neither promotes nor blames."""
-    health = svc.health
-    started = svc.last_shift_at if svc.last_shift_at is not None else now
-    return (health is not None and health.verdict is HealthVerdict.INCONCLUSIVE and svc.observed_since_shift
-            and now - started >= config.orchestration.max_step_duration - 1e-6)

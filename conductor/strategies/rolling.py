@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from conductor.config import ConductorConfig
 from conductor.journal.state import OrchestrationState
-from conductor.strategies.actions import Action, CallTool, Finished, bake_or_promote, observed_healthy
+from conductor.strategies.actions import (
+    Action,
+    CallTool,
+    Finished,
+    bake_or_promote,
+    inconclusive_too_long,
+    observed_healthy,
+    pause_inconclusive,
+)
 
 
 def next_rolling_action(state: OrchestrationState, config: ConductorConfig, now: float) -> Action:
@@ -14,6 +22,11 @@ def next_rolling_action(state: OrchestrationState, config: ConductorConfig, now:
         if svc.terminal:
             continue
         if svc.instances_updated and not observed_healthy(svc):
+            if inconclusive_too_long(svc, config, now):
+                reason = svc.health.reason if svc.health is not None else "no health data"
+                return pause_inconclusive(svc, 100, f"wait: {svc.name} inconclusive with {len(svc.instances_updated)}"
+                                          f"/{svc.replicas} instances updated ({reason}); keep `conductor watch` "
+                                          "running and run `/orchestrate rolling` again, or `/orchestrate rollback`")
             return CallTool("check_health", {"service": svc.name}, "health-gate the batch")
         if len(svc.instances_updated) < svc.replicas:
             return CallTool("update_instances", {"service": svc.name, "count": batch}, "next batch")

@@ -116,3 +116,16 @@ def test_a_fully_broken_canary_is_rolled_back_at_the_first_check(
     checks = _checks(workspace)
     assert len(checks) == 1 and checks[0].data["assessment"]["verdict"] == "regression"
     assert "above the 5% limit" in result.out.splitlines()[0]
+
+
+@pytest.mark.parametrize("strategy", ["blue-green", "rolling"])
+def test_an_inconclusive_blue_green_or_rolling_release_pauses_instead_of_looping(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], strategy: str
+) -> None:
+    _sim(workspace, {"requestRate": 10}, maxStepDuration=60)
+    result = workspace.cli(capsys, "orchestrate", strategy)
+    assert result.code == 0, result.out
+    asked = workspace.journal_events("approval_requested")
+    assert len(asked) == 1 and asked[0].data["recommendation"].startswith("wait: api inconclusive")
+    assert workspace.journal_events("rolled_back") == [] and workspace.journal_events("completed") == []
+    assert "verdict: **inconclusive**" in result.out
