@@ -54,6 +54,7 @@ class Runtime:
     _state: OrchestrationState | None = field(default=None, init=False, repr=False)
     _attached_at: int = field(default=0, init=False, repr=False)  # signals after this seq are ours to hand on
     _published: set[int] = field(default_factory=set, init=False, repr=False)
+    _notify: set[int] = field(default_factory=set, init=False, repr=False)  # signals whose webhooks are ours
 
     def __post_init__(self) -> None:
         self._attached_at = self.journal.last_seq()
@@ -93,14 +94,18 @@ class Runtime:
                            (text, signal.services[0] if signal.kind == "ROLLBACK" else None))
         events = self.journal.append_all(entries, at=self.clock.now(), actor=actor,
                                          orchestration=self.orchestration_id)
+        self._notify.update(e.seq for e in events if e.kind == "signal")
         return events[0 if signal is None or signal.kind == "ROLLBACK" else 1]
 
     def republish(self, since_seq: int) -> None:
         """Hand on again the signals journaled after ``since_seq``: a resume that finishes work a
         killed process started reports that work's signals, which the killed process may never
-        have printed. Each signal still reaches this process's sinks at most once."""
+        have printed (nor sent to the webhooks: this process sends them, so a crash means at least
+        once for a webhook, never zero). Each signal still reaches this process's sinks at most once."""
         self.state()
-        self._publish(self.journal.events(self.orchestration_id, after=since_seq, kinds=("signal",)))
+        again = self.journal.events(self.orchestration_id, after=since_seq, kinds=("signal",))
+        self._notify.update(e.seq for e in again)
+        self._publish(again)
 
     def _publish(self, events: list[Event]) -> None:
         for event in events:
@@ -112,7 +117,9 @@ class Runtime:
             if signal is None:
                 continue
             self.on_signal(signal)
-            if self.notifier is not None:
+            # Webhooks hear a signal from the process that wrote it (or that took its work over),
+            # not once more from every process that happens to be watching the orchestration.
+            if self.notifier is not None and event.seq in self._notify:
                 self.notifier.send(signal.kind.lower(), signal.format(), self)
 
     def wait(self, seconds: float, label: str, stop: Callable[[], bool] | None = None) -> None:

@@ -129,3 +129,39 @@ def test_nothing_moves_a_service_forward_once_its_rollback_has_started(workspace
         assert rt.state().service("api").rollback_reason == "error rate 9% > 5%"  # the first reason is kept
     finally:
         conductor.close()
+
+
+class _Webhooks:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, event: str, text: str, rt: Runtime) -> None:
+        self.sent.append(text)
+
+
+def test_webhooks_hear_a_signal_from_the_process_that_wrote_it_not_from_every_watcher(
+    workspace: Workspace,
+) -> None:
+    from conductor.dispatch import execute
+    from conductor.session import Conductor
+
+    workspace.write_config(_bake_config(time_scale=0))
+    conductor, other = Conductor.from_config(workspace.config_path), Conductor.from_config(workspace.config_path)
+    try:
+        watcher = started(conductor, "/orchestrate blue-green")
+        execute(watcher, "deploy", {"service": "api", "version": "v1.1.0"}, "brain:x")
+        execute(watcher, "shift_traffic", {"service": "api", "percent": 100}, "brain:x")
+        watcher.notifier = watcher_hooks = _Webhooks()
+        writer = other.runtime(watcher.orchestration_id)
+        writer.notifier = writer_hooks = _Webhooks()
+        heard: list[str] = []
+        watcher.on_signal = lambda s: heard.append(s.format())
+        execute(writer, "rollback", {"service": "api", "reason": "manual"}, "person:cli")
+        watcher.state()
+        assert heard == ["<conductor>ROLLBACK:api:manual</conductor>"]  # printed by the watcher too
+        signals = [text for text in writer_hooks.sent + watcher_hooks.sent if text.startswith("<conductor>")]
+        assert signals == ["<conductor>ROLLBACK:api:manual</conductor>"]  # but sent to the webhooks once
+        assert [t for t in watcher_hooks.sent if t.startswith("<conductor>")] == []
+    finally:
+        conductor.close()
+        other.close()
