@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from conductor import signals
 from conductor.redact import scrub
 from conductor.signals import Signal, neutralize
 
@@ -63,8 +64,6 @@ def _safe(value: Any, trusted: set[str]) -> Any:
 
 def _as_signal(value: dict[str, Any]) -> dict[str, Any] | None:
     """A signal's ``to_dict()``, rebuilt by the signal module (None if ``value`` is not one)."""
-    from conductor import signals
-
     if set(value) != {"kind", "services", "reason", "text"} or value["kind"] not in ("DEPLOYED", "ROLLBACK"):
         return None
     services = value["services"]

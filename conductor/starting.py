@@ -9,7 +9,9 @@ from pathlib import Path
 
 from conductor.command import Command
 from conductor.config import ConductorConfig, service_order
+from conductor.dispatch import execute
 from conductor.errors import PlatformError, UsageError
+from conductor.guards.freeze import freeze_reason
 from conductor.journal.events import (
     ApprovalGranted,
     InstanceReplaced,
@@ -100,8 +102,6 @@ def standing_refusal(config: ConductorConfig, state_dir: Path) -> str | None:
     """A rule that refuses any new step of a release whatever the brain would do (a freeze), asked
     before anything happens: no build, no journal entry, no lock, nothing left Pending. Rollback
     is never asked this."""
-    from conductor.guards.freeze import freeze_reason
-
     return freeze_reason(config, state_dir)
 
 
@@ -195,8 +195,6 @@ def reconcile(rt: Runtime) -> list[str]:
     sends traffic back to the version being rolled back, and it hands on again the signals of
     the rollback or the end it finished, which the killed process may never have printed.
     """
-    from conductor.dispatch import execute
-
     notes: list[str] = []
     state = rt.state()
     since = interrupted_rollback(state)

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from conductor.dispatch import execute
+from conductor.errors import LockHeldError
 from conductor.journal.queries import InFlightView
 from conductor.journal.state import OrchestrationState, ServiceState
+from conductor.locks import ServiceLocks
 from conductor.metrics.analysis import HealthVerdict
 from conductor.project import Project
 from conductor.tools.health import observe
@@ -136,9 +138,6 @@ def _round(
     on_signal: Callable[[Signal], None] | None,
     dogs: dict[int, Watchdog],
 ) -> list[str]:
-    from conductor.errors import LockHeldError
-    from conductor.locks import ServiceLocks
-
     rolled_back: list[str] = []
     sinks = {"on_signal": on_signal} if on_signal is not None else {}
     for stale in set(dogs) - {state.id for state in flights}:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx2
 
-from conductor.errors import ConfigError, PlatformError
+from conductor.errors import ConfigError, NotReadyError, PlatformError
 
 HOME_ENV = "CONDUCTOR_LOCAL_HOME"  # tags every instance with the state directory that owns it
 
@@ -213,8 +213,6 @@ def wait_ready(
 ) -> None:
     """Poll the health path until it answers 2xx; raise NotReadyError with the log tail otherwise,
     or PlatformError as soon as ``abort`` is set (the platform is stopping: stop waiting)."""
-    from conductor.errors import NotReadyError
-
     deadline = time.monotonic() + timeout
     last: int | str = "no answer yet"
     with httpx2.Client(timeout=2.0) as client:

@@ -31,6 +31,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from conductor.config import Argv, EnvName, ServiceName, StrictModel, Version
+from conductor.errors import ConfigError
 
 PLACEHOLDERS = ("{port}", "{version}", "{service}", "{slot}", "{instance}")
 Port = int
@@ -96,8 +97,6 @@ class LocalSettings(StrictModel):
     stop_timeout: float = Field(5.0, alias="stopTimeout", gt=0, le=600, description="SIGTERM to SIGKILL.")
 
     def service(self, name: str) -> LocalService:
-        from conductor.errors import ConfigError
-
         try:
             return self.services[name]
         except KeyError:
