@@ -69,7 +69,9 @@ class SimPlatform:
 
     def _seed_missing(self) -> None:
         config = self._config
-        for service in config.orchestration.services if config is not None else ():
+        if config is None:
+            return
+        for service in config.orchestration.services:
             if service not in self._state["services"]:
                 version = self._settings.initial.get(service, self._settings.initial_version)
                 self._state["services"][service] = {
