@@ -227,14 +227,18 @@ def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[st
             f"{s.name}: {s.failure}" for s in state.services.values() if s.failure),
             f"Then retry with `/orchestrate {state.strategy}`"]
     steps = []
-    reverted = [s.name for s in state.services.values()
-                if s.phase is Phase.ROLLED_BACK and s.rollback_reason != "manual"]  # judged bad, not a choice
-    live_new = [s.name for s in state.services.values() if not s.terminal and s.phase is not Phase.PENDING]
-    if reverted and live_new:
-        # Half a release rolled back (a process stopped mid-cascade): promoting the rest would put
-        # all traffic on a release already judged bad. The only advice is to finish the rollback.
-        return [f"Finish the rollback: `/orchestrate rollback` ({', '.join(reverted)} rolled back; "
-                f"{', '.join(live_new)} still on the release being rolled back)"]
+    undone = [s.name for s in state.services.values() if s.rolling_back is not None and not s.terminal]
+    reverted = [s.name for s in state.services.values()  # judged bad, not a person's choice
+                if s.phase is Phase.ROLLED_BACK and s.rollback_reason != "manual"]
+    live_new = [s.name for s in state.services.values()
+                if not s.terminal and s.phase is not Phase.PENDING and s.rolling_back is None]
+    if undone or (reverted and live_new):
+        # Half a release rolled back (a process stopped mid-cascade, a platform refusing the
+        # rollback): promoting the rest would put all traffic on a release already judged bad.
+        # The only advice is to finish the rollback.
+        done = f"{', '.join(reverted)} rolled back; " if reverted else ""
+        return [f"Finish the rollback: `/orchestrate rollback` ({done}"
+                f"{', '.join(undone + live_new)} still on the release being rolled back)"]
     approval = next_approval(state, conductor.config.orchestration.canary_steps)
     if approval.waiting:
         steps.append(f"Approve the ramp-up to {approval.percent}%: `/orchestrate canary {approval.percent}`")

@@ -15,6 +15,7 @@ continuing an orchestration already in flight (an approval, or a resume after a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -308,8 +309,10 @@ class Conductor:
             return self._result(command, None, emitted, EXIT_OK, notes=["dry run: nothing changed", *plan.steps])
         from conductor.predeploy import run_pre_deploy
 
-        notes = run_pre_deploy(self.config.pre_deploy, self.root)
-        brain = self._choose_brain()
+        # One lock scope from before the first side effect to the end of the run: a second
+        # orchestration started at the same moment is refused before its preDeploy build runs,
+        # and no watchdog can take the services between the start event and the first action
+        # (which used to refuse the run with exit 2 after it had journaled a new orchestration).
         with ServiceLocks(self.state_dir, list(plan.services)):
             racing = self.in_flight()  # another process may have started one since we looked
             if racing:
@@ -317,9 +320,12 @@ class Conductor:
                     f"orchestration #{racing[0].id} ({racing[0].strategy}) was started by another process "
                     f"meanwhile; continue it with `/orchestrate {racing[0].strategy}`"
                 )
+            notes = run_pre_deploy(self.config.pre_deploy, self.root)
+            brain = self._choose_brain()
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
-        return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True)
+            return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True,
+                               locked=True)
 
     def _choose_brain(self) -> BrainChoice:
         if self._brain is not None:
@@ -354,10 +360,12 @@ class Conductor:
         notes: list[str],
         prepare: Callable[[], None] | None = None,
         announce: bool = False,
+        locked: bool = False,
     ) -> Result:
-        """Take the locks, run ``prepare`` (journal an approval) under them, reconcile, run the brain."""
+        """Take the locks (unless the caller holds them: ``locked``), run ``prepare`` (journal an
+        approval) under them, reconcile, run the brain."""
         state = next(o for o in self.in_flight() if o.id == oid)
-        with ServiceLocks(self.state_dir, list(state.services)):
+        with nullcontext() if locked else ServiceLocks(self.state_dir, list(state.services)):
             if prepare is not None:
                 prepare()
             rt = self.runtime(oid, **sinks)
@@ -384,7 +392,15 @@ class Conductor:
             notes += _loop_notes(outcome)
             final = rt.state()
         code = EXIT_OK
-        if final.outcome == "failed" or outcome.stop == "model_error" or outcome.platform_error:
+        stuck = [s for s in final.services.values() if s.rolling_back is not None and not s.terminal]
+        if stuck:
+            # A rollback that could not complete (the platform refused it every time): the worst
+            # outcome there is, never a success. The watchdog and a rerun keep finishing it.
+            code = EXIT_ERROR
+            notes.append("the rollback of " + ", ".join(f"{s.name} ({s.rolling_back})" for s in stuck)
+                         + " could not complete: the new version may still take traffic. Fix the platform, then "
+                         "`/orchestrate rollback` finishes it (`conductor watch` keeps retrying meanwhile)")
+        elif final.outcome == "failed" or outcome.stop == "model_error" or outcome.platform_error:
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK

@@ -14,6 +14,7 @@ transaction; a service whose new version never took traffic is rolled back witho
 from __future__ import annotations
 
 from conductor import signals
+from conductor.errors import PlatformError
 from conductor.journal.events import (
     InstanceReplaced,
     Payload,
@@ -51,9 +52,16 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
     restore_platform(rt, svc, actor)
     signal = signals.rollback(svc.name, reason) if svc.took_traffic else None
     rt.record(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor, signal=signal)
-    for other in followers:
-        rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor, cascade=False)
+    failures: list[str] = []
+    for other in followers:  # one service the platform refuses must not leave the next one on the bad release
+        try:
+            rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor,
+                     cascade=False)
+        except PlatformError as exc:
+            failures.append(f"{other.name}: {exc}")
     finish_if_done(rt, actor)
+    if failures:  # reported as this call's error; the journal says which ones are still being undone
+        raise PlatformError(f"{svc.name} is rolled back, but not " + "; ".join(failures))
     return ToolResult(
         "ok",
         f"{svc.name}: all traffic back on {svc.stable_version}; the new version is retired ({reason})",
