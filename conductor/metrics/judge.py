@@ -281,13 +281,26 @@ def _latency_tests(c: SlotEvidence, s: SlotEvidence | None, kind: BaselineKind,
     low, high = quantile_bracket(s.latency, p, spend)
     tol = settings.latency_tolerance
     slow_reg, slow_ni = (1 + tol) * high, (1 + tol) * low
+    edges = [b for b, _ in s.latency if b < high]
+    coarse = bool(edges) and not math.isinf(high) and high > (1 + tol) * edges[-1]
+    if coarse:
+        # Buckets coarser than the tolerance (Prometheus defaults: 50, 100, 250 ms ...): no count
+        # can show "within +10%" or "beyond +10%", so both sides are judged at the buckets'
+        # resolution — is the canary's percentile confidently in stable's bucket or below, or
+        # confidently above it — and the descriptions say so.
+        slow_ni = max(slow_ni, high)
+        slow_reg = min(slow_reg, high)
     stable_q = quantile_ms(s.latency, p)
     tests.append(_decide(
         "latency", n, count_above(c.latency, slow_reg, surely=True), count_above(c.latency, slow_ni, surely=False),
         tail, tail, alt_reg, alt_ni, settings,
         (f"{name} latency {observed or 0:.0f}ms vs stable {stable_q or 0:.0f}ms: worse by more than +{tol:.0%} at "
-         f"{1 - alpha:.0%}",
-         f"{name} latency: a regression above +{tol:.0%} is ruled out at {1 - alpha:.0%}",
+         f"{1 - alpha:.0%}" if not coarse else
+         f"{name} latency above {slow_reg:.0f}ms, stable's {name} bucket, at {1 - alpha:.0%} (stable "
+         f"{stable_q or 0:.0f}ms)",
+         f"{name} latency: a regression above +{tol:.0%} is ruled out at {1 - alpha:.0%}" if not coarse else
+         f"{name} latency at most {slow_ni:.0f}ms (stable's {name} bucket) at {1 - alpha:.0%}: the histogram's "
+         f"buckets cannot resolve +{tol:.0%}",
          f"{name} latency {observed or 0:.0f}ms vs stable {stable_q or 0:.0f}ms undecided"),
         {"latency_ms": observed, "stable_latency_ms": stable_q, "stable_low_ms": low, "stable_high_ms": high,
          "slow_regression_ms": slow_reg, "slow_non_inferior_ms": slow_ni},

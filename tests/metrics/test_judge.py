@@ -185,3 +185,23 @@ def test_the_simulators_spread_matches_the_theory() -> None:
     true_p95 = 90.0 * math.exp(1.6448536 * SIGMA)
     below = [max(b for b, _ in draw_latency(rng, 10, 90.0, SIGMA)) <= true_p95 * 1.025 for _ in range(3000)]
     assert abs(np.mean(below) - 0.95**10) < 0.04
+
+
+def test_coarse_prometheus_buckets_are_judged_at_their_resolution_and_say_so() -> None:
+    """With buckets at 50, 100, 250, 500 ms no count can show "within +10%": non-inferiority is
+    judged at the buckets' resolution (and the reason says so) instead of never being reached."""
+    def coarse(n: int, shares: tuple[float, ...]) -> SlotEvidence:
+        bounds = (50.0, 100.0, 250.0, 500.0, math.inf)
+        cumulative = [round(n * s) for s in shares]
+        counts = [b - a for a, b in zip([0, *cumulative], cumulative, strict=False)]
+        histogram = tuple((b, c) for b, c in zip(bounds, counts, strict=True) if c)
+        return SlotEvidence(n, n // 200, histogram, 10.0, 1)
+
+    typical = (0.10, 0.90, 0.99, 1.0, 1.0)
+    same = judge(coarse(100_000, typical), coarse(400_000, typical), BaselineKind.CONCURRENT, SETTINGS)
+    latency = same.test("latency")
+    assert latency is not None and latency.outcome is Verdict.NON_INFERIOR
+    assert "cannot resolve +10%" in latency.description
+    slow = judge(coarse(100_000, (0.02, 0.30, 0.60, 0.97, 1.0)), coarse(400_000, typical), BaselineKind.CONCURRENT,
+                 SETTINGS)
+    assert slow.verdict is Verdict.REGRESSION and "p95 latency" in slow.reason

@@ -76,7 +76,9 @@ def test_a_drifted_conversation_stops_with_the_first_difference(
     workspace: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     drifted = json.loads(json.dumps(CANARY_CONFIG))
-    drifted["platform"] = {"kind": "sim", "versions": {"api@v1.1.0": {"errorRate": 30}}}
+    # A faster canary: only the check_health figures differ from the recorded ones (a broken one
+    # would not do: the watchdog rolls it back during the check, before the brain reads the result).
+    drifted["platform"] = {"kind": "sim", "versions": {"api@v1.1.0": {"latencyMs": 60}}}
     drifted["model"] = {"fallbackToPolicy": False}
     workspace.write_config(drifted)
     result = replay(workspace, capsys, monkeypatch, FIXTURES / "canary_10_approval.json", "canary", "10")

@@ -29,13 +29,20 @@ class Traffic:
     def __init__(self) -> None:
         self.error_percent = {"blue": 0.5, "green": 0.5}
 
+    REQUESTS = 200_000.0  # per window: enough for the judge to decide at the first check
+    # Cumulative share of requests at or below each `le` (seconds): the router's default buckets.
+    BUCKETS = (("0.05", 0.10), ("0.1", 0.90), ("0.25", 0.99), ("0.5", 1.0), ("+Inf", 1.0))
+
     def respond(self, request: httpx2.Request) -> httpx2.Response:
         query = parse_qs(urlsplit(str(request.url)).query)["query"][0]
         slot = "green" if 'slot="green"' in query else "blue"
+        if query.startswith("sum by (le)"):
+            result = [{"metric": {"le": le}, "value": [0, str(self.REQUESTS * share)]} for le, share in self.BUCKETS]
+            return httpx2.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
         if "conductor_router_errors_total" in query:
-            value = 400 * self.error_percent[slot] / 100
+            value = self.REQUESTS * self.error_percent[slot] / 100
         elif "conductor_router_requests_total" in query:
-            value = 400.0
+            value = self.REQUESTS
         elif "histogram_quantile" in query:
             value = 0.08
         else:
