@@ -76,6 +76,9 @@ def demo_config() -> dict[str, Any]:
             "failureLimit": 2,
             "minRequests": 10,
             "baseline": {"responseTimeRatio": 3},  # a busy laptop's latency noise is not the bad release
+            # A demo's minute of traffic cannot rule out +20% on a near-zero error rate: judge it
+            # against tolerances that minute can decide (the bad release is far beyond them).
+            "judge": {"errorRateFloor": 1.0, "latencyTolerance": 0.5},
             "requireApproval": True,
         },
         "release": dict.fromkeys(SERVICES, "v1.1.0"),

@@ -70,7 +70,8 @@ def test_demo_deploys_then_rolls_back_and_leaves_nothing_running(demo_tmp: Path)
     assert code == 0, out
     assert "brain: offline policy (no ANTHROPIC_API_KEY set)" in out, out
     assert "<conductor>DEPLOYED:api,web,worker</conductor>" in out, out
-    assert "<conductor>ROLLBACK:api:error rate" in out, out
+    # The bad release is both: whichever the judge is sure of first names the rollback.
+    assert "<conductor>ROLLBACK:api:error rate" in out or "<conductor>ROLLBACK:api:p95 latency" in out, out
     assert "## Deployment Orchestration" in out and "### Strategy: Canary" in out, out
     assert "shutdown: clean, no process left" in out, out
     assert demo_pids(demo_tmp) == set()
