@@ -26,7 +26,7 @@ from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.registry import PlatformBundle
 from conductor.strategies.ramp import next_approval
 from conductor.tools.outcome import finish_if_done
-from conductor.tools.recovery import interrupted_rollback, last_rollback
+from conductor.tools.recovery import interrupted_rollback, last_rollback, rollback_reason
 from conductor.tools.runtime import Runtime
 
 
@@ -202,7 +202,8 @@ def reconcile(rt: Runtime) -> list[str]:
         if svc.terminal:
             continue
         if svc.rolling_back is not None:
-            result = execute(rt, "rollback", {"service": svc.name, "reason": svc.rolling_back}, "reconcile")
+            result = execute(rt, "rollback", {"service": svc.name, "reason": rollback_reason(svc.rolling_back)},
+                             "reconcile")
             if result.status != "ok":  # stop here: the brain must not carry on over a half-done rollback
                 raise PlatformError(f"{svc.name}: finishing the rollback ({svc.rolling_back}) failed: {result.message}")
             notes.append(f"resumed the rollback a stopped process had started: {result.message}")

@@ -27,7 +27,7 @@ from conductor.metrics.analysis import HealthVerdict
 from conductor.project import Project
 from conductor.tools.health import observe
 from conductor.tools.outcome import finish_if_done
-from conductor.tools.recovery import interrupted_rollback
+from conductor.tools.recovery import interrupted_rollback, rollback_reason
 from conductor.tools.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ class Watchdog:
                 if svc.rolling_back is not None and not svc.terminal:
                     # A rollback another process started and never finished (killed): finish it,
                     # with its own reason, before anything else looks at this service.
-                    result = execute(self.rt, "rollback", {"service": svc.name, "reason": svc.rolling_back}, ACTOR)
+                    result = execute(self.rt, "rollback", {"service": svc.name,
+                                                           "reason": rollback_reason(svc.rolling_back)}, ACTOR)
                     if result.status == "ok":
                         rolled_back.append(svc.name)
                     continue
@@ -68,7 +69,8 @@ class Watchdog:
                 observe(self.rt, svc, ACTOR)
                 reason = self.breach_reason(self.rt.state().service(svc.name))
                 if reason is not None:
-                    result = execute(self.rt, "rollback", {"service": svc.name, "reason": reason}, ACTOR)
+                    arguments = {"service": svc.name, "reason": rollback_reason(reason)}  # never too long to act
+                    result = execute(self.rt, "rollback", arguments, ACTOR)
                     if result.status == "ok":
                         rolled_back.append(svc.name)
             if interrupted is not None:  # its earlier signals may never have been printed by the killed process

@@ -69,11 +69,21 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
     )
 
 
+def rollback_reason(text: str) -> str:
+    """A reason the rollback tool always accepts: one clean line within its length limit. A
+    watchdog's reason quotes the judge or a metrics error and can be long; a rollback must never
+    be refused for the length of its explanation."""
+    limit = next((m.max_length for m in RollbackInput.model_fields["reason"].metadata
+                  if getattr(m, "max_length", None) is not None), 200)
+    reason = signals.clean_reason(text)
+    return reason if len(reason) <= limit else reason[: limit - 1].rstrip() + "…"
+
+
 def start_rollbacks(rt: Runtime, targets: list[tuple[ServiceState, str]], actor: str) -> None:
     """Journal, in one transaction, that each service is being rolled back (and why), unless a
     rollback of it has already started or it is finished."""
     entries: list[tuple[Payload, str | None]] = [
-        (RollbackStarted(reason=signals.clean_reason(reason)), svc.name)
+        (RollbackStarted(reason=rollback_reason(reason)), svc.name)
         for svc, reason in targets if svc.rolling_back is None and not svc.terminal
     ]
     if entries:
@@ -125,4 +135,5 @@ def restore_platform(rt: Runtime, svc: ServiceState, actor: str) -> None:
         rt.record(Retired(slot=svc.candidate_slot, version=svc.target_version), svc.name, actor)
 
 
-__all__ = ["interrupted_rollback", "last_rollback", "restore_platform", "rollback", "start_rollbacks"]
+__all__ = ["interrupted_rollback", "last_rollback", "restore_platform", "rollback", "rollback_reason",
+           "start_rollbacks"]

@@ -165,3 +165,27 @@ def test_webhooks_hear_a_signal_from_the_process_that_wrote_it_not_from_every_wa
     finally:
         conductor.close()
         other.close()
+
+
+def test_the_watchdog_rolls_back_however_long_its_reason(workspace: Workspace) -> None:
+    """A blind-limit reason quoting a long metrics error (a Prometheus query) was 220 characters:
+    the rollback tool refused it as invalid arguments, every round, and nothing was rolled back."""
+    from conductor.dispatch import execute
+    from conductor.session import Conductor
+    from conductor.watchdog import Watchdog
+
+    workspace.write_config(_bake_config(time_scale=0))
+    conductor = Conductor.from_config(workspace.config_path)
+    try:
+        rt = started(conductor, "/orchestrate blue-green")
+        execute(rt, "deploy", {"service": "api", "version": "v1.1.0"}, "brain:x")
+        execute(rt, "shift_traffic", {"service": "api", "percent": 100}, "brain:x")
+        long_error = "metrics unavailable: query " + "q" * 300
+        dog = Watchdog(rt)  # whatever the judge says, the reason it gives may be this long:
+        dog.breach_reason = lambda svc: f"no usable metrics for 3 consecutive checks ({long_error})"  # type: ignore[method-assign]
+        assert dog.tick() == ["api"]
+        api = rt.state().service("api")
+        assert api.phase.value == "Rolled back" and api.rollback_reason is not None
+        assert len(api.rollback_reason) <= 200 and api.rollback_reason.endswith("…")
+    finally:
+        conductor.close()
