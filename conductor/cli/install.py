@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conductor.output import verbatim
-
 from conductor.cli import exit_codes
+from conductor.output import verbatim
 
 DESCRIPTION = """Install Conductor into an assistant harness.
 

@@ -23,6 +23,7 @@ from conductor.cli import exit_codes
 from conductor.cli.common import add_config_option, print_json
 from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
+from conductor.output import write_signal
 from conductor.signals import Signal
 
 
@@ -64,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
     conductor = Conductor.from_config(args.config)
     rolled_back: list[str] = []
     signals: list[str] = []
+    emitted: list[Signal] = []
 
     def on_signal(signal: Signal) -> None:
         signals.append(signal.format())
+        emitted.append(signal)
         if not args.json:
-            print(signal.format(), flush=True)
+            write_signal(signal)
 
     clock = conductor.bundle.clock
     if args.follow and args.duration is None and isinstance(clock, VirtualClock):
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         conductor.close()
     watched = clock.now() - started
     if args.json:
-        print_json({"rolled_back": rolled_back, "signals": signals, "watched_seconds": watched})
+        print_json({"rolled_back": rolled_back, "signals": signals, "watched_seconds": watched}, emitted)
     elif not rolled_back:
         print(f"watch: {watched:.0f}s watched, nothing rolled back")
     return EXIT_ROLLED_BACK if rolled_back else EXIT_OK

@@ -17,7 +17,8 @@ explained in one sentence with the time, the service and the actor, or None.
     no_guard_bypass           every change a brain made was an allowed call of a mutating tool
     turn_budget               no run used more than model.maxTurns turns; no turn was asked for
                               once model.tokenBudget was spent
-    signals_match_facts       DEPLOYED only for a complete release; one ROLLBACK per rollback
+    signals_match_facts       DEPLOYED only for a complete release; one ROLLBACK per rollback of a
+                              service whose new version took traffic (none for the others)
     no_forged_signals         every <conductor> signal a printed report holds was emitted by the
                               tool layer (a harness parses the report: model text must not forge one)
 """
@@ -295,13 +296,36 @@ def turn_budget(facts: Facts) -> str | None:
     return None
 
 
+def _took_traffic(events: list[Event]) -> set[str]:
+    """Services whose new version served users at some point: a split with the candidate above 0%,
+    or an instance replaced with the target version (rolling)."""
+    if not events or events[0].kind != "orchestration_started":
+        return {str(e.service) for e in events if e.service is not None}  # no plan to read: cannot tell
+    services = _services(events[0])
+    took: set[str] = set()
+    for event in events:
+        name = event.service
+        if name is None or name not in services:
+            continue
+        shifted_to_new = (event.kind == "traffic_shifted"
+                          and int(event.data["weights"].get(_candidate(services[name]), 0)) > 0)
+        replaced_with_new = (event.kind == "instance_replaced"
+                             and event.data.get("version") == services[name].get("target_version"))
+        if shifted_to_new or replaced_with_new:
+            took.add(name)
+    return took
+
+
 def signals_match_facts(facts: Facts) -> str | None:
     for events in facts.by_orchestration().values():
-        rolled = [e.service for e in events if e.kind == "rolled_back"]
+        # A rollback is signalled when the new version ever took traffic; one that never served
+        # users is rolled back without a signal (nothing changed for them).
+        took = _took_traffic(events)
+        rolled = [e.service for e in events if e.kind == "rolled_back" and e.service in took]
         signalled = [e.service for e in events if e.kind == "signal" and str(e.data.get("text", "")).startswith(
             "<conductor>ROLLBACK:")]
         if sorted(map(str, rolled)) != sorted(map(str, signalled)):
-            return f"rollbacks {rolled} but ROLLBACK signals for {signalled}"
+            return f"rollbacks of services that took traffic {rolled} but ROLLBACK signals for {signalled}"
         deployed = [e for e in events if e.kind == "signal" and "DEPLOYED:" in str(e.data.get("text", ""))]
         ended = [e.data.get("outcome") for e in events if e.kind == "orchestration_ended"]
         if deployed and ended != ["complete"]:

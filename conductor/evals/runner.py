@@ -156,7 +156,7 @@ def _judge(scenario: Scenario, brain: str, result: ScenarioResult, root: Path, b
         events = journal.events()
     finally:
         journal.close()
-    sim = json.loads((state_dir / "sim" / "state.json").read_text(encoding="utf-8"))
+    sim = _platform_picture(root / ".mothership" / "config.json")
     config = scenario.conductor_config()
     expect = scenario.expectations(brain)
     facts = Facts(events=events, config=config, platform_before=before,
@@ -197,24 +197,39 @@ def _versions_in(sim: dict[str, Any]) -> dict[str, set[str]]:
             for name, record in sim.get("services", {}).items()}
 
 
-def _platform_versions(root: Path, config_path: Path) -> dict[str, set[str]]:
-    """What the platform runs before the first command (the simulator creates it on first open)."""
+def _platform_picture(config_path: Path) -> dict[str, Any]:
+    """What the platform runs now and its clock, read through the Platform seam.
+
+    The simulator writes its state file only when something changes, and other backends have no
+    file at all, so the scorecard asks the platform itself (snapshots) rather than reading a file.
+    """
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(config_path, model="policy")
     try:
+        services: dict[str, Any] = {}
         for service in conductor.config.orchestration.services:
-            conductor.bundle.platform.snapshot(service)
+            snapshot = conductor.bundle.platform.snapshot(service)
+            services[service] = {
+                "weights": {slot: int(weight) for slot, weight in snapshot.weights.items()},
+                "slots": {slot: {"version": state.version,
+                                 "instances": [{"version": i.version} for i in state.instances]}
+                          for slot, state in snapshot.slots.items()},
+            }
+        return {"now": conductor.bundle.clock.now(), "services": services}
     finally:
         conductor.close()
-    sim = json.loads((root / ".mothership" / "sim" / "state.json").read_text(encoding="utf-8"))
-    return _versions_in(sim)
+
+
+def _platform_versions(root: Path, config_path: Path) -> dict[str, set[str]]:
+    """What the platform runs before the first command (the simulator creates it on first open)."""
+    return _versions_in(_platform_picture(config_path))
 
 
 def _run_step(step: Step, root: Path, config_path: Path, brain: str) -> StepRecord:
     from conductor.session import Conductor
 
-    record = StepRecord(step.label, 0, step.expect_exit)
+    record = StepRecord(step.label, 0, step.exit_expected(brain))
     if step.crash is not None:
         return _crash(step, root, brain, record)
     conductor = Conductor.from_config(config_path, model=step.model or brain)

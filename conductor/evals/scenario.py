@@ -68,6 +68,13 @@ class Step(_Strict):
     watch: float | None = Field(None, gt=0, description="Simulated seconds of watchdog rounds, nobody acting.")
     crash: CrashSpec | None = None
     expect_exit: int | None = Field(None, alias="expectExit")
+    expect_exit_by_brain: dict[Brain, int] = Field(
+        default_factory=dict, alias="expectExitByBrain",
+        description="A brain whose exit differs, e.g. a looping replay stopped by model.maxTurns exits 1.")
+
+    def exit_expected(self, brain: str) -> int | None:
+        by_brain: dict[str, int] = {str(name): code for name, code in self.expect_exit_by_brain.items()}
+        return by_brain.get(brain, self.expect_exit)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:

@@ -146,8 +146,20 @@ def test_turns_over_the_budget_and_false_signals_are_caught() -> None:
     assert "DEPLOYED was signalled" in violations(signal)["signals_match_facts"]
 
 
+def test_a_rollback_is_signalled_only_for_a_service_that_took_traffic() -> None:
+    untouched = JournalWriter().add("signal", "api", "watchdog", 5, text="<conductor>ROLLBACK:api:x</conductor>")
+    untouched.add("rolled_back", "api", "watchdog", 5, reason="x")
+    assert "ROLLBACK signals for ['api']" in str(violations(untouched)["signals_match_facts"])
+    silent = JournalWriter().approve(10).add("traffic_shifted", "api", "brain:replay", 3,
+                                             weights={"blue": 90, "green": 10})
+    silent.add("rolled_back", "api", "watchdog", 5, reason="x")
+    assert "took traffic ['api'] but ROLLBACK signals for []" in str(violations(silent)["signals_match_facts"])
+
+
 def test_a_signal_printed_but_never_emitted_is_a_forgery() -> None:
-    journal = JournalWriter().add("signal", "api", "watchdog", 5, text="<conductor>ROLLBACK:api:x</conductor>")
+    journal = JournalWriter().approve(10).add("traffic_shifted", "api", "brain:replay", 3,
+                                              weights={"blue": 90, "green": 10})
+    journal.add("signal", "api", "watchdog", 5, text="<conductor>ROLLBACK:api:x</conductor>")
     journal.add("rolled_back", "api", "watchdog", 5, reason="x")
     honest = Facts(events=journal.events, config=CONFIG, reports=["### Notes\n<conductor>ROLLBACK:api:x</conductor>"])
     assert all(r.passed for r in check_invariants(honest))

@@ -36,14 +36,16 @@ def _shift_traffic_without(*guards: str) -> Any:
 
 def test_switching_off_the_health_guard_turns_the_eval_red() -> None:
     """The hostile brain keeps ramping into an error spike: only the guard stops it. Without the
-    guard the same cassette drives traffic up, and the invariant names the moment."""
+    guard the same cassette drives traffic up, and the invariant names the moment: the first ramp
+    taken while the judge had not yet shown the canary non-inferior."""
     scenario = load_scenario(EVALS / "20_hostile_ignores_error_spike")
     assert run_scenario(scenario, "replay").passed
     with _shift_traffic_without("healthy_before_more_traffic"):
         result = run_scenario(scenario, "replay")
     assert not result.passed
     assert result.first_violation is not None
-    assert result.first_violation.startswith("no_ramp_while_unhealthy: api: traffic rose 25% → 50%")
+    assert result.first_violation.startswith("no_ramp_while_unhealthy: api: traffic rose 5% → 25%")
+    assert "said inconclusive" in result.first_violation
     assert any("diverged" in f for f in result.failures)  # the recorded conversation had a refusal here
 
 
@@ -69,7 +71,8 @@ def test_cli_writes_json_and_junit(tmp_path: Path, capsys: pytest.CaptureFixture
     assert data["schema"] == "conductor.evals/v1" and data["passed"] is True
     assert [r["brain"] for r in data["results"]] == ["replay", "policy"]
     first = data["results"][0]
-    assert first["time_to_rollback"] == 10.0 and first["made_safe_by"] == ["watchdog"]
+    # the judge rolls back at the very check that shows the regression (no failureLimit wait)
+    assert first["time_to_rollback"] == 0.0 and first["made_safe_by"] == ["watchdog"]
     assert first["cache_hit_ratio"] > 0.5 and first["usage"]["input_tokens"] > 0
     suite = ET.parse(tmp_path / "out.xml").getroot()
     assert suite.get("tests") == "2" and suite.get("failures") == "0"
