@@ -233,13 +233,13 @@ class ConductorConfig(StrictModel):
         known = set(self.orchestration.services)
         for name in self.release:
             if name not in known:
-                raise _PathError(("release", name), f"service {name!r} is not in orchestration.services")
+                raise ConfigPathError(("release", name), f"service {name!r} is not in orchestration.services")
         for name, spec in self.services.items():
             if name not in known:
-                raise _PathError(("services", name), f"service {name!r} is not in orchestration.services")
+                raise ConfigPathError(("services", name), f"service {name!r} is not in orchestration.services")
             for dep in spec.depends_on:
                 if dep not in known:
-                    raise _PathError(("services", name, "dependsOn"), f"unknown service {dep!r}")
+                    raise ConfigPathError(("services", name, "dependsOn"), f"unknown service {dep!r}")
         service_order(self)  # raises on a dependency cycle
         return self
 
@@ -247,7 +247,7 @@ class ConductorConfig(StrictModel):
         return self.services.get(service) or ServiceSpec()
 
 
-class _PathError(ValueError):
+class ConfigPathError(ValueError):
     """A cross-field error that knows its JSON path (pydantic would report it at the root)."""
 
     def __init__(self, path: tuple[str, ...], message: str) -> None:
@@ -265,7 +265,7 @@ def service_order(config: ConductorConfig) -> list[str]:
             return
         if name in visiting:
             cycle = " -> ".join((*chain, name))
-            raise _PathError(("services", name, "dependsOn"), f"dependency cycle: {cycle}")
+            raise ConfigPathError(("services", name, "dependsOn"), f"dependency cycle: {cycle}")
         visiting.add(name)
         for dep in config.spec(name).depends_on:
             visit(dep, (*chain, name))
@@ -301,76 +301,31 @@ def find_config(start: Path) -> Path:
     )
 
 
-def load_config(path: Path) -> ConductorConfig:
-    """Read, parse and validate ``path``; every problem raises ConfigError with file and JSON path."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-    except RecursionError:
-        raise ConfigError(f"{path}: JSON nested too deeply to be a config") from None
-    if _depth(raw) > MAX_DEPTH:
-        raise ConfigError(f"{path}: JSON nested more than {MAX_DEPTH} levels deep; no config key is that deep")
-    return parse_config(raw, source=str(path))
-
-
-MAX_DEPTH = 32  # the deepest real key (platform.metrics.queries…) is under 8
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth, iteratively (a recursive walk would itself overflow on a hostile file)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        deepest = max(deepest, level)
-        if level <= MAX_DEPTH:
-            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-            stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
-def parse_config(raw: Any, source: str = "<config>") -> ConductorConfig:
+def parse_core_config(raw: Any, source: str = "<config>") -> ConductorConfig:
+    """Validate everything but ``platform``'s backend settings (those belong to the backend: see
+    :func:`conductor.config_file.parse_config`, which adds them)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a JSON object")
     try:
-        config = ConductorConfig.model_validate(raw)
+        return ConductorConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
-    except _PathError as exc:
-        raise ConfigError(f"{source}: {_json_path(exc.path)}: {exc}") from None
-    from conductor.platforms.registry import validate_platform_settings
-
-    try:
-        validate_platform_settings(config)
-    except ValidationError as exc:
-        from conductor.platforms.registry import platform_kind
-
-        try:
-            root: type[BaseModel] | None = platform_kind(config.platform.kind).settings_model
-        except KeyError:
-            root = None
-        raise ConfigError(_describe(exc, source, prefix=("platform",), root=root)) from None
-    return config
+        raise ConfigError(describe_errors(exc, source)) from None
+    except ConfigPathError as exc:
+        raise ConfigError(f"{source}: {json_path(exc.path)}: {exc}") from None
 
 
-def _describe(
+def describe_errors(
     exc: ValidationError, source: str, prefix: tuple[str, ...] = (), root: type[BaseModel] | None = None
 ) -> str:
     lines = []
     for error in exc.errors():
         loc = _without_union_tags(tuple(str(part) for part in error["loc"]), root or ConductorConfig)
-        where = _json_path((*prefix, *loc))
+        where = json_path((*prefix, *loc))
         if error["type"] == "extra_forbidden":
             lines.append(f"{source}: {where}: unknown key{_suggestion(loc, root or ConductorConfig)}")
-        elif error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), _PathError):
+        elif error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), ConfigPathError):
             path_error = error["ctx"]["error"]
-            lines.append(f"{source}: {_json_path(path_error.path)}: {path_error}")
+            lines.append(f"{source}: {json_path(path_error.path)}: {path_error}")
         elif error["type"] in _EXPECTED:
             lines.append(f"{source}: {where or '(top level)'}: must be {_EXPECTED[error['type']]}, "
                          f"got {_json_kind(error['input'])}")
@@ -430,7 +385,7 @@ def _without_union_tags(loc: tuple[str, ...], root: type[BaseModel]) -> tuple[st
     return tuple(out)
 
 
-def _json_path(loc: tuple[str, ...]) -> str:
+def json_path(loc: tuple[str, ...]) -> str:
     path = ""
     for part in loc:
         path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)

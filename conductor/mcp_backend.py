@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.command import Command, parse_command
-from conductor.config import load_config
+from conductor.config_file import load_config
 from conductor.dispatch import execute
 from conductor.errors import ConductorError, LockHeldError
 from conductor.journal.state import OrchestrationState

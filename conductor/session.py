@@ -26,7 +26,8 @@ from conductor import signals as signal_format
 from conductor.agent.loop import LoopOutcome, run_agent
 from conductor.clock import Clock, RealClock
 from conductor.command import Command, parse_command
-from conductor.config import VERSION_PATTERN, ConductorConfig, find_config, load_config
+from conductor.config import VERSION_PATTERN, ConductorConfig, find_config
+from conductor.config_file import load_config
 from conductor.dispatch import execute
 from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_ROLLED_BACK, LockHeldError, UsageError
 from conductor.journal.queries import in_flight, latest

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top first; the longest matching
     ("guards", ("conductor.guards",)),
     ("tools", ("conductor.tools",)),
     ("strategies", ("conductor.strategies",)),
-    ("platforms, metrics, journal", ("conductor.platforms", "conductor.metrics", "conductor.journal",
+    ("platforms, metrics, journal", ("conductor.config_file", "conductor.platforms", "conductor.metrics", "conductor.journal",
                                      "conductor.notify", "conductor.readonly_journal", "conductor.scrubbed_journal",
                                      "conductor.locks",
                                      "conductor.output")),
@@ -37,20 +37,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top first; the longest matching
                         "conductor.schema")),
 ]
 
-# (importer, imported): why it points up, and what removes it.
-KNOWN_UPWARD = {
-    # Validating platform settings needs the backend registry: load_config should return the typed
-    # core config and the registry validate `platform` (or the settings models move below config).
-    ("conductor.config", "conductor.platforms.registry"),
-}
+# (importer, imported): why it points up, and what removes it. None left: keep it that way.
+KNOWN_UPWARD: set[tuple[str, str]] = set()
 
-# Modules in a cycle (TYPE_CHECKING and undeferred function-level imports included).
-KNOWN_CYCLES = [
-    ["conductor.config", "conductor.platforms.registry"],  # see KNOWN_UPWARD
-    # The expectations type-annotate the runner's result: the result type belongs in expectations
-    # (or a small module of its own) that the runner imports.
-    ["conductor.evals.expectations", "conductor.evals.runner"],
-]
+# Modules in a cycle (TYPE_CHECKING and undeferred function-level imports included). None left.
+KNOWN_CYCLES: list[list[str]] = []
 
 
 def _layer(module: str) -> int:

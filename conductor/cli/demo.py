@@ -88,7 +88,7 @@ def demo_config() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.config import load_config
+    from conductor.config_file import load_config
     from conductor.platforms.local.control import serve
     from conductor.platforms.local.loadgen import SteadyLoad
     from conductor.platforms.local.runtime import LocalRuntime

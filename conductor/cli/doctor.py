@@ -19,7 +19,8 @@ from typing import Any
 
 from conductor.cli import exit_codes
 from conductor.cli.common import add_config_option, print_json
-from conductor.config import ConductorConfig, find_config, load_config
+from conductor.config import ConductorConfig, find_config
+from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK
 
 

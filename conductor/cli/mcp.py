@@ -51,7 +51,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.config import find_config, load_config
+    from conductor.config import find_config
+    from conductor.config_file import load_config
     from conductor.mcp_backend import McpBackend
     from conductor.mcp_server import ServerSettings, build_server, serve_http
 

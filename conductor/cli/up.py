@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from conductor.cli import exit_codes
-from conductor.config import ConductorConfig, find_config, load_config
+from conductor.config import ConductorConfig, find_config
+from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
 from conductor.paths import claim, project_root, state_dir_for
 from conductor.platforms.local.settings import LocalSettings

@@ -17,7 +17,8 @@ Modules: :mod:`~conductor.evals.scenario` (the file format), :mod:`~conductor.ev
 """
 
 from conductor.evals.invariants import INVARIANTS, Facts, InvariantResult, check_invariants
-from conductor.evals.runner import ScenarioResult, run_scenario, run_suite
+from conductor.evals.results import ScenarioResult
+from conductor.evals.runner import run_scenario, run_suite
 from conductor.evals.scenario import Scenario, discover, load_scenario
 
 __all__ = [

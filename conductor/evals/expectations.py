@@ -8,15 +8,13 @@ where the words and the world disagree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from conductor.evals.results import ScenarioResult
 from conductor.evals.scenario import Expectations
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Event
 from conductor.toolbox import TOOLS
-
-if TYPE_CHECKING:
-    from conductor.evals.runner import ScenarioResult
 
 # The journal records a refusal's reason, not the guard's name; each guard's reasons are
 # distinctive, so the name is recovered from them (a ``guard`` field, when present, wins).

@@ -18,7 +18,8 @@ from typing import Any
 from unittest import mock
 
 from conductor.errors import UsageError
-from conductor.evals.runner import ScenarioResult, StepRecord, run_scenario
+from conductor.evals.results import ScenarioResult, StepRecord
+from conductor.evals.runner import run_scenario
 from conductor.evals.scenario import Scenario, Step
 from conductor.evals.scripted import Script, scripted_brains
 

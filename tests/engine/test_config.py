@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conductor.config import load_config, parse_config
+from conductor.config_file import load_config, parse_config
 from conductor.errors import ConfigError
 from tests.conftest import SPEC_CONFIG, Workspace, release_config
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from conductor.cli.hosted_watchdog import ConfigFollower
-from conductor.config import config_fingerprint, parse_config
+from conductor.config import config_fingerprint
+from conductor.config_file import parse_config
 from tests.conftest import Workspace, release_config
 
 

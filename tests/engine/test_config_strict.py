@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from conductor.config import ConductorConfig, is_version, load_config, parse_config
+from conductor.config import ConductorConfig, is_version
+from conductor.config_file import load_config, parse_config
 from conductor.errors import ConfigError
 from conductor.platforms.registry import known_kinds, platform_kind
 from tests.conftest import Workspace, release_config

@@ -78,7 +78,7 @@ def test_an_explicit_environment_name_and_a_moved_repository(
 
 
 def test_paths_helpers() -> None:
-    from conductor.config import parse_config
+    from conductor.config_file import parse_config
 
     plain = parse_config(release_config())
     named = parse_config(release_config() | {"environment": "qa"})

@@ -16,7 +16,8 @@ import httpx2
 import pytest
 import respx
 
-from conductor.config import ConductorConfig, parse_config
+from conductor.config import ConductorConfig
+from conductor.config_file import parse_config
 from conductor.errors import ModelError
 from conductor.models import anthropic as brain
 from conductor.models.base import AgentContext, ModelRequest

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conductor.config import parse_config
+from conductor.config_file import parse_config
 from conductor.errors import ConfigError
 from conductor.platforms.kubernetes import NoMetrics, metrics_for
 from conductor.platforms.kubernetes.objects import image_for, image_tag
@@ -61,7 +61,7 @@ def test_without_metrics_every_sample_is_unavailable_never_healthy() -> None:
 
 def test_settings_import_neither_the_kubernetes_client_nor_an_http_client() -> None:
     code = (
-        "import sys; from conductor.config import parse_config; "
+        "import sys; from conductor.config_file import parse_config; "
         "parse_config({'orchestration': {'services': ['api']}, 'platform': {'kind': 'kubernetes', "
         "'metrics': {'kind': 'prometheus', 'url': 'http://p'}}}); "
         "print(sorted(m for m in ('kubernetes', 'httpx2', 'urllib3') if m in sys.modules))"

@@ -30,7 +30,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from conductor.config import ConductorConfig, parse_config
+from conductor.config import ConductorConfig
+from conductor.config_file import parse_config
 from conductor.platforms.local.process import HOME_ENV, start_time
 from conductor.platforms.local.runtime import LocalRuntime
 from conductor.platforms.local.settings import LocalSettings

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conductor.cli import main as cli_main
-from conductor.config import load_config
+from conductor.config_file import load_config
 from conductor.errors import PlatformError
 from conductor.platforms.local.client import ControlClient, LocalPlatform
 from conductor.platforms.local.process import start_time
