@@ -114,7 +114,9 @@ def check_cutover(command: Command, in_flight: bool, confirmed: bool) -> None:
             "canary 100 with no canary in flight is not a canary: it would send 100% of traffic to the new "
             "version in one step. Start with a small step (e.g. `/orchestrate canary 10`), use "
             "`/orchestrate blue-green` (deploy, smoke-check, flip, bake with the old version warm), or, to "
-            "confirm a one-step canary to 100%, `conductor orchestrate canary 100 --full-cutover`"
+            "confirm a one-step canary to 100%, `conductor orchestrate canary 100 --full-cutover` in a terminal "
+            "(`full_cutover=True` from Python). The REPL and MCP offer only the stepped paths: a one-step "
+            "cutover is deliberate enough to be typed on a command line"
         )
 
 
