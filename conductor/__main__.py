@@ -1,3 +1,3 @@
-from conductor.cli import main
+from conductor.frontends.cli import main
 
 raise SystemExit(main())

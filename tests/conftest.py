@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conductor.cli import main
+from conductor.frontends.cli import main
 
 SPEC_CONFIG: dict[str, Any] = {
     "orchestration": {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conductor.cli import SUBCOMMANDS, build_parser, exit_codes
+from conductor.frontends.cli import SUBCOMMANDS, build_parser, exit_codes
 from tests.conftest import Workspace, release_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from conductor.install import COMMAND_BODY, COMMAND_PATH, MCP_ENTRY, is_pristine, render_command, stamp
+from conductor.frontends.install import COMMAND_BODY, COMMAND_PATH, MCP_ENTRY, is_pristine, render_command, stamp
 from tests.conftest import Workspace, release_config
 
 INLINE = re.compile(r"^!`(?P<command>[^`]+)`$", re.MULTILINE)
@@ -128,7 +128,7 @@ def test_installs_at_the_repository_root_from_a_subdirectory(
     sub = workspace.root / "services" / "api"
     sub.mkdir(parents=True)
     monkeypatch.chdir(sub)
-    from conductor.cli import main
+    from conductor.frontends.cli import main
 
     assert main(["install", "claude-code"]) == 0
     assert (workspace.root / COMMAND_PATH).is_file() and not (sub / ".claude").exists()

@@ -1,7 +1,7 @@
 """Imports point down only, and nothing imports in a circle (read from the source by
 :mod:`tests.import_graph`; ``python -m tests.import_graph`` prints the same figures).
 
-    front ends (cli, repl, mcp, evals)  ->  session  ->  agent, models  ->  dispatch, toolbox
+    front ends (frontends/: cli, repl, mcp, evals, install)  ->  session  ->  agent, models  ->  dispatch, toolbox
       ->  guards  ->  tools  ->  strategies  ->  platforms, metrics, journal  ->  config, errors
 
 The strategies sit *below* the guards: they are pure rules over journaled state (where the canary
@@ -19,8 +19,7 @@ from __future__ import annotations
 from tests import import_graph as graph
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top first; the longest matching prefix wins
-    ("front ends", ("conductor.__main__", "conductor.cli", "conductor.repl", "conductor.mcp_server",
-                    "conductor.mcp_backend", "conductor.evals", "conductor.install", "conductor.bundled")),
+    ("front ends", ("conductor.__main__", "conductor.frontends", "conductor.bundled")),
     ("session", ("conductor.session", "conductor.report", "conductor.starting", "conductor.predeploy",
                  "conductor.watchdog")),
     ("agent", ("conductor.agent", "conductor.models")),
@@ -28,10 +27,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top first; the longest matching
     ("guards", ("conductor.guards",)),
     ("tools", ("conductor.tools",)),
     ("strategies", ("conductor.strategies",)),
-    ("platforms, metrics, journal", ("conductor.config_file", "conductor.platforms", "conductor.metrics", "conductor.journal",
-                                     "conductor.notify", "conductor.readonly_journal", "conductor.scrubbed_journal",
-                                     "conductor.locks",
-                                     "conductor.output")),
+    ("platforms, metrics, journal", ("conductor.config_file", "conductor.platforms", "conductor.metrics",
+                                     "conductor.journal", "conductor.notify", "conductor.readonly_journal",
+                                     "conductor.scrubbed_journal", "conductor.locks", "conductor.output")),
     ("config, errors", ("conductor.config", "conductor.errors", "conductor.clock", "conductor.paths",
                         "conductor.redact", "conductor.faults", "conductor.command", "conductor.signals",
                         "conductor.schema")),

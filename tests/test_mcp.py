@@ -27,8 +27,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, TextContent
 
 from conductor.errors import UsageError
-from conductor.mcp_backend import McpBackend, NotApproved
-from conductor.mcp_server import ApprovalMode, ServerSettings, build_server
+from conductor.frontends.mcp.backend import McpBackend, NotApproved
+from conductor.frontends.mcp.server import ApprovalMode, ServerSettings, build_server
 from conductor.schema import Report, report_json_schema
 from conductor.toolbox import TOOLS
 from tests.conftest import Workspace

@@ -20,8 +20,8 @@ from rich.console import Console
 
 from conductor.agent.questions import AnswerSink
 from conductor.errors import ModelError
+from conductor.frontends.repl import Io, Repl, completions
 from conductor.locks import ServiceLocks
-from conductor.repl import Io, Repl, completions
 from conductor.session import Conductor
 from tests.conftest import Workspace
 
@@ -151,7 +151,7 @@ def test_free_text_without_a_key_explains_itself(ws: Workspace) -> None:
 
 def claude_asks(ws: Workspace, monkeypatch: pytest.MonkeyPatch, *replies: Any) -> tuple[Conductor, Any, Any]:
     """A canary waiting at 10%, and the chat's question answerer over a fake Messages API."""
-    from conductor.cli.chat import make_ask
+    from conductor.frontends.cli.chat import make_ask
     from conductor.models.registry import choose_brain
     from tests.models.fake_api import FakeMessagesAPI
 
@@ -227,7 +227,7 @@ def test_a_closing_note_that_did_not_stream_is_shown_and_a_cancel_keeps_what_arr
 
 
 def test_the_policy_brain_answers_no_questions(ws: Workspace) -> None:
-    from conductor.cli.chat import make_ask
+    from conductor.frontends.cli.chat import make_ask
     from conductor.models.policy import PolicyModel
 
     assert make_ask(Conductor.from_config(ws.config_path), PolicyModel()) is None

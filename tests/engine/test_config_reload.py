@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from conductor.cli.hosted_watchdog import ConfigFollower
 from conductor.config import config_fingerprint
 from conductor.config_file import parse_config
+from conductor.frontends.cli.hosted_watchdog import ConfigFollower
 from tests.conftest import Workspace, release_config
 
 
@@ -81,7 +81,7 @@ def test_the_hosted_watchdog_judges_with_the_edited_config(
     workspace: Workspace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The loop the control process runs: after an edit, its next round uses the new config."""
-    import conductor.cli.hosted_watchdog as hosted
+    import conductor.frontends.cli.hosted_watchdog as hosted
 
     _write(workspace, release_config(healthCheckInterval=0.05))
     seen: list[int] = []

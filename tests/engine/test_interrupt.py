@@ -68,7 +68,7 @@ def test_ctrl_c_while_baking_names_what_takes_traffic_and_the_three_ways_on(
 def test_ctrl_c_with_nothing_in_flight_says_so(workspace: Workspace) -> None:
     import argparse
 
-    from conductor.cli.interrupted import interruption_message
+    from conductor.frontends.cli.interrupted import interruption_message
 
     workspace.write_config(release_config())
     args = argparse.Namespace(command="orchestrate", config=workspace.config_path)

@@ -130,7 +130,7 @@ def _fork_cli(root: Path, args: list[str], kill_at: int | None) -> Run:
             if kill_at is not None:
                 os.environ[faults.ENV] = str(kill_at)
             faults._count = 0  # a fresh process's count
-            from conductor.cli import main
+            from conductor.frontends.cli import main
 
             code = main(args)
             sys.stdout.flush()
@@ -238,7 +238,7 @@ def _total_points(base: Path, scenario: Scenario) -> int:
             os.chdir(root)
             os.environ[faults.ENV] = str(10**9)
             faults._count = 0
-            from conductor.cli import main
+            from conductor.frontends.cli import main
 
             main(scenario.command)
             counter.write_text(str(faults.writes_so_far()))

@@ -55,7 +55,7 @@ def test_a_freeze_refuses_an_approval_and_keeps_the_canary_as_it_was(
 def test_the_refused_exit_code_is_in_the_readme_and_the_help() -> None:
     from pathlib import Path
 
-    from conductor.cli import build_parser
+    from conductor.frontends.cli import build_parser
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "| 4 | Refused by a freeze" in readme

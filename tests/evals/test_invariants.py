@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from conductor.config import ConductorConfig
-from conductor.evals.invariants import Facts, check_invariants
+from conductor.frontends.evals.invariants import Facts, check_invariants
 from conductor.journal.store import Event
 
 CONFIG = ConductorConfig.model_validate({

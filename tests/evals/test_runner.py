@@ -17,8 +17,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from conductor.cli import main
-from conductor.evals import load_scenario, run_scenario
+from conductor.frontends.cli import main
+from conductor.frontends.evals import load_scenario, run_scenario
 from conductor.toolbox import TOOLS
 from tests.evals.test_scenarios import EVALS
 
@@ -138,7 +138,7 @@ def test_the_crash_helper_kills_its_own_process_at_the_chosen_event(tmp_path: Pa
     (state / "config.json").write_text(json.dumps({"orchestration": {"services": ["api"], "strategy": "canary"},
                                                     "release": {"api": "v1.1.0"}}))
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    proc = subprocess.run([sys.executable, "-m", "conductor.evals.crash", "traffic_shifted", "1", "--",
+    proc = subprocess.run([sys.executable, "-m", "conductor.frontends.evals.crash", "traffic_shifted", "1", "--",
                            "orchestrate", "canary", "10", "--model", "policy"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

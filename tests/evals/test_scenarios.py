@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conductor.evals import ScenarioResult, discover, load_scenario, run_suite
+from conductor.frontends.evals import ScenarioResult, discover, load_scenario, run_suite
 
 EVALS = Path(__file__).resolve().parents[2] / "evals"
 FOLDERS = discover([EVALS])

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conductor.cli import main
+from conductor.frontends.cli import main
 from tests.models.fake_api import FakeMessagesAPI, message, text, tool
 
 FIXTURES = Path(__file__).resolve().parents[1] / "cassettes"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conductor.cli import main
+from conductor.frontends.cli import main
 from tests.platforms.kubernetes.fake_apiserver import FakeCluster
 
 

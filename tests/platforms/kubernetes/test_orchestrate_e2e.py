@@ -16,7 +16,7 @@ import httpx2
 import pytest
 import respx
 
-from conductor.cli import main
+from conductor.frontends.cli import main
 from tests.platforms.kubernetes.conftest import http_route
 from tests.platforms.kubernetes.fake_apiserver import ApiError, FakeCluster
 

@@ -14,9 +14,9 @@ import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conductor.cli import main as cli_main
 from conductor.config_file import load_config
 from conductor.errors import PlatformError
+from conductor.frontends.cli import main as cli_main
 from conductor.platforms.local.client import ControlClient, LocalPlatform
 from conductor.platforms.local.process import start_time
 from conductor.platforms.registry import build_platform

@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import add_config_option, print_json
 from conductor.config import ConductorConfig, find_config
 from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option, print_json
 
 
 def add_parser(subparsers: Any) -> None:

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from conductor.errors import ConductorError, UsageError
-from conductor.evals.expectations import check_expectations, made_safe_by, rollback_timing
-from conductor.evals.invariants import Facts, check_invariants
-from conductor.evals.results import ScenarioResult, StepRecord
-from conductor.evals.scenario import Scenario, Step, load_scenario
+from conductor.frontends.evals.expectations import check_expectations, made_safe_by, rollback_timing
+from conductor.frontends.evals.invariants import Facts, check_invariants
+from conductor.frontends.evals.results import ScenarioResult, StepRecord
+from conductor.frontends.evals.scenario import Scenario, Step, load_scenario
 from conductor.journal.store import Event, Journal
 
 
@@ -66,7 +66,7 @@ def run_scenario(scenario: Scenario, brain: str = "replay") -> ScenarioResult:
             before = _platform_versions(root, config_path)
             with ExitStack() as stack:
                 if scenario.inject:
-                    from conductor.evals.inject import Planter, injecting, load_corpus
+                    from conductor.frontends.evals.inject import Planter, injecting, load_corpus
 
                     planter = stack.enter_context(injecting(Planter(load_corpus(scenario.folder / scenario.inject))))
                 else:
@@ -220,7 +220,7 @@ def _crash(step: Step, root: Path, brain: str, record: StepRecord) -> StepRecord
     A fork, not a fresh interpreter: the child is a separate process killed by a real SIGKILL
     (no ``finally``, no lock release beyond the kernel's), but it starts with everything already
     imported, so a crash scenario costs milliseconds instead of an interpreter start-up.
-    ``python -m conductor.evals.crash`` does the same from a shell.
+    ``python -m conductor.frontends.evals.crash`` does the same from a shell.
     """
     assert step.crash is not None
     crash = step.crash
@@ -234,7 +234,7 @@ def _crash(step: Step, root: Path, brain: str, record: StepRecord) -> StepRecord
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            from conductor.evals.crash import arm
+            from conductor.frontends.evals.crash import arm
             from conductor.session import Conductor
 
             arm(crash.after_event, crash.count)

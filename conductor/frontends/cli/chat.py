@@ -1,12 +1,12 @@
-"""`conductor chat`: the interactive REPL (see :mod:`conductor.repl`)."""
+"""`conductor chat`: the interactive REPL (see :mod:`conductor.frontends.repl`)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
 
 if TYPE_CHECKING:
     from conductor.agent.questions import Ask
@@ -36,8 +36,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from conductor.frontends.repl import run_terminal
     from conductor.models.registry import choose_brain
-    from conductor.repl import run_terminal
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(args.config, model=args.model)

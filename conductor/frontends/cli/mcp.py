@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import add_brain_option, add_config_option
 from conductor.errors import UsageError
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_brain_option, add_config_option
 
 DESCRIPTION = """Serve Conductor to an MCP client (Claude Code, Claude Desktop, any MCP host).
 
@@ -53,8 +53,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from conductor.config import find_config
     from conductor.config_file import load_config
-    from conductor.mcp_backend import McpBackend
-    from conductor.mcp_server import ServerSettings, build_server, serve_http
+    from conductor.frontends.mcp.backend import McpBackend
+    from conductor.frontends.mcp.server import ServerSettings, build_server, serve_http
 
     config_path: Path = args.config if args.config is not None else find_config(Path.cwd())
     load_config(config_path)  # a bad config fails here, exit 2, before any client connects

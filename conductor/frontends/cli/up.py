@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
 from conductor.config import ConductorConfig, find_config
 from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
+from conductor.frontends.cli import exit_codes
 from conductor.paths import claim, project_root, state_dir_for
 from conductor.platforms.local.settings import LocalSettings
 
@@ -108,14 +108,14 @@ def print_event(event: dict[str, Any]) -> None:
 def _start_watchdog(config_path: Path, stop: threading.Event) -> None:
     """Host the watchdog, so a release keeps being watched between two `orchestrate` commands."""
     # deferred: the hosted watchdog loads the whole engine; every subcommand's parser is built at start-up
-    from conductor.cli.hosted_watchdog import start_watchdog
+    from conductor.frontends.cli.hosted_watchdog import start_watchdog
 
     start_watchdog(config_path, stop)
 
 
 def _child_env() -> dict[str, str]:
     """The environment of the detached control process: ours, plus this package on its path."""
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[3])
     path = os.environ.get("PYTHONPATH", "")
     return {
         **os.environ,

@@ -1,4 +1,4 @@
-"""``python -m conductor.evals.crash KIND COUNT -- ARGS…``: run ``conductor ARGS…`` and SIGKILL
+"""``python -m conductor.frontends.evals.crash KIND COUNT -- ARGS…``: run ``conductor ARGS…`` and SIGKILL
 this very process right after the ``COUNT``-th journaled event of ``KIND`` is committed.
 
 Why not kill it from outside, as a person would: an outside kill lands a few events later or
@@ -36,10 +36,10 @@ def arm(kind: str, count: int) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[2] != "--":
-        print("usage: python -m conductor.evals.crash KIND COUNT -- ARGS...", file=sys.stderr)
+        print("usage: python -m conductor.frontends.evals.crash KIND COUNT -- ARGS...", file=sys.stderr)
         return 2
     arm(argv[0], int(argv[1]))
-    from conductor.cli import main as cli
+    from conductor.frontends.cli import main as cli
 
     return cli(argv[3:])
 

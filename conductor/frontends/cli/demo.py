@@ -29,14 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
-from conductor.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.output import safe_report, verbatim
 from conductor.signals import Signal
 
 SERVICES = ("api", "web", "worker")
-DEMO_APP = Path(__file__).resolve().parents[1] / "bundled" / "demo_app.py"
+DEMO_APP = Path(__file__).resolve().parents[2] / "bundled" / "demo_app.py"
 LOAD_PER_SERVICE = 120.0  # requests/s through each router
 
 

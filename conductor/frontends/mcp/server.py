@@ -15,7 +15,7 @@ read-only tools say ``read_only_hint``; tools that change traffic or deployments
 
 Why an MCP client can do nothing the CLI could not
     Typed calls run through the guarded executor as ``mcp-client`` (see
-    :mod:`conductor.mcp_backend`); a guard's refusal comes back as a tool error whose text is
+    :mod:`conductor.frontends.mcp.backend`); a guard's refusal comes back as a tool error whose text is
     the reason, exactly what the brain would read. Whatever a client auto-approves, the guards
     still decide.
 
@@ -72,7 +72,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from conductor import toolbox
 from conductor.errors import EXIT_ERROR, ConductorError
-from conductor.mcp_backend import McpBackend, NotApproved
+from conductor.frontends.mcp.backend import McpBackend, NotApproved
 from conductor.output import safe_data, safe_text
 from conductor.schema import report_json_schema
 from conductor.tools.runtime import ProgressSink

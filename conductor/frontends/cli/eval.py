@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_OK, UsageError
+from conductor.frontends.cli import exit_codes
 
 RUN_BRAINS = ("replay", "policy", "anthropic")
 
@@ -53,9 +53,9 @@ def add_parser(subparsers: Any) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from conductor.evals.runner import run_suite
-    from conductor.evals.scenario import discover
-    from conductor.evals.scorecard import render_table, write_json, write_junit
+    from conductor.frontends.evals.runner import run_suite
+    from conductor.frontends.evals.scenario import discover
+    from conductor.frontends.evals.scorecard import render_table, write_json, write_junit
 
     brains: list[str] = args.models or ["replay"]
     if "anthropic" in brains and not os.environ.get("ANTHROPIC_API_KEY"):
@@ -76,8 +76,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def record_command(args: argparse.Namespace) -> int:
-    from conductor.evals.record import record_live, record_scripted
-    from conductor.evals.scenario import discover, load_scenario
+    from conductor.frontends.evals.record import record_live, record_scripted
+    from conductor.frontends.evals.scenario import discover, load_scenario
 
     if args.model == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError("recording needs a live model: set ANTHROPIC_API_KEY (nothing was recorded). "

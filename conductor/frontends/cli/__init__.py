@@ -18,8 +18,8 @@ import traceback
 from collections.abc import Sequence
 
 from conductor import __version__
-from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
+from conductor.frontends.cli import exit_codes
 
 SUBCOMMANDS = ["orchestrate", "status", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"conductor {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"conductor.cli.{name}").add_parser(subparsers)
+        importlib.import_module(f"conductor.frontends.cli.{name}").add_parser(subparsers)
     return parser
 
 
@@ -86,7 +86,7 @@ def _main(argv: Sequence[str] | None) -> int:
         raise
     if not getattr(args, "handler", None):
         if sys.stdin.isatty() and sys.stdout.isatty():  # bare `conductor` in a terminal: the chat REPL
-            from conductor.cli import chat
+            from conductor.frontends.cli import chat
 
             args = argparse.Namespace(config=None, model=None, record=None, handler=chat.run)
         else:
@@ -103,7 +103,7 @@ def _main(argv: Sequence[str] | None) -> int:
             print(json.dumps(error, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
-        from conductor.cli.interrupted import interruption_message
+        from conductor.frontends.cli.interrupted import interruption_message
 
         print(interruption_message(args), file=sys.stderr)
         _json_error(args, "interrupted", "Interrupted", exit_codes.EXIT_INTERRUPTED)

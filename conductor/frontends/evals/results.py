@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conductor.evals.invariants import InvariantResult
+from conductor.frontends.evals.invariants import InvariantResult
 
 
 @dataclass

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conductor.evals.results import ScenarioResult
-from conductor.evals.scenario import Expectations
+from conductor.frontends.evals.results import ScenarioResult
+from conductor.frontends.evals.scenario import Expectations
 from conductor.journal.state import OrchestrationState
 from conductor.journal.store import Event
 from conductor.toolbox import TOOLS

@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 from rich.console import Console
 from rich.table import Table
 
-from conductor.evals.results import ScenarioResult
+from conductor.frontends.evals.results import ScenarioResult
 
 SCHEMA = "conductor.evals/v1"
 

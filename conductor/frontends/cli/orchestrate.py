@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import (
+from conductor.errors import UsageError
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import (
     add_brain_option,
     add_config_option,
     add_record_option,
@@ -15,7 +16,6 @@ from conductor.cli.common import (
     print_json,
     print_markdown,
 )
-from conductor.errors import UsageError
 from conductor.output import write_signal
 from conductor.signals import Signal
 

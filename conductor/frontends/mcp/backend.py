@@ -1,6 +1,6 @@
 """What the MCP server does, without MCP: typed tool calls, whole commands, status and journal.
 
-The transport layer (:mod:`conductor.mcp_server`) only translates; every decision lives here so
+The transport layer (:mod:`conductor.frontends.mcp.server`) only translates; every decision lives here so
 it reads like the CLI it mirrors and can be tested without a client:
 
 - A typed call (``shift_traffic``, ``rollback``, ...) runs through

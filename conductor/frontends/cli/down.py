@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+from conductor.frontends.cli import exit_codes
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.cli.up import load_local
+    from conductor.frontends.cli.up import load_local
     from conductor.paths import check_owner, state_dir_for
 
     config_path, config, _settings = load_local(args.config)

@@ -19,10 +19,10 @@ import sys
 import time
 from typing import Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import add_config_option, print_json
 from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option, print_json
 from conductor.output import write_signal
 from conductor.signals import Signal
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conductor.cli import exit_codes
+from conductor.frontends.cli import exit_codes
 from conductor.output import verbatim
 
 DESCRIPTION = """Install Conductor into an assistant harness.
@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.install import apply, plan_claude_code
+    from conductor.frontends.install import apply, plan_claude_code
 
     root = (args.dir or _project_root(Path.cwd())).resolve()
     plans = plan_claude_code(root, force=args.force, mcp=args.mcp)

@@ -18,10 +18,10 @@ from typing import Any
 from unittest import mock
 
 from conductor.errors import UsageError
-from conductor.evals.results import ScenarioResult, StepRecord
-from conductor.evals.runner import run_scenario
-from conductor.evals.scenario import Scenario, Step
-from conductor.evals.scripted import Script, scripted_brains
+from conductor.frontends.evals.results import ScenarioResult, StepRecord
+from conductor.frontends.evals.runner import run_scenario
+from conductor.frontends.evals.scenario import Scenario, Step
+from conductor.frontends.evals.scripted import Script, scripted_brains
 
 SCRIPTED_NOTE = ("scripted: hand-written model turns recorded through the real SDK client against a scripted "
                  "Messages API; not a recording of a live model")
@@ -76,7 +76,7 @@ def record_scripted(scenario: Scenario) -> ScenarioResult:
         # one policy run per step is enough: steps that do not drive the brain leave theirs unused
         script = Script(model="claude-sonnet-5-5", runs=[[{"policy": "rest"}] for _ in scenario.steps])
     cassette.unlink(missing_ok=True)
-    with scripted_brains(script, cassette), mock.patch("conductor.evals.runner._crash", _crash_in_process):
+    with scripted_brains(script, cassette), mock.patch("conductor.frontends.evals.runner._crash", _crash_in_process):
         recorded = run_scenario(scenario, brain="replay")
     if not cassette.exists():
         raise UsageError(f"{scenario.name}: no run drove the brain, so there is nothing to record")

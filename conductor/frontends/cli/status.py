@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from conductor.cli import exit_codes
-from conductor.cli.common import add_config_option, print_json, print_markdown
 from conductor.errors import (
     EXIT_ERROR,
     EXIT_IN_PROGRESS,
@@ -30,6 +28,8 @@ from conductor.errors import (
     EXIT_ROLLED_BACK,
     UsageError,
 )
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option, print_json, print_markdown
 
 if TYPE_CHECKING:
     from conductor.session import Conductor

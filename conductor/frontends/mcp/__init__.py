@@ -1,0 +1,1 @@
+"""The MCP front end: ``server`` translates the protocol, ``backend`` makes every decision."""
