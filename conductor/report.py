@@ -17,6 +17,7 @@ from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
 from conductor.metrics.judge import Judgement, Verdict
+from conductor.models.pricing import estimate_cost
 from conductor.output import safe_data, safe_report
 from conductor.platforms.base import SLOTS
 from conductor.project import Project
@@ -273,8 +274,6 @@ def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: Mo
         ratio = read / total_in if total_in else 0.0
         line += f", {total_in + tokens_out:,} tokens, cache hit {ratio:.0%}"
         if settings is not None:
-            from conductor.models.pricing import estimate_cost
-
             cost = estimate_cost(usage, settings)
             if cost is not None:
                 line += f", est. ${cost:.3f}" if cost < 10 else f", est. ${cost:,.2f}"

@@ -36,14 +36,26 @@ from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
 from conductor.metrics.base import MetricsProvider
 from conductor.models.base import Model
+from conductor.models.policy import PolicyModel
 from conductor.models.registry import BrainChoice, choose_brain
 from conductor.notify import Notifier
 from conductor.paths import check_owner, claim, project_root, state_dir_for
 from conductor.platforms.base import Platform
 from conductor.platforms.registry import PlatformBundle, build_platform
+from conductor.predeploy import run_pre_deploy
+from conductor.readonly_journal import ReadOnlyJournal, writable
 from conductor.report import build_report
+from conductor.scrubbed_journal import ScrubbingJournal
 from conductor.signals import Signal
-from conductor.starting import plan_release, reconcile, start_orchestration
+from conductor.starting import (
+    check_continuation,
+    check_cutover,
+    grant_continuation,
+    plan_release,
+    reconcile,
+    standing_refusal,
+    start_orchestration,
+)
 from conductor.tools.recovery import interrupted_rollback, start_rollbacks
 from conductor.tools.runtime import ProgressSink, Runtime
 from conductor.watchdog import Watchdog
@@ -123,14 +135,11 @@ class Conductor:
 
     @cached_property
     def journal(self) -> Journal:
-        from conductor.readonly_journal import ReadOnlyJournal, writable
-
         path = self.state_dir / "journal.db"
         if path.exists() and not writable(self.state_dir):
             return ReadOnlyJournal(path)  # status works; a write fails with a JournalError saying why
         if not path.exists():
             claim(self.state_dir, self.config_path)  # the first write: record whose state this is
-        from conductor.scrubbed_journal import ScrubbingJournal
 
         return ScrubbingJournal(path)  # no configured secret is ever written to the journal
 
@@ -194,8 +203,6 @@ class Conductor:
         command = parse_command(text, self.config.orchestration.services)
         overrides = _check_release(release or {}, self.config)
         if command.action not in ("status", "rollback"):
-            from conductor.starting import check_cutover, standing_refusal
-
             check_cutover(command, bool(self.in_flight()), full_cutover)
             refusal = standing_refusal(self.config, self.state_dir)
             if refusal is not None:
@@ -289,7 +296,6 @@ class Conductor:
                     f"{held}: orchestration #{state.id} ({state.strategy}, {state.status}) is in flight; "
                     f"continue it with `/orchestrate {state.strategy}` or roll it back with `/orchestrate rollback`"
                 )
-            from conductor.starting import check_continuation, grant_continuation
 
             check_continuation(state, command, overrides)  # bad input touches nothing, not even a lock file
             if dry_run:
@@ -308,7 +314,6 @@ class Conductor:
             return self._result(command, None, emitted, EXIT_OK, notes=plan.notes)
         if dry_run:
             return self._result(command, None, emitted, EXIT_OK, notes=["dry run: nothing changed", *plan.steps])
-        from conductor.predeploy import run_pre_deploy
 
         # One lock scope from before the first side effect to the end of the run: a second
         # orchestration started at the same moment is refused before its preDeploy build runs,
@@ -384,8 +389,6 @@ class Conductor:
                 notes.append(f"the {brain.model.name} brain failed ({outcome.error}); ")
                 # A replay that diverged must fail loudly (it is a test), not be papered over.
                 if self.config.model.fallback_to_policy and brain.model.name != "replay":
-                    from conductor.models.policy import PolicyModel
-
                     notes[-1] += "the offline policy brain took over"
                     outcome = run_agent(rt, PolicyModel(), instruction)
                 else:

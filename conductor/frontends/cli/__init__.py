@@ -17,9 +17,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from conductor import __version__
+from conductor import __version__, output
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
-from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli import chat, exit_codes
+from conductor.frontends.cli.interrupted import interruption_message
 
 SUBCOMMANDS = ["orchestrate", "status", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
 
@@ -61,8 +62,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command with stdout and stderr behind :class:`conductor.output.SafeStream`: nothing
     printed can forge a signal or show a secret, and a closed pipe (``| head -1``) never stops the
     work — the command finishes (a rollback completes) and exits quietly with its own code."""
-    from conductor import output
-
     real = sys.stdout, sys.stderr
     stdout, _ = output.install()
     try:
@@ -86,8 +85,6 @@ def _main(argv: Sequence[str] | None) -> int:
         raise
     if not getattr(args, "handler", None):
         if sys.stdin.isatty() and sys.stdout.isatty():  # bare `conductor` in a terminal: the chat REPL
-            from conductor.frontends.cli import chat
-
             args = argparse.Namespace(config=None, model=None, record=None, handler=chat.run)
         else:
             parser.print_help()
@@ -103,8 +100,6 @@ def _main(argv: Sequence[str] | None) -> int:
             print(json.dumps(error, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
-        from conductor.frontends.cli.interrupted import interruption_message
-
         print(interruption_message(args), file=sys.stderr)
         _json_error(args, "interrupted", "Interrupted", exit_codes.EXIT_INTERRUPTED)
         return exit_codes.EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_brain_option, add_config_option, add_record_option, apply_record
+from conductor.models.registry import choose_brain
 
 if TYPE_CHECKING:
     from conductor.agent.questions import Ask
@@ -36,8 +37,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: the REPL and the session load the whole engine only when `conductor chat` runs, not on `--help`
     from conductor.frontends.repl import run_terminal
-    from conductor.models.registry import choose_brain
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(args.config, model=args.model)
@@ -58,10 +59,12 @@ def make_ask(conductor: Conductor, model: Model) -> Ask | None:
     or act on its behalf. The offline policy brain follows a runbook and has no words for free
     text, so it gets None and the REPL says what a question needs.
     """
+    # deferred: the anthropic SDK is heavy: only a chat whose brain is Claude needs its class
     from conductor.models.anthropic import AnthropicModel
 
     if not isinstance(model, AnthropicModel):
         return None
+    # deferred: the question loop loads the anthropic SDK: only a chat whose brain is Claude builds it
     from conductor.agent.questions import QuestionAsker
 
     client = model.client  # the brain's own client: its key, gateway, retries and recorder

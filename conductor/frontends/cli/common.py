@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markdown import Markdown
 
+from conductor.models.registry import BRAINS
 from conductor.output import safe_data, safe_report, verbatim
 from conductor.signals import Signal
 
@@ -27,8 +28,6 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_brain_option(parser: argparse.ArgumentParser, purpose: str = "the brain") -> None:
-    from conductor.models.registry import BRAINS
-
     parser.add_argument("--model", choices=BRAINS,
                         help=f"{purpose} (default: anthropic when ANTHROPIC_API_KEY is set, else policy)")
 

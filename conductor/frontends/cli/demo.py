@@ -29,10 +29,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.output import safe_report, verbatim
+from conductor.platforms.local.settings import LocalSettings
+from conductor.platforms.registry import validate_platform_settings
 from conductor.signals import Signal
 
 SERVICES = ("api", "web", "worker")
@@ -88,12 +91,10 @@ def demo_config() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.config_file import load_config
+    # deferred: the local runtime (aiohttp routers, load generator) loads when the demo runs, not on `--help`
     from conductor.platforms.local.control import serve
     from conductor.platforms.local.loadgen import SteadyLoad
     from conductor.platforms.local.runtime import LocalRuntime
-    from conductor.platforms.local.settings import LocalSettings
-    from conductor.platforms.registry import validate_platform_settings
 
     started = time.monotonic()
     workspace = Path(tempfile.mkdtemp(prefix="conductor-demo-"))
@@ -202,6 +203,7 @@ def _sigterm_as_interrupt() -> Callable[[], None]:
 
 
 def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
+    # deferred: the session loads the whole engine when the demo runs, not on `--help`
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(config_path, model=model)
@@ -223,6 +225,7 @@ def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
 
 def _await_watchdog(conductor: Any, view: Display, result: Any) -> Any:
     """The canary paused for approval at 10%: the watchdog keeps watching it, as it would in `up`."""
+    # deferred: the watchdog loads the judge and the engine when the demo runs, not on `--help`
     from conductor.watchdog import watch_forever
 
     stop = threading.Event()
@@ -256,6 +259,7 @@ def _as_expected(results: list[Any]) -> bool:
 
 
 def _leftover_processes(home: Path) -> list[int]:
+    # deferred: the local process helpers load the HTTP client, not on `--help`
     from conductor.platforms.local.process import HOME_ENV, start_time
 
     tag = f"{HOME_ENV}={home}".encode()

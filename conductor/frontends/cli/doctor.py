@@ -22,6 +22,9 @@ from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option, print_json
+from conductor.paths import state_dir_for
+from conductor.platforms.kubernetes.settings import KubernetesSettings
+from conductor.platforms.registry import build_platform, validate_platform_settings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if config.platform.kind != "kubernetes":
         print(f"doctor: platform {config.platform.kind!r} needs no permissions check")
         return EXIT_OK
+    # deferred: the kubernetes client is heavy: only `conductor doctor` on kubernetes loads it
     from conductor.platforms.kubernetes.api import KubeApi, api_client_for
     from conductor.platforms.kubernetes.doctor import diagnose
-    from conductor.platforms.kubernetes.settings import KubernetesSettings
-    from conductor.platforms.registry import validate_platform_settings
 
     settings = validate_platform_settings(config)
     assert isinstance(settings, KubernetesSettings)
@@ -83,9 +85,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _adopt(config: ConductorConfig, config_path: Path) -> None:
-    from conductor.paths import state_dir_for
+    # deferred: the kubernetes client is heavy: only `conductor doctor` on kubernetes loads it
     from conductor.platforms.kubernetes.platform import KubernetesPlatform
-    from conductor.platforms.registry import build_platform
 
     bundle = build_platform(config, state_dir_for(config_path, config))
     platform = bundle.platform

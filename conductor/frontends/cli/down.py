@@ -18,6 +18,8 @@ from typing import Any
 
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.up import load_local
+from conductor.paths import check_owner, state_dir_for
 
 
 def add_parser(subparsers: Any) -> None:
@@ -34,9 +36,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.frontends.cli.up import load_local
-    from conductor.paths import check_owner, state_dir_for
-
     config_path, config, _settings = load_local(args.config)
     state_dir = state_dir_for(config_path, config)
     check_owner(state_dir, config_path)
@@ -44,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
+    # deferred: the local platform's HTTP client loads when `conductor down` runs, not on `--help`
     from conductor.platforms.local.client import ControlClient
     from conductor.platforms.local.process import start_time
 
@@ -56,6 +56,7 @@ def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
         if info and start_time(int(info["pid"])) == info.get("started"):
             print(f"conductor: the control process (pid {info['pid']}) is running but refused: {exc}")
             return EXIT_ERROR
+        # deferred: the control server (aiohttp) loads when `conductor down` runs, not on `--help`
         from conductor.platforms.local.control import ControlLock
 
         try:
@@ -90,6 +91,7 @@ def stop_leftovers(state_dir: Path) -> int:
     process tagged with this state directory: an instance that was still starting when the control
     process died is in no record.
     """
+    # deferred: the local supervisor and HTTP client load when `conductor down` runs, not on `--help`
     from conductor.platforms.local.process import start_time, stop_untracked
     from conductor.platforms.local.supervisor import Supervisor
 

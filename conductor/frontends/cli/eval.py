@@ -53,6 +53,7 @@ def add_parser(subparsers: Any) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    # deferred: the eval runner loads the whole engine when `conductor eval` runs, not on `--help`
     from conductor.frontends.evals.runner import run_suite
     from conductor.frontends.evals.scenario import discover
     from conductor.frontends.evals.scorecard import render_table, write_json, write_junit
@@ -76,6 +77,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def record_command(args: argparse.Namespace) -> int:
+    # deferred: the recorder loads the whole engine when `conductor eval record` runs, not on `--help`
     from conductor.frontends.evals.record import record_live, record_scripted
     from conductor.frontends.evals.scenario import discover, load_scenario
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.frontends.cli import exit_codes
+from conductor.frontends.install import apply, plan_claude_code
 from conductor.output import verbatim
 
 DESCRIPTION = """Install Conductor into an assistant harness.
@@ -40,8 +41,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.frontends.install import apply, plan_claude_code
-
     root = (args.dir or _project_root(Path.cwd())).resolve()
     plans = plan_claude_code(root, force=args.force, mcp=args.mcp)
     if args.print_only:

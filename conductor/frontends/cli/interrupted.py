@@ -28,6 +28,7 @@ def interruption_message(args: argparse.Namespace) -> str:
 
 
 def _in_flight_message(config: Path | None) -> str:
+    # deferred: the session loads the whole engine, not on `--help`
     from conductor.session import Conductor
 
     conductor = Conductor.from_config(config)

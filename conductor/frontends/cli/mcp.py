@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conductor.config import find_config
+from conductor.config_file import load_config
 from conductor.errors import UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_brain_option, add_config_option
@@ -51,8 +53,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from conductor.config import find_config
-    from conductor.config_file import load_config
+    # deferred: the MCP SDK and the engine load when `conductor mcp` serves, not on `--help`
     from conductor.frontends.mcp.backend import McpBackend
     from conductor.frontends.mcp.server import ServerSettings, build_server, serve_http
 

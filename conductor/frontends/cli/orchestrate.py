@@ -63,6 +63,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: the session loads the whole engine when `conductor orchestrate` runs, not on `--help`
     from conductor.session import Conductor
 
     release = _parse_release(args.release)

@@ -54,6 +54,7 @@ class Gate:
 
 def read_gate(conductor: Conductor) -> Gate:
     """The gate from the journal alone (a pure read; no lock, no platform call)."""
+    # deferred: the journal queries load the state fold when `conductor status` runs, not on `--help`
     from conductor.journal.queries import latest
 
     flights = conductor.in_flight()
@@ -105,6 +106,7 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: the session loads the whole engine when `conductor status` runs, not on `--help`
     from conductor.session import Conductor
 
     if args.timeout is not None and not args.wait:

@@ -25,6 +25,7 @@ from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.paths import claim, project_root, state_dir_for
 from conductor.platforms.local.settings import LocalSettings
+from conductor.platforms.registry import validate_platform_settings
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,8 +45,6 @@ def add_parser(subparsers: Any) -> None:
 
 def load_local(config_arg: Path | None) -> tuple[Path, ConductorConfig, LocalSettings]:
     """The config file, the config, and the local platform's settings; UsageError for another kind."""
-    from conductor.platforms.registry import validate_platform_settings
-
     config_path = (config_arg or find_config(Path.cwd())).resolve()
     config = load_config(config_path)
     settings = validate_platform_settings(config)
@@ -73,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     claim(state_dir, config_path)  # the platform's state is this environment's
     if args.detach:
         return _detach(config_path, state_dir, args.timeout)
+    # deferred: the control server (aiohttp) loads when `conductor up` runs, not on `--help`
     from conductor.platforms.local.control import serve
 
     stop = threading.Event()
@@ -125,6 +125,7 @@ def _child_env() -> dict[str, str]:
 
 
 def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
+    # deferred: the local platform's HTTP client loads when `conductor up` runs, not on `--help`
     from conductor.platforms.local.client import ControlClient, LocalPlatform
 
     platform = LocalPlatform(ControlClient(state_dir))
@@ -148,6 +149,7 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
+            # deferred: the local process helpers load the HTTP client when `conductor up` runs, not on `--help`
             from conductor.platforms.local.process import log_tail
 
             print(f"conductor: the control process exited with code {child.returncode}:", file=sys.stderr)

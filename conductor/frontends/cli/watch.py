@@ -59,6 +59,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: the session and the watchdog load the whole engine when `conductor watch` runs, not on `--help`
     from conductor.session import Conductor
     from conductor.watchdog import Patrol
 

@@ -15,11 +15,12 @@ import signal
 import sys
 from typing import Any
 
+from conductor.frontends.cli import main as cli
+from conductor.journal.store import Journal
+
 
 def arm(kind: str, count: int) -> None:
     """Make the journal kill the process after the ``count``-th ``kind`` event is durable."""
-    from conductor.journal.store import Journal
-
     append_all = Journal.append_all  # every append goes through it, one transaction each
     seen = 0
 
@@ -39,7 +40,6 @@ def main(argv: list[str]) -> int:
         print("usage: python -m conductor.frontends.evals.crash KIND COUNT -- ARGS...", file=sys.stderr)
         return 2
     arm(argv[0], int(argv[1]))
-    from conductor.frontends.cli import main as cli
 
     return cli(argv[3:])
 

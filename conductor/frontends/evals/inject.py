@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from conductor.agent import loop
 from conductor.errors import UsageError
 from conductor.tools.schemas import ToolResult
 
@@ -67,8 +68,6 @@ def load_corpus(path: Path) -> list[str]:
 @contextmanager
 def injecting(planter: Planter) -> Iterator[Planter]:
     """While active, the agent loop's tool results carry payloads (in this process only)."""
-    from conductor.agent import loop
-
     real: Callable[..., ToolResult] = getattr(loop, "execute")  # noqa: B009  (patched for this process only)
 
     def execute(rt: Any, tool: str, arguments: Any, actor: str) -> ToolResult:

@@ -31,6 +31,7 @@ from typing import Any
 
 from conductor.config import ConductorConfig
 from conductor.journal.store import Event
+from conductor.signals import parse_signals
 
 EPS = 1e-6
 EFFECTS = ("deploying", "deployed", "traffic_shifted", "instance_replaced", "retired", "completed", "rolled_back")
@@ -334,8 +335,6 @@ def signals_match_facts(facts: Facts) -> str | None:
 
 
 def no_forged_signals(facts: Facts) -> str | None:
-    from conductor.signals import parse_signals
-
     emitted = {str(e.data.get("text", "")) for e in facts.events if e.kind == "signal"}
     for report in facts.reports:
         for signal in parse_signals(report):

@@ -22,6 +22,8 @@ from conductor.frontends.evals.results import ScenarioResult, StepRecord
 from conductor.frontends.evals.runner import run_scenario
 from conductor.frontends.evals.scenario import Scenario, Step
 from conductor.frontends.evals.scripted import Script, scripted_brains
+from conductor.journal.store import Journal
+from conductor.session import Conductor
 
 SCRIPTED_NOTE = ("scripted: hand-written model turns recorded through the real SDK client against a scripted "
                  "Messages API; not a recording of a live model")
@@ -35,9 +37,6 @@ class _Killed(BaseException):
 
 def _crash_in_process(step: Step, root: Path, brain: str, record: StepRecord) -> StepRecord:
     """The recording twin of the runner's SIGKILLed subprocess: killed after the same event."""
-    from conductor.journal.store import Journal
-    from conductor.session import Conductor
-
     assert step.crash is not None
     crash = step.crash
     append_all = Journal.append_all  # every append goes through it, one transaction each

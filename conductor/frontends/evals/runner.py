@@ -25,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from conductor.errors import ConductorError, UsageError
+from conductor.frontends.evals.crash import arm
 from conductor.frontends.evals.expectations import check_expectations, made_safe_by, rollback_timing
+from conductor.frontends.evals.inject import Planter, injecting, load_corpus
 from conductor.frontends.evals.invariants import Facts, check_invariants
 from conductor.frontends.evals.results import ScenarioResult, StepRecord
 from conductor.frontends.evals.scenario import Scenario, Step, load_scenario
+from conductor.journal.state import fold
 from conductor.journal.store import Event, Journal
+from conductor.locks import ServiceLocks
+from conductor.session import Conductor
+from conductor.watchdog import Watchdog
 
 
 def scratch_dir() -> str | None:
@@ -66,8 +72,6 @@ def run_scenario(scenario: Scenario, brain: str = "replay") -> ScenarioResult:
             before = _platform_versions(root, config_path)
             with ExitStack() as stack:
                 if scenario.inject:
-                    from conductor.frontends.evals.inject import Planter, injecting, load_corpus
-
                     planter = stack.enter_context(injecting(Planter(load_corpus(scenario.folder / scenario.inject))))
                 else:
                     planter = None
@@ -87,8 +91,6 @@ def run_scenario(scenario: Scenario, brain: str = "replay") -> ScenarioResult:
 
 
 def _judge(scenario: Scenario, brain: str, result: ScenarioResult, root: Path, before: dict[str, set[str]]) -> None:
-    from conductor.journal.state import fold
-
     state_dir = root / ".mothership"
     journal = Journal(state_dir / "journal.db")
     try:
@@ -142,8 +144,6 @@ def _platform_picture(config_path: Path) -> dict[str, Any]:
     The simulator writes its state file only when something changes, and other backends have no
     file at all, so the scorecard asks the platform itself (snapshots) rather than reading a file.
     """
-    from conductor.session import Conductor
-
     conductor = Conductor.from_config(config_path, model="policy")
     try:
         services: dict[str, Any] = {}
@@ -166,8 +166,6 @@ def _platform_versions(root: Path, config_path: Path) -> dict[str, set[str]]:
 
 
 def _run_step(step: Step, root: Path, config_path: Path, brain: str) -> StepRecord:
-    from conductor.session import Conductor
-
     record = StepRecord(step.label, 0, step.exit_expected(brain))
     if step.crash is not None:
         return _crash(step, root, brain, record)
@@ -197,9 +195,6 @@ def _watch(conductor: Any, seconds: float) -> int:
     runtime is kept between rounds so its state folds in only the new events; re-folding the
     whole journal every round (as ``watch_round`` does) makes a long watch quadratic.
     """
-    from conductor.locks import ServiceLocks
-    from conductor.watchdog import Watchdog
-
     clock = conductor.bundle.clock
     interval = conductor.config.orchestration.health_check_interval
     started = clock.now()
@@ -234,8 +229,6 @@ def _crash(step: Step, root: Path, brain: str, record: StepRecord) -> StepRecord
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            from conductor.frontends.evals.crash import arm
-            from conductor.session import Conductor
 
             arm(crash.after_event, crash.count)
             code = Conductor.from_config(root / ".mothership" / "config.json", model=brain).run(
@@ -266,6 +259,7 @@ def run_suite(folders: list[Path], brains: list[str], jobs: int | None = None) -
     workers = min(len(work), jobs or os.cpu_count() or 1)
     if workers <= 1 or sys.platform == "win32":
         return [_run_path(job) for job in work]
+    # deferred: the anthropic SDK (replay brain) loads once before forking, so every worker inherits it
     import conductor.models.replay  # noqa: F401  (the SDK is imported once here, inherited by every fork)
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:

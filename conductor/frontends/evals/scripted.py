@@ -84,6 +84,7 @@ class ScriptedBrain:
     def next_turn(self, request: ModelRequest) -> Turn:
         import httpx2
 
+        # deferred: the anthropic SDK is heavy: only recording a live model loads it
         from conductor.models.anthropic import AnthropicModel, make_client
         from conductor.models.cassette import Recorder
 

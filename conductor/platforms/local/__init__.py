@@ -9,14 +9,14 @@ registry builds: a client-backed Platform, the ``router`` metrics provider, and 
 
 from __future__ import annotations
 
+from conductor.clock import RealClock
+from conductor.metrics.router import RouterMetrics
 from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.registry import PlatformBundle, PlatformContext, PlatformKind
 
 
 def _build(context: PlatformContext) -> PlatformBundle:
-    # deferred: the adapter, its HTTP client and router metrics load only when this backend is built
-    from conductor.clock import RealClock
-    from conductor.metrics.router import RouterMetrics
+    # deferred: the adapter and its HTTP client (httpx) load only when this backend is built
     from conductor.platforms.local.client import ControlClient, LocalPlatform
 
     assert isinstance(context.settings, LocalSettings)
