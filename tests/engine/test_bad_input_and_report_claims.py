@@ -1,5 +1,5 @@
-"""Regression tests found in review: bad input, approvals, typed arguments, and what the report
-may claim. Each failed before its fix."""
+"""Bad input, approvals, typed arguments, and what the report may claim: regression tests found
+in review. Each failed before its fix."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Regression tests found in review: crashes, resumes, rollbacks and the watchdog. Each failed
-before its fix (see the docstring of each group for what used to happen)."""
+"""Rollback and resume after a crash, a cut-short rollback or a failing platform, and the watchdog
+on an idle service: regression tests found in review. Each failed before its fix (see the comment
+of each group for what used to happen)."""
 
 from __future__ import annotations
 
