@@ -32,13 +32,17 @@ def environment_name(config_path: Path, config: ConductorConfig) -> str | None:
 
 
 def state_dir_for(config_path: Path, config: ConductorConfig) -> Path:
+    """Absolute, so that a relative ``--config prod.json`` typed in its own folder still has the
+    parents that :func:`project_root` and :func:`freeze_markers` climb to."""
     name = environment_name(config_path, config)
-    return config_path.parent if name is None else config_path.parent / ENVIRONMENTS / name
+    folder = config_path.absolute().parent
+    return folder if name is None else folder / ENVIRONMENTS / name
 
 
 def project_root(state_dir: Path) -> Path:
     """The repository root a state directory belongs to (pre-deploy commands and relative cassette
     paths are resolved against it): the parent of the config's directory."""
+    state_dir = state_dir.absolute()
     if state_dir.parent.name == ENVIRONMENTS:
         return state_dir.parents[2]
     return state_dir.parent
@@ -47,6 +51,7 @@ def project_root(state_dir: Path) -> Path:
 def freeze_markers(state_dir: Path) -> list[Path]:
     """``FREEZE`` files that stop releases here: the environment's own, and for a named
     environment also the one beside its config (which freezes every environment configured there)."""
+    state_dir = state_dir.absolute()
     markers = [state_dir / "FREEZE"]
     if state_dir.parent.name == ENVIRONMENTS:
         markers.append(state_dir.parents[1] / "FREEZE")

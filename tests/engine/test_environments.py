@@ -96,3 +96,23 @@ def test_a_freeze_beside_the_configs_freezes_every_environment(
     (workspace.state_dir / "FREEZE").write_text("quarter close")
     result = workspace.cli(capsys, "orchestrate", "--config", str(prod), "canary", "5")
     assert result.code == 4 and "quarter close" in result.out
+
+
+@pytest.mark.parametrize("where", ["repository", "state_dir"])
+def test_a_relative_config_path_typed_in_its_own_folder(tmp_path: Path, where: str) -> None:
+    """`--config prod.json` as a person types it (relative, cwd = the file's folder, or the repository
+    with a relative `.mothership/prod.json`): the state directory still has its parents."""
+    import subprocess
+    import sys
+
+    state = tmp_path / ".mothership"
+    state.mkdir()
+    _write(state / "prod.json")
+    cwd, arg = (tmp_path, ".mothership/prod.json") if where == "repository" else (state, "prod.json")
+    run = [sys.executable, "-m", "conductor", "orchestrate", "--config", arg]
+    started = subprocess.run([*run, "canary", "5"], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stdout + started.stderr
+    status = subprocess.run([*run, "--json"], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["status"] == "awaiting_approval"
+    assert (state / "environments" / "prod" / "journal.db").is_file()
