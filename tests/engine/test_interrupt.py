@@ -28,10 +28,12 @@ def _phase(workspace: Workspace) -> Phase | None:
         conductor.close()
 
 
-@pytest.mark.parametrize("as_json", [False, True])
+@pytest.mark.parametrize(("as_json", "stop"), [(False, signal.SIGINT), (True, signal.SIGINT),
+                                              (False, signal.SIGTERM)])
 def test_ctrl_c_while_baking_names_what_takes_traffic_and_the_three_ways_on(
-    workspace: Workspace, as_json: bool
+    workspace: Workspace, as_json: bool, stop: signal.Signals
 ) -> None:
+    """SIGTERM (a cancelled CI job) says the same as Ctrl-C instead of dying silently."""
     config = release_config(bakeTime=600, services=["api"]) | {
         "release": {"api": "v1.1.0"},
         "platform": {"kind": "sim", "timeScale": 1},  # real time: the bake lasts 10 minutes
@@ -48,7 +50,7 @@ def test_ctrl_c_while_baking_names_what_takes_traffic_and_the_three_ways_on(
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "never reached the bake"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

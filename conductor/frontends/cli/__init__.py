@@ -13,7 +13,9 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 
@@ -90,6 +92,7 @@ def _main(argv: Sequence[str] | None) -> int:
             parser.print_help()
             return EXIT_USAGE
     try:
+        _terminate_like_ctrl_c()
         code: int = args.handler(args)
         return code
     except ConductorError as exc:
@@ -111,6 +114,21 @@ def _main(argv: Sequence[str] | None) -> int:
         print(last, file=sys.stderr, end="")
         _json_error(args, f"unexpected error: {last.strip() or type(exc).__name__}", "UnexpectedError", EXIT_ERROR)
         return EXIT_ERROR
+
+
+def _terminate_like_ctrl_c() -> None:
+    """SIGTERM (a cancelled CI job, systemd, Kubernetes) ends a command the way Ctrl-C does, so it
+    says what is left taking traffic instead of dying silently. Only where nobody chose a handler
+    already (``up`` and ``demo`` install their own, which drain and stop what they started)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _json_error(args: argparse.Namespace, message: str, kind: str, code: int) -> None:

@@ -17,7 +17,7 @@ from conductor.errors import (
     EXIT_USAGE,
 )
 
-EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention (128 + SIGINT)
+EXIT_INTERRUPTED = 130  # Ctrl-C (the shell's 128 + SIGINT); SIGTERM is handled the same way
 
 MEANINGS: dict[int, str] = {
     EXIT_OK: "done, status shown, or paused awaiting approval",
@@ -28,7 +28,7 @@ MEANINGS: dict[int, str] = {
     EXIT_REFUSED: "refused (a freeze): nothing was changed",
     EXIT_PAUSED: "status: paused, awaiting a person's approval",
     EXIT_IN_PROGRESS: "status: still in progress (with --wait: the timeout came first)",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); the report says what is left taking traffic",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); stderr says what is left taking traffic",
 }
 
 
