@@ -23,7 +23,7 @@ from typing import Any
 
 from conductor import redact
 from conductor import signals as signal_format
-from conductor.agent.loop import LoopOutcome, run_agent
+from conductor.agent.loop import WATCHED, LoopOutcome, run_agent
 from conductor.clock import Clock, RealClock
 from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config
@@ -392,7 +392,7 @@ class Conductor:
                     notes[-1] += "the offline policy brain took over"
                     outcome = run_agent(rt, PolicyModel(), instruction)
                 else:
-                    notes[-1] += "the watchdog keeps guarding what takes traffic"
+                    notes[-1] += WATCHED
             notes += _loop_notes(outcome)
             final = rt.state()
         code = EXIT_OK
@@ -454,9 +454,9 @@ _STOPPED_SHORT = frozenset({"max_turns", "token_budget", "refusal", "max_tokens"
 
 def _loop_notes(outcome: LoopOutcome) -> list[str]:
     messages = {
-        "max_turns": "stopped: the brain used all of model.maxTurns; the watchdog keeps guarding traffic",
-        "token_budget": "stopped: the brain used its model.tokenBudget; the watchdog keeps guarding traffic",
-        "refusal": "stopped: the model refused to continue; the watchdog keeps guarding traffic",
+        "max_turns": f"stopped: the brain used all of model.maxTurns; {WATCHED}",
+        "token_budget": f"stopped: the brain used its model.tokenBudget; {WATCHED}",
+        "refusal": f"stopped: the model refused to continue; {WATCHED}",
     }
     notes = [messages[outcome.stop]] if outcome.stop in messages else []
     if outcome.final_text:

@@ -5,7 +5,7 @@ history is replayable, and the budget is enforced here:
 
 - ``model.maxTurns`` turns per run and ``model.tokenBudget`` tokens per orchestration (read from
   the journal, so approvals in later processes share one budget); hitting either stops safely —
-  the watchdog keeps guarding whatever takes traffic — and says why;
+  says what is left taking traffic and that nothing watches it once the command exits — and why;
 - every ``tool_use`` gets exactly one ``tool_result`` (refusals and errors with ``is_error``), in
   the order the model asked, parallel calls included;
 - the live state is rendered into the newest user message each turn, not kept in the history,
@@ -40,7 +40,8 @@ from conductor.tools.runtime import Runtime
 from conductor.tools.schemas import ToolResult
 
 MAX_TOKENS_CEILING = 64_000  # the most model.maxTokens may be raised to after a cut turn
-WATCHED = "the watchdog keeps guarding whatever takes traffic"
+WATCHED = ("nothing watches what takes traffic once this command exits: keep `conductor watch` (or `conductor up`) "
+           "running, or roll back")
 
 
 @dataclass

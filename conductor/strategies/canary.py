@@ -56,6 +56,12 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
                 return None
             else:
                 return pause_inconclusive(svc, target, _recommendation(svc, target))
+        elif svc.observed_since_shift and svc.health is not None and svc.health.verdict is HealthVerdict.INCONCLUSIVE:
+            # Evidence is still accumulating: wait in one call (the watchdog judges every interval and
+            # the wait ends at a decision) rather than one check per turn, which would spend the brain's
+            # turn budget long before maxStepDuration.
+            return CallTool("monitor", {"service": svc.name, "seconds": _rest_of_step(svc, config, now)},
+                            "gather evidence")
         else:
             return CallTool("check_health", {"service": svc.name}, "gather evidence")
     if current >= 100:
@@ -69,6 +75,13 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
         {"service": svc.name, "percent": target, "recommendation": _recommendation(svc, target)},
         "await approval",
     )
+
+
+def _rest_of_step(svc: ServiceState, config: ConductorConfig, now: float) -> float:
+    """Seconds until the step reaches ``maxStepDuration`` (at least one interval)."""
+    started = svc.last_shift_at if svc.last_shift_at is not None else now
+    remaining = started + config.orchestration.max_step_duration - now
+    return round(max(remaining, float(config.orchestration.health_check_interval)), 3)
 
 
 def _recommendation(svc: ServiceState, target: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conductor.journal.events import ApprovalRequested
-from conductor.journal.state import ServiceState
+from conductor.journal.state import Phase, ServiceState
 from conductor.metrics.analysis import HealthVerdict
 from conductor.tools.health import describe, sample_baseline
 from conductor.tools.runtime import Runtime
@@ -65,8 +65,19 @@ def monitor(rt: Runtime, args: MonitorInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
     if not svc.new_version_live:
         return ToolResult("no_data", f"{svc.name}: the new version takes no traffic; nothing to monitor")
-    rt.wait(args.seconds, f"baking {svc.name}", stop=lambda: not rt.state().service(args.service).new_version_live)
+    rt.wait(args.seconds, f"observing {svc.name}", stop=lambda: _monitor_done(rt.state().service(args.service)))
     return _health_result(rt, rt.state().service(args.service))
+
+
+def _monitor_done(svc: ServiceState) -> bool:
+    """A wait ends early when the new version stops taking traffic (rolled back meanwhile) or, on
+    a canary step below 100%, once the judge has decided either way: a bake and a rolling batch
+    keep their full time. (The tool's description, part of every recorded request, is unchanged.)"""
+    if not svc.new_version_live:
+        return True
+    decided = (svc.observed_since_shift and svc.health is not None
+               and svc.health.verdict not in (HealthVerdict.INCONCLUSIVE, HealthVerdict.UNAVAILABLE))
+    return decided and svc.phase is Phase.CANARY and svc.candidate_percent < 100
 
 
 def request_approval(rt: Runtime, args: RequestApprovalInput, actor: str) -> ToolResult:
