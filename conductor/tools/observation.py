@@ -65,7 +65,9 @@ def monitor(rt: Runtime, args: MonitorInput, actor: str) -> ToolResult:
     svc = rt.state().service(args.service)
     if not svc.new_version_live:
         return ToolResult("no_data", f"{svc.name}: the new version takes no traffic; nothing to monitor")
-    rt.wait(args.seconds, f"observing {svc.name}", stop=lambda: _monitor_done(rt.state().service(args.service)))
+    percent = svc.candidate_percent
+    label = f"baking {svc.name}" if percent >= 100 else f"observing {svc.name} at {percent}%"
+    rt.wait(args.seconds, label, stop=lambda: _monitor_done(rt.state().service(args.service)))
     return _health_result(rt, rt.state().service(args.service))
 
 

@@ -184,7 +184,8 @@ def test_without_fallback_a_failed_brain_stops_with_one_message_and_traffic_stay
              error(401, "authentication_error", "invalid x-api-key"))
     result = ws.cli(capsys, "orchestrate", "canary", "10")
     assert result.code == 1
-    assert "the API key was rejected" in result.out and "nothing watches what takes traffic once this command exits" in result.out
+    assert "the API key was rejected" in result.out
+    assert "nothing watches what takes traffic once this command exits" in result.out
     assert "| api | v1.0.0 | v1.1.0 | Canary 10% |" in result.out  # consistent: 10% under the watchdog
 
 
