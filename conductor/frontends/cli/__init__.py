@@ -24,7 +24,8 @@ from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 from conductor.frontends.cli import chat, exit_codes
 from conductor.frontends.cli.interrupted import interruption_message
 
-SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval"]
+SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval",
+               "dashboard", "report"]
 
 EPILOG = exit_codes.ALL
 

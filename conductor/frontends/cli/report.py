@@ -1,0 +1,81 @@
+"""`conductor report [release]`: one release as a file to share (a CI artifact, a pull request, a
+post-mortem), from the journal alone.
+
+    conductor report                        the latest release, markdown on stdout
+    conductor report 7 --html release.html  release #7 as one self-contained HTML file: the spec's
+                                            report at the top, then the charts (inline SVG), the
+                                            verdicts with their evidence, approvals, signals, timeline
+    conductor report --md release.md --charts charts/
+                                            markdown, with every chart written on its own to
+                                            charts/ as SVG and PNG (for a chat notification) and
+                                            linked from the markdown
+
+It reads the journal only: a release still in flight is reported as it stands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from conductor.errors import EXIT_OK, UsageError
+from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report", help="one release as a shareable HTML or markdown file, with its charts (SVG/PNG)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exit_codes.epilog({0: "written", 1: None, 2: "bad usage or config, no such release, or a file "
+                                  "that cannot be written"}),
+    )
+    add_config_option(parser)
+    parser.add_argument("release", nargs="?", type=_release, help="the release number (default: the latest)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML file")
+    parser.add_argument("--md", type=Path, metavar="FILE", help="write a markdown file")
+    parser.add_argument("--charts", type=Path, metavar="DIR",
+                        help="write every chart on its own to DIR, as SVG and PNG")
+    parser.set_defaults(handler=run)
+
+
+def _release(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"expected a release number (1, 2, ...), got {text!r}")
+    return int(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    # deferred: the session and the page templates load when a report is made, not on `conductor --help`
+    from conductor.frontends.dashboard import report
+    from conductor.session import Conductor
+
+    for target in (args.html, args.md):
+        if target is not None and target.is_dir():
+            raise UsageError(f"{target} is a directory: name the file to write")
+    conductor = Conductor.from_config(args.config)
+    try:
+        made = report.load(conductor, args.release)
+    finally:
+        conductor.close()
+    written: list[str] = []
+    try:
+        charts = report.write_charts(made, args.charts) if args.charts is not None else {}
+        written += [str(p) for p in charts.values()]
+        if args.html is not None:
+            args.html.write_text(report.html(made), encoding="utf-8")
+            written.append(str(args.html))
+        if args.md is not None:
+            links = {slug: report.relative(path, args.md.absolute().parent) for slug, path in charts.items()}
+            args.md.write_text(report.markdown(made, links), encoding="utf-8")
+            written.append(str(args.md))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from exc
+    if args.html is None and args.md is None and args.charts is None:
+        sys.stdout.write(report.markdown(made))
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK

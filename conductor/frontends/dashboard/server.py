@@ -1,0 +1,445 @@
+"""``conductor dashboard``: the release pages served over HTTP by Conductor itself (aiohttp).
+
+Who may see it, who may act, and how:
+
+- **Loopback by default, a token in the URL.** The URL printed at start carries a random token
+  (like a notebook server); every request without it — query ``token=``, the cookie the first
+  page sets, or ``Authorization: Bearer`` — gets 401, compared in constant time. On loopback the
+  ``Host`` header must name loopback too, so a web page elsewhere cannot reach it by DNS rebinding.
+- **Read-only unless started with ``--allow-actions``.** Without it there is no form, and every
+  POST gets 405. With it, an action is a POST that carries a CSRF token bound to the browser's
+  session cookie (an HMAC of it under a per-process secret) and an ``Origin`` equal to the
+  dashboard's own, after a confirmation page that says exactly what will happen
+  (:mod:`.actions`); it runs through the session, journaled as ``person:dashboard``.
+- **Read from the journal, never written, never locked.** Pages fold the journal with
+  :class:`~conductor.release_history.ReleaseHistory` (incremental, cached per release) through a
+  read-only connection, so the dashboard follows a release that another process drives.
+- **Live.** A page subscribes to ``/stream/…`` (server-sent events); the server polls the journal
+  every ``poll`` seconds and pushes the re-rendered region when something was appended.
+
+Responses carry ``Content-Security-Policy`` (scripts from this origin only, nothing fetched from
+elsewhere), ``Referrer-Policy: same-origin`` (the token is in the URL: no other site is told it;
+``no-referrer`` would make the browser send ``Origin: null`` on the page's own forms) and
+``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from aiohttp import web
+from markupsafe import Markup
+
+from conductor.errors import ConductorError
+from conductor.frontends.dashboard import actions, pages, svg
+from conductor.frontends.dashboard.charts import service_charts
+from conductor.journal.store import Journal
+from conductor.output import safe_text
+from conductor.readonly_journal import ReadOnlyJournal
+from conductor.release_history import ReleaseHistory, releases
+
+if TYPE_CHECKING:
+    from conductor.session import Conductor
+
+TOKEN_COOKIE, SESSION_COOKIE = "conductor_token", "conductor_session"
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+STATIC = {"live.js": "text/javascript", "dashboard.css": "text/css"}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Activity:
+    """An action started from this dashboard, shown on its release's page."""
+
+    release: int
+    description: str
+    started: str
+    exit_code: int | None = None
+    error: str = ""
+
+    def note(self) -> str:
+        if self.error:
+            return f"from the dashboard at {self.started}: {self.description}: failed: {self.error}"
+        if self.exit_code is None:
+            return f"from the dashboard at {self.started}: {self.description}: running…"
+        return f"from the dashboard at {self.started}: {self.description}: done (exit {self.exit_code})"
+
+
+class Dashboard:
+    """The web application. ``open_conductor`` builds a fresh session for each action (the one
+    the CLI hands in reads the config; actions must see the journal as it is when they run).
+
+        dashboard = Dashboard(state_dir, open_conductor, allow_actions=False)
+        web.run_app(dashboard.app(), host="127.0.0.1", port=0)
+    """
+
+    def __init__(self, state_dir: Path, open_conductor: Callable[[], Conductor], *, allow_actions: bool = False,
+                 token: str | None = None, poll: float = 0.5) -> None:
+        self.journal_path = state_dir / "journal.db"
+        self.open_conductor = open_conductor
+        self.allow_actions = allow_actions
+        self.token = token or secrets.token_urlsafe(24)
+        self.poll = poll
+        self.port = 0
+        self.bound_host = "127.0.0.1"
+        self._secret = secrets.token_bytes(32)
+        self._journal: Journal | None = None
+        self._histories: dict[int, tuple[ReleaseHistory, threading.Lock]] = {}
+        self._guard = threading.Lock()
+        self._busy = threading.Lock()
+        self.activity: list[Activity] = []
+        self.mode = "actions allowed: approve, roll back" if allow_actions else "read-only"
+
+    # -- the journal, read-only and cached ------------------------------------------------------
+
+    def journal(self) -> Journal | None:
+        with self._guard:
+            if self._journal is None and self.journal_path.exists():
+                self._journal = ReadOnlyJournal(self.journal_path)
+            return self._journal
+
+    def history(self, release: int) -> ReleaseHistory | None:
+        """The release's series, advanced to the journal's end (None if it has no such release)."""
+        journal = self.journal()
+        if journal is None:
+            return None
+        with self._guard:
+            if release not in self._histories:
+                self._histories[release] = (ReleaseHistory(journal, release), threading.Lock())
+            history, lock = self._histories[release]
+        with lock:
+            history.advance()
+        return history if history.found else None
+
+    # -- the application ------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._guarded])
+        app.add_routes([
+            web.get("/", self.releases_page),
+            web.get("/static/{name}", self.static),
+            web.get("/favicon.ico", self.favicon),
+            web.get("/stream/releases", self.releases_stream),
+            web.get(r"/release/{id:\d+}", self.release_page),
+            web.get(r"/release/{id:\d+}/journal", self.journal_page),
+            web.get(r"/release/{id:\d+}/chart/{slug}.svg", self.chart),
+            web.get(r"/stream/release/{id:\d+}", self.release_stream),
+            web.get(r"/release/{id:\d+}/confirm/{action}", self.confirm),
+            web.post(r"/release/{id:\d+}/{action}", self.act),
+        ])
+        return app
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.bound_host}]" if ":" in self.bound_host else self.bound_host
+        return f"http://{host}:{self.port}{path}?token={quote(self.token)}"
+
+    def link(self, path: str) -> Markup:
+        return Markup(escape(self.raw_link(path), quote=True))
+
+    def raw_link(self, path: str) -> str:
+        joiner = "&" if "?" in path else "?"
+        return f"{path}{joiner}token={quote(self.token)}"
+
+    @web.middleware
+    async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self._host_allowed(request):
+            return self._headers(web.Response(status=421, text="421: wrong Host for this dashboard\n"))
+        supplied = request.query.get("token") or _bearer(request) or request.cookies.get(TOKEN_COOKIE) or ""
+        if not hmac.compare_digest(supplied.encode(), self.token.encode()):
+            return self._headers(web.Response(
+                status=401, text="401: this dashboard needs the token from the URL `conductor dashboard` printed\n"))
+        if request.method not in ("GET", "HEAD") and not self.allow_actions:
+            return self._headers(web.Response(
+                status=405, headers={"Allow": "GET"},
+                text="405: this dashboard is read-only; start it with --allow-actions to act from the page\n"))
+        response = await handler(request)
+        if not response.prepared:
+            self._headers(response)
+            if request.cookies.get(TOKEN_COOKIE) != self.token:
+                response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="Strict", path="/")
+            if not request.cookies.get(SESSION_COOKIE):
+                response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(18), httponly=True, samesite="Strict",
+                                    path="/")
+        return response
+
+    def _host_allowed(self, request: web.Request) -> bool:
+        if self.bound_host not in LOOPBACK:
+            return True  # bound elsewhere on purpose: the token is the lock
+        host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
+        return host in LOOPBACK
+
+    @staticmethod
+    def _headers(response: web.StreamResponse) -> web.StreamResponse:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    def _csrf(self, session: str) -> str:
+        return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
+
+    def _html(self, text: str, status: int = 200) -> web.Response:
+        return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+    def _message(self, title: str, message: str, status: int, back: str | None = None) -> web.Response:
+        return self._html(pages.message_page(self.link, mode=self.mode, title=title, message=safe_text(message),
+                                             back=back), status)
+
+    # -- pages ----------------------------------------------------------------------------------
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in STATIC:
+            raise web.HTTPNotFound()
+        return web.Response(text=pages.asset(name), content_type=STATIC[name], charset="utf-8")
+
+    async def favicon(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204)
+
+    def _release_rows(self) -> tuple[list[Any], str]:
+        journal = self.journal()
+        if journal is None:
+            return [], f"{self.journal_path} does not exist yet"
+        return releases(journal), ""
+
+    async def releases_page(self, request: web.Request) -> web.StreamResponse:
+        rows, missing = await asyncio.to_thread(self._release_rows)
+        return self._html(pages.releases_page(rows, self.link, self.mode, self.link("/stream/releases"),
+                                              missing))
+
+    def _release_html(self, release: int, region: bool) -> tuple[str, int] | None:
+        history = self.history(release)
+        if history is None:
+            return None
+        _, lock = self._histories[release]
+        with lock:
+            buttons = self._actions(history)
+            notes = [a.note() for a in self.activity if a.release == release]
+            if region:
+                return pages.release_region(history, self.link, buttons, notes), history.last_seq
+            stream = self.link(f"/stream/release/{release}?since={history.last_seq}")
+            return pages.release_page(history, self.link, mode=self.mode, stream=stream, actions=buttons,
+                                      notes=notes), history.last_seq
+
+    def _actions(self, history: ReleaseHistory) -> list[pages.Action]:
+        if not self.allow_actions or not history.in_flight:
+            return []
+        found: list[pages.Action] = []
+        awaiting = [s for s in history.services.values() if s.awaiting is not None]
+        if history.strategy == "canary" and awaiting:
+            found.append(pages.Action("approve", "Approve the next step…", f"/release/{history.id}/confirm/approve"))
+        found.append(pages.Action("rollback", "Roll back…", f"/release/{history.id}/confirm/rollback"))
+        return found
+
+    async def release_page(self, request: web.Request) -> web.StreamResponse:
+        release = int(request.match_info["id"])
+        rendered = await asyncio.to_thread(self._release_html, release, False)
+        if rendered is None:
+            return self._message("Not found", f"The journal has no release #{release}.", 404, back="/")
+        return self._html(rendered[0])
+
+    async def journal_page(self, request: web.Request) -> web.StreamResponse:
+        release = int(request.match_info["id"])
+        offset = request.query.get("offset", "0")
+        if not offset.isdigit():
+            return self._message("Bad request", "offset must be a whole number", 400)
+        history = await asyncio.to_thread(self.history, release)
+        if history is None:
+            return self._message("Not found", f"The journal has no release #{release}.", 404, back="/")
+        return self._html(pages.journal_page(history, self.link, self.mode, int(offset)))
+
+    async def chart(self, request: web.Request) -> web.StreamResponse:
+        """One chart on its own (``api-errors.svg``, ``api-latency.svg``, ``api-traffic.svg``)."""
+        release, slug = int(request.match_info["id"]), request.match_info["slug"]
+        history = await asyncio.to_thread(self.history, release)
+        charts = {c.slug: c for s in (history.services.values() if history else ()) for c in
+                  service_charts(history, s)} if history else {}
+        if slug not in charts:
+            raise web.HTTPNotFound()
+        return web.Response(text=svg.render(charts[slug]), content_type="image/svg+xml", charset="utf-8")
+
+    # -- live updates ---------------------------------------------------------------------------
+
+    async def release_stream(self, request: web.Request) -> web.StreamResponse:
+        release = int(request.match_info["id"])
+        since = request.query.get("since", "")
+        return await self._stream(request, lambda: self._release_html(release, True),
+                                  int(since) if since.isdigit() else -1)
+
+    async def releases_stream(self, request: web.Request) -> web.StreamResponse:
+        def region() -> tuple[str, int] | None:
+            journal = self.journal()
+            rows, missing = self._release_rows()
+            return pages.releases_region(rows, self.link, missing), journal.last_seq() if journal else 0
+        return await self._stream(request, region, -1)
+
+    async def _stream(self, request: web.Request, render: Callable[[], tuple[str, int] | None],
+                      last: int) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
+        self._headers(response)
+        await response.prepare(request)
+        quiet = 0.0
+        try:
+            while True:
+                rendered = await asyncio.to_thread(render)
+                if rendered is not None and rendered[1] != last:
+                    html, last = rendered
+                    await response.write(f"event: update\ndata: {json.dumps({'seq': last, 'html': html})}\n\n"
+                                         .encode())
+                    quiet = 0.0
+                elif quiet >= 15.0:
+                    await response.write(b": still here\n\n")
+                    quiet = 0.0
+                await asyncio.sleep(self.poll)
+                quiet += self.poll
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return response
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _plan(self, release: int, name: str) -> actions.Plan | str:
+        conductor = self.open_conductor()
+        try:
+            return actions.plan_action(conductor, release, name)
+        except ConductorError as exc:
+            return str(exc)
+        finally:
+            conductor.close()
+
+    async def confirm(self, request: web.Request) -> web.StreamResponse:
+        release, name = int(request.match_info["id"]), request.match_info["action"]
+        if not self.allow_actions:
+            return self._message("Read-only", "This dashboard is read-only: start it with --allow-actions.", 403,
+                                 back=f"/release/{release}")
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:  # the first page sets it; a confirmation needs one to bind the form to
+            raise web.HTTPSeeOther(self.raw_link(f"/release/{release}"))
+        plan = await asyncio.to_thread(self._plan, release, name)
+        if isinstance(plan, str):
+            return self._message("Nothing to do", plan, 409, back=f"/release/{release}")
+        return self._html(pages.confirm_page(
+            self.link, mode=self.mode, release=release, name=name, description=plan.description,
+            command=plan.command, actor=actions.ACTOR, csrf=self._csrf(session), fingerprint=plan.fingerprint,
+            action_href=f"/release/{release}/{name}"))
+
+    async def act(self, request: web.Request) -> web.StreamResponse:
+        release, name = int(request.match_info["id"]), request.match_info["action"]
+        form = await request.post()
+        session = request.cookies.get(SESSION_COOKIE, "")
+        supplied = form.get("csrf")
+        if not session or not isinstance(supplied, str) or not hmac.compare_digest(
+                supplied.encode(), self._csrf(session).encode()):
+            return self._message("Refused", "403: the form's CSRF token does not match this browser's session; "
+                                 "nothing was done. Open the confirmation again.", 403, back=f"/release/{release}")
+        if request.headers.get("Origin") != f"http://{request.host}":
+            return self._message("Refused", "403: the request did not come from this dashboard's own page "
+                                 "(Origin); nothing was done.", 403, back=f"/release/{release}")
+        plan = await asyncio.to_thread(self._plan, release, name)
+        if isinstance(plan, str):
+            return self._message("Nothing done", plan, 409, back=f"/release/{release}")
+        if form.get("expect") != plan.fingerprint:
+            return self._message("Nothing done", f"The release moved since you confirmed: now this would "
+                                 f"{plan.description}. Nothing was done; confirm again if you want that.", 409,
+                                 back=f"/release/{release}")
+        if not self._busy.acquire(blocking=False):
+            return self._message("Busy", "Another action from this dashboard is still running; nothing was done.",
+                                 409, back=f"/release/{release}")
+        activity = Activity(release, plan.description, datetime.now(UTC).strftime("%H:%M:%S UTC"))
+        self.activity.append(activity)
+        threading.Thread(target=self._run, args=(plan, activity), name="dashboard-action", daemon=True).start()
+        raise web.HTTPSeeOther(self.raw_link(f"/release/{release}"))
+
+    def _run(self, plan: actions.Plan, activity: Activity) -> None:
+        try:
+            conductor = self.open_conductor()
+            try:
+                activity.exit_code = actions.run_action(conductor, plan).exit_code
+            finally:
+                conductor.close()
+        except Exception as exc:  # shown on the page; the journal says what happened before it
+            activity.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._busy.release()
+
+    def idle(self) -> bool:
+        """No action from this dashboard is running (tests wait for it)."""
+        if self._busy.acquire(blocking=False):
+            self._busy.release()
+            return True
+        return False
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else None
+
+
+class Served:
+    """The dashboard on a real socket in a thread of its own (the CLI runs it in the main thread
+    with :meth:`serve_forever`; tests start and stop it around their requests)."""
+
+    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.dashboard, self.host, self.port = dashboard, host, port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+
+    async def start_async(self) -> None:
+        self._runner = web.AppRunner(self.dashboard.app(), shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.dashboard.port = int(self._runner.addresses[0][1])
+        self.dashboard.bound_host = self.host
+
+    async def stop_async(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def start(self) -> Served:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopping = asyncio.Event()
+            try:
+                await self.start_async()
+            except BaseException as exc:
+                failure.append(exc)
+                return
+            finally:
+                ready.set()
+            await self._stopping.wait()
+            await self.stop_async()
+
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="dashboard", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (asyncio.run ends whatever stream is still open) and wait for the thread."""
+        if self._loop is not None and self._stopping is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+            self._thread.join(10)
