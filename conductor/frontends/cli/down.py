@@ -1,9 +1,9 @@
 """`conductor down`: drain and stop the local platform (routers first, then every instance).
 
-If the control process is gone (killed with SIGKILL, say), ``down`` still stops the instances it
-had recorded, each only if it is still that very process, and any other process tagged with this
-state directory (an instance still starting when it died is in no record), so nothing is left
-running unowned.
+If the control process is gone (killed with SIGKILL, say), ``down`` still stops the data planes
+(routers) still serving and the instances it had recorded, each only if it is still that very
+process, and any other process tagged with this state directory (an instance still starting
+when it died is in no record), so nothing is left running unowned.
 The versions, replica counts and split stay recorded: the next ``conductor up`` restores them.
 """
 
@@ -65,10 +65,14 @@ def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
             print("conductor: a control process is starting or stopping; run `conductor down` again in a moment")
             return EXIT_ERROR
         try:
+            planes = stop_data_planes(state_dir)
             stopped = stop_leftovers(state_dir)
         finally:
             lock.release()
-        print(f"conductor: the local platform is not running; stopped {stopped} leftover instance(s)")
+        print(
+            f"conductor: the local platform is not running; stopped {stopped} leftover instance(s) "
+            f"and {planes} data plane(s)"
+        )
         return EXIT_OK
     finally:
         client.close()
@@ -82,6 +86,25 @@ def stop_local(state_dir: Path, timeout: float = 120.0) -> int:
         time.sleep(0.05)
     print(f"conductor: the control process (pid {pid}) is still stopping after {timeout:g}s")
     return EXIT_ERROR
+
+
+def stop_data_planes(state_dir: Path) -> int:
+    """Stop the data planes (routers, HAProxy) a control process that is gone left serving: each drains
+    first (its port closes, requests in flight finish), and only if it is still that very process."""
+    # deferred: the local data plane helpers load when `conductor down` runs, not on `--help`
+    from conductor.platforms.local.dataplane import recorded_process
+
+    try:
+        state = json.loads((state_dir / "local" / "state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return 0
+    stopped = 0
+    for service in state.get("services", {}).values():
+        process = recorded_process(service.get("dataPlane") or {})
+        if process is not None:
+            process.stop(timeout=10.0)  # SIGTERM: the built-in router drains; then SIGKILL
+            stopped += 1
+    return stopped
 
 
 def stop_leftovers(state_dir: Path) -> int:

@@ -1,20 +1,24 @@
 """LocalRuntime: the local platform itself, living in the control process.
 
-It ties the supervisor (processes) to the routers (traffic) and keeps the platform's own state file,
-``.mothership/local/state.json``: per service the router port, the applied weights, and per slot
-the version, replica count and every instance's pid, start time and port. The file is rewritten
+It ties the supervisor (processes) to the data planes (traffic, :mod:`.dataplane`) and keeps the
+platform's own state file, ``.mothership/local/state.json``: per service the router port, the
+applied weights, the data plane process, and per slot the version, replica count and every
+instance's pid, start time and port. The file is rewritten
 atomically (and fsynced) after every change, *before* the change is reported done, so after a
 SIGKILL of the control process the next start knows exactly what ran and what the split was: it
-adopts the instances that are still the same healthy processes, replaces the others, and puts the
-split back. Nothing is lost, nothing is duplicated, and no process is left without an owner.
+adopts the data planes and instances that are still the same healthy processes, replaces the
+others, and puts the split back. Nothing is lost, nothing is duplicated, and no process is left
+without an owner. Data planes are processes of their own, so users' traffic flows on with the last
+split while the control process is down; one that dies is restarted with the current split.
 
-Routers run on one asyncio event loop in a background thread; the Platform methods are ordinary
-blocking calls from any thread (the control API runs them in a thread pool).
+The control API's server runs on an asyncio event loop in a background thread; the Platform
+methods are ordinary blocking calls from any thread (the control API runs them in a thread pool).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import os
@@ -32,10 +36,10 @@ from conductor.errors import ConfigError, PlatformError
 from conductor.metrics.router import RouterWindow
 from conductor.paths import project_root
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
+from conductor.platforms.local.dataplane import BuiltinDataPlane, DataPlane, recorded_process, resolve_kind
 from conductor.platforms.local.process import free_port, health_status, stop_untracked
-from conductor.platforms.local.router import Router
 from conductor.platforms.local.settings import LocalSettings
-from conductor.platforms.local.stats import RouterCollector, ServiceStats
+from conductor.platforms.local.stats import RouterCollector, SlotTotals
 from conductor.platforms.local.supervisor import Instance, SlotGroup, Supervisor
 
 T = TypeVar("T")
@@ -57,8 +61,9 @@ class LocalRuntime:
         self.state_dir = state_dir
         self.home = state_dir / "local"
         self.state_path = self.home / "state.json"
-        self.collector = RouterCollector()
-        self.routers: dict[str, Router] = {}
+        self.collector = RouterCollector(self._totals)
+        self.routers: dict[str, DataPlane] = {}
+        self.data_plane = ("builtin", "")  # the kind, and why (platform.router, and what is installed)
         self.events: deque[dict[str, Any]] = deque(maxlen=1000)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. print crashes in `conductor up`
         self._event_seq = 0
@@ -71,6 +76,8 @@ class LocalRuntime:
         self._thread = threading.Thread(target=self._loop.run_forever, name="local-routers", daemon=True)
         self._started = False
         self._restored: set[str] = set()  # services whose records now describe live processes
+        self._planes_stop = threading.Event()
+        self._planes_watch: threading.Thread | None = None
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -89,14 +96,17 @@ class LocalRuntime:
             listener(event)
 
     def _changed(self, service: str) -> None:
-        """The supervisor changed a slot's live instances: tell the router, then persist."""
+        """The supervisor changed a slot's live instances: tell the data plane, then persist."""
         router = self.routers.get(service)
         if router is not None:
-            for slot in SLOTS:
-                router.set_backends(slot, self.supervisor.live_urls(service, slot))
+            try:
+                for slot in SLOTS:
+                    router.set_backends(slot, self.supervisor.live_urls(service, slot))
+            except PlatformError as exc:  # it died: the data plane watch restarts it with the current instances
+                self._event("data_plane_unreachable", service, {"error": str(exc)})
         self.save()
 
-    def _router(self, service: str) -> Router:
+    def _router(self, service: str) -> DataPlane:
         try:
             return self.routers[service]
         except KeyError:
@@ -112,6 +122,7 @@ class LocalRuntime:
                 record = services.setdefault(name, {})
                 record["routerPort"] = router.port
                 record["weights"] = router.weights
+                record["dataPlane"] = router.record()
                 slots = self.supervisor.records(name)
                 for slot in SLOTS:
                     slots[slot]["replicas"] = len(slots[slot]["instances"])
@@ -146,21 +157,29 @@ class LocalRuntime:
             )
         self._state = self._load()
         previous: dict[str, Any] = copy.deepcopy(self._state.get("services", {}))  # save() rewrites _state
+        kind, why = resolve_kind(self.settings.router)
+        self.data_plane = (kind, why)
         self._thread.start()
         self._started = True
         try:
             for name in services:
                 port = self.settings.services[name].router_port or previous.get(name, {}).get("routerPort")
-                stats = ServiceStats(name)
-                router = Router(name, stats, self.settings.router_host, int(port or free_port()))
-                self.run(router.start())
-                self.routers[name] = router
-                self.collector.services[name] = stats
+                plane = self._make_plane(kind, name, int(port or free_port()))
+                adopted = plane.open(previous.get(name, {}).get("dataPlane"))
+                self.routers[name] = plane
+                self._event("data_plane", name, {"data_plane": plane.describe(), "why": why, "adopted": adopted})
         except BaseException:
+            for plane in self.routers.values():  # an adopted one keeps serving: the next start adopts it again
+                if not plane.adopted:
+                    plane.stop(5.0)
+            self.routers.clear()
             self.shutdown(save=False)  # nothing was touched: keep the records for the next start
             raise
         for name, record in previous.items():
             if name not in self.routers:  # a service removed from the config: no orphans
+                gone = recorded_process(record.get("dataPlane") or {})
+                if gone is not None:
+                    gone.stop(self.settings.stop_timeout)
                 for slot_record in record.get("slots", {}).values():
                     for inst in slot_record.get("instances", []):
                         Supervisor.kill_recorded(inst, self.settings.stop_timeout)
@@ -168,7 +187,45 @@ class LocalRuntime:
             self._restore(name, previous.get(name))
         self._stop_strays()
         self.supervisor.start_monitor()
+        self._planes_watch = threading.Thread(target=self._watch_planes, name="local-data-planes", daemon=True)
+        self._planes_watch.start()
         self.save()
+
+    def _make_plane(self, kind: str, service: str, port: int) -> DataPlane:
+        log_dir = self.state_dir / "logs"
+        if kind == "haproxy":
+            # deferred: the HAProxy driver loads only when HAProxy is the data plane
+            from conductor.platforms.local.haproxy import HAProxyDataPlane
+
+            return HAProxyDataPlane(service, self.settings.router_host, port, self.home, log_dir, self.settings)
+        return BuiltinDataPlane(service, self.settings.router_host, port, self.home, log_dir)
+
+    def _watch_planes(self) -> None:
+        """A data plane process that exits on its own is started again, with the current instances and split."""
+        while not self._planes_stop.wait(0.2):
+            for name, plane in list(self.routers.items()):
+                if self._planes_stop.is_set() or plane.alive():
+                    continue
+                with self.supervisor.lock(name):
+                    if self._planes_stop.is_set() or plane.alive():
+                        continue
+                    how = plane.process.exit_description() if plane.process else "gone"
+                    self._event("data_plane_exited", name, {"how": how})
+                    backends = {slot: self.supervisor.live_urls(name, slot) for slot in SLOTS}
+                    try:
+                        plane.restart(backends, plane.weights)
+                    except PlatformError as exc:
+                        self._event("data_plane_restart_failed", name, {"error": str(exc)})
+                        continue
+                    self._event("data_plane_restarted", name, {"data_plane": plane.describe()})
+                    self.save()
+
+    def _totals(self) -> dict[str, tuple[dict[Slot, int], dict[Slot, SlotTotals]]]:
+        found: dict[str, tuple[dict[Slot, int], dict[Slot, SlotTotals]]] = {}
+        for name, plane in list(self.routers.items()):
+            with contextlib.suppress(PlatformError):
+                found[name] = plane.totals()
+        return found
 
     def _stop_strays(self) -> None:
         """Stop instances of this state directory that no record names, e.g. one still starting when the
@@ -176,6 +233,7 @@ class LocalRuntime:
         known = {
             i.process.pid for slots in self.supervisor.groups.values() for g in slots.values() for i in g.instances
         }
+        known |= {plane.process.pid for plane in self.routers.values() if plane.process is not None}
         stopped = stop_untracked(self.home, known, self.settings.stop_timeout)
         if stopped:
             self._event("strays_stopped", "*", {"processes": stopped})
@@ -227,7 +285,7 @@ class LocalRuntime:
                     "started": len(missing),
                 },
             )
-        weights = record.get("weights") or {"blue": 100, "green": 0}
+        weights = router.weights if router.adopted else (record.get("weights") or {"blue": 100, "green": 0})
         self._restored.add(service)
         for slot in SLOTS:  # backends first, then the split, then one save: no moment with a wrong split
             router.set_backends(slot, self.supervisor.live_urls(service, slot))
@@ -239,9 +297,12 @@ class LocalRuntime:
         if not self._started:
             return
         self._started = False
+        self._planes_stop.set()
+        if self._planes_watch is not None:
+            self._planes_watch.join(timeout=5)
         for router in self.routers.values():
             try:
-                self.run(router.stop(), timeout=30)
+                router.stop(min(self.settings.drain_timeout, 30.0))
             except Exception as exc:
                 self._event("router_stop_failed", router.service, {"error": str(exc)})
         self.supervisor.close()
@@ -259,6 +320,7 @@ class LocalRuntime:
                 record = self._state.setdefault("services", {}).setdefault(name, {})
                 record["routerPort"] = router.port
                 record["weights"] = router.weights
+                record.pop("dataPlane", None)
                 for slot_record in record.get("slots", {}).values():
                     slot_record["instances"] = []
             tmp = self.state_path.with_suffix(".tmp")
@@ -275,6 +337,11 @@ class LocalRuntime:
 
     def deploy(self, service: str, slot: Slot, version: str, replicas: int) -> SlotState:
         router = self._router(service)
+        if router.capacity is not None and replicas > router.capacity:
+            raise PlatformError(
+                f"{service}: the {router.kind} data plane serves at most {router.capacity} instances per slot, "
+                f"not {replicas}"
+            )
         with self.supervisor.lock(service):
             group = self.supervisor.group(service, slot)
             current = self.supervisor.slot_state(service, slot)
@@ -320,7 +387,7 @@ class LocalRuntime:
             if {i.version for i in group.instances} == {version}:
                 group.version = version
             self._changed(service)
-            self.run(router.drain_backend(old.url, self.settings.drain_timeout))
+            router.drain_backend(old.url, self.settings.drain_timeout)
             self.supervisor.stop_instances([old])
             self._event("instance_replaced", service, {"slot": slot, "index": index, "version": version})
             return new.state()
@@ -338,7 +405,7 @@ class LocalRuntime:
     def _clear_slot(self, service: str, slot: Slot, group: SlotGroup) -> None:
         """Drain the slot's in-flight requests, then stop its processes (its weight is already 0)."""
         router = self._router(service)
-        self.run(router.drain(slot, self.settings.drain_timeout))
+        router.drain(slot, self.settings.drain_timeout)
         old = group.instances
         group.instances = []
         group.version = None
@@ -365,7 +432,7 @@ class LocalRuntime:
     # -- counters ----------------------------------------------------------------------------------
 
     def window(self, service: str, slot: Slot, seconds: float) -> RouterWindow:
-        return self._router(service).stats.slots[slot].window(seconds)
+        return self._router(service).window(slot, seconds)
 
     def router_ports(self) -> dict[str, int]:
         return {name: router.port for name, router in self.routers.items()}

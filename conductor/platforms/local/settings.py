@@ -91,6 +91,11 @@ class LocalSettings(StrictModel):
     admin_port: Port | None = Field(None, alias="adminPort", ge=1, le=65535, description="Serves /metrics.")
     control_port: Port | None = Field(None, alias="controlPort", ge=1, le=65535)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    router: Literal["builtin", "haproxy", "auto"] = Field(
+        "builtin",
+        description='The data plane: Conductor\'s own router ("builtin", needs nothing installed), HAProxy '
+        '("haproxy", driven through its runtime API), or "auto" (HAProxy when `haproxy` is on PATH).',
+    )
     drain_timeout: float = Field(
         10.0, alias="drainTimeout", ge=0, le=600, description="Max wait for in-flight requests to finish."
     )

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -89,6 +90,10 @@ class SlotStats:
 
     def finish(self, latency_ms: float, error: bool) -> None:
         self.in_flight -= 1
+        self.record(latency_ms, error)
+
+    def record(self, latency_ms: float, error: bool) -> None:
+        """Count one finished request (for a data plane that reports requests once they are done)."""
         self.requests_total += 1
         self.latency_sum_s += latency_ms / 1000.0
         now = int(time.monotonic() / BUCKET_SECONDS)
@@ -122,6 +127,33 @@ class SlotStats:
         return RouterWindow(requests, errors, p50, p95, p99, self.in_flight, buckets)
 
 
+    def totals(self) -> dict[str, Any]:
+        """Counters since the router started, as JSON (for /metrics in the control process)."""
+        return {
+            "requests": self.requests_total,
+            "errors": self.errors_total,
+            "inFlight": self.in_flight,
+            "latencySumS": self.latency_sum_s,
+            "latency": sorted(self.latency_total.items()),
+        }
+
+
+def window_to_json(window: RouterWindow) -> dict[str, Any]:
+    return {**asdict(window), "latency": [list(pair) for pair in window.latency]}
+
+
+def window_from_json(data: dict[str, Any]) -> RouterWindow:
+    return RouterWindow(
+        requests=int(data["requests"]),
+        errors=int(data["errors"]),
+        p50_ms=data["p50_ms"],
+        p95_ms=data["p95_ms"],
+        p99_ms=data["p99_ms"],
+        active_connections=int(data["active_connections"]),
+        latency=tuple((float(bound), int(count)) for bound, count in data["latency"]),
+    )
+
+
 class ServiceStats:
     """Both slots of one service plus what the router is told (weights), for /metrics."""
 
@@ -130,12 +162,46 @@ class ServiceStats:
         self.slots: dict[Slot, SlotStats] = {slot: SlotStats() for slot in SLOTS}
         self.weights: dict[Slot, int] = {"blue": 100, "green": 0}
 
+    def totals(self) -> dict[str, Any]:
+        return {"weights": dict(self.weights), "slots": {slot: s.totals() for slot, s in self.slots.items()}}
+
+
+@dataclass(frozen=True)
+class SlotTotals:
+    requests: int
+    errors: int
+    in_flight: int
+    latency_sum_s: float
+    latency: dict[int, int]  # bucket index -> count, since the data plane started
+
+
+def totals_from_json(data: dict[str, Any]) -> tuple[dict[Slot, int], dict[Slot, SlotTotals]]:
+    weights: dict[Slot, int] = {"blue": int(data["weights"]["blue"]), "green": int(data["weights"]["green"])}
+    slots: dict[Slot, SlotTotals] = {}
+    for slot in SLOTS:
+        raw = data["slots"][slot]
+        slots[slot] = SlotTotals(
+            int(raw["requests"]),
+            int(raw["errors"]),
+            int(raw["inFlight"]),
+            float(raw["latencySumS"]),
+            {int(i): int(c) for i, c in raw["latency"]},
+        )
+    return weights, slots
+
+
+TotalsSource = Callable[[], dict[str, tuple[dict[Slot, int], dict[Slot, SlotTotals]]]]
+
 
 class RouterCollector(Collector):
-    """Exposes every router's counters to prometheus_client, read at scrape time (no per-request cost)."""
+    """Exposes every data plane's counters to prometheus_client, read at scrape time (no per-request cost).
 
-    def __init__(self) -> None:
-        self.services: dict[str, ServiceStats] = {}
+    ``source`` returns, per service, the weights and per-slot totals; a data plane that cannot
+    answer is left out of that scrape (an absent series, never a zero that looks healthy).
+    """
+
+    def __init__(self, source: TotalsSource) -> None:
+        self.source = source
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         labels = ["service", "slot"]
@@ -148,17 +214,17 @@ class RouterCollector(Collector):
         latency = HistogramMetricFamily(
             "conductor_router_request_duration_seconds", "Latency seen by the router per slot.", labels=labels
         )
-        for name, service in list(self.services.items()):
-            for slot, stats in service.slots.items():
+        for name, (weights, slots) in self.source().items():
+            for slot, stats in slots.items():
                 values = [name, slot]
-                requests.add_metric(values, stats.requests_total)
-                errors.add_metric(values, stats.errors_total)
+                requests.add_metric(values, stats.requests)
+                errors.add_metric(values, stats.errors)
                 active.add_metric(values, stats.in_flight)
-                weight.add_metric(values, service.weights.get(slot, 0))
+                weight.add_metric(values, weights.get(slot, 0))
                 buckets: list[tuple[str, float]] = []
                 for bound in PROMETHEUS_BUCKETS_S:
-                    count = sum(c for i, c in list(stats.latency_total.items()) if bucket_upper_ms(i) <= bound * 1000)
+                    count = sum(c for i, c in stats.latency.items() if bucket_upper_ms(i) <= bound * 1000)
                     buckets.append((repr(bound), float(count)))
-                buckets.append(("+Inf", float(stats.requests_total)))
+                buckets.append(("+Inf", float(max(stats.requests, sum(stats.latency.values())))))
                 latency.add_metric(values, buckets, stats.latency_sum_s)
         return [requests, errors, active, weight, latency]

@@ -77,6 +77,13 @@ class Workspace:
         tag = f"{HOME_ENV}={self.home}".encode()
         return pids_with_environ(lambda variables: tag in variables)
 
+    def instance_pids(self) -> set[int]:
+        """Live instance processes of this workspace: tagged ones, less the data planes (routers, HAProxy)."""
+        return {pid for pid in self.tagged_pids() if not is_data_plane(pid)}
+
+    def data_plane_pids(self) -> set[int]:
+        return {pid for pid in self.tagged_pids() if is_data_plane(pid)}
+
     def stop_control(self) -> None:
         """Stop a control process still running for this workspace (e.g. `up --detach` in a failed test)."""
         try:
@@ -100,6 +107,14 @@ class Workspace:
                     os.kill(pid, signal.SIGKILL)
             if wait_until(lambda: not self.tagged_pids(), timeout=10):
                 return
+
+
+def is_data_plane(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"conductor.platforms.local.router_process" in argv or Path(argv[0].decode()).name == "haproxy"
 
 
 def pids_with_environ(match: Callable[[list[bytes]], bool]) -> set[int]:

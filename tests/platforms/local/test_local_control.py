@@ -120,12 +120,15 @@ def test_sigkill_of_the_control_process_then_up_restores_everything_without_orph
     platform = first.start()
     platform.deploy("api", "green", "v1.1.0", replicas=2)
     assert platform.set_weights("api", {"blue": 70, "green": 30}) == {"blue": 70, "green": 30}
-    instances = ws.tagged_pids()
+    instances = ws.instance_pids()
     assert len(instances) == 6  # api: 2 blue + 2 green; web: 2 blue
+    planes = ws.data_plane_pids()
+    assert len(planes) == 2  # one router process per service
     router_port = platform.client.info()["routers"]["api"]
 
     first.kill()  # SIGKILL: no cleanup at all
-    assert ws.tagged_pids() == instances  # the instances outlive it...
+    assert ws.instance_pids() == instances  # the instances outlive it...
+    assert ws.data_plane_pids() == planes  # ...and so do the routers, still serving
     victim = min(instances)
     os.kill(victim, signal.SIGKILL)  # ...and one of them dies while nobody watches
     assert wait_until(lambda: start_time(victim) is None)
@@ -138,8 +141,9 @@ def test_sigkill_of_the_control_process_then_up_restores_everything_without_orph
     assert snapshot.slots["blue"].ready and snapshot.slots["green"].ready
     assert platform.snapshot("web").weights == {"blue": 100, "green": 0}
     assert platform.snapshot("web").slots["blue"].ready
-    now = ws.tagged_pids()
+    now = ws.instance_pids()
     assert len(now) == 6 and len(now & instances) == 5  # five adopted, one replaced, none duplicated
+    assert ws.data_plane_pids() == planes  # both routers adopted
     assert platform.client.info()["routers"]["api"] == router_port
     with httpx2.Client(timeout=CLIENT_TIMEOUT) as client:
         versions = [client.get(f"http://127.0.0.1:{router_port}/").json()["version"] for _ in range(100)]
@@ -158,7 +162,7 @@ def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> Non
     up = run_cli(ws, "up", "--detach")
     assert up.returncode == 0, up.stderr + up.stdout
     assert "local platform up" in up.stdout and "routers: api http://127.0.0.1:" in up.stdout
-    assert len(ws.tagged_pids()) == 2
+    assert len(ws.instance_pids()) == 2 and len(ws.data_plane_pids()) == 1
     again = run_cli(ws, "up", "--detach")
     assert again.returncode == 0 and "already running" in again.stdout
     bundle = build_platform(load_config(ws.config_path), ws.state_dir)  # what `orchestrate` gets
@@ -234,19 +238,19 @@ def test_sigkill_during_a_deploy_then_up_or_down_leaves_no_unrecorded_instance(
 
     def killed_while_deploying(control: ControlProcess) -> None:
         platform = control.start()
-        running = ws.tagged_pids()
+        running = ws.instance_pids()
 
         def deploy() -> None:
             with contextlib.suppress(PlatformError):  # the control process dies while it waits
                 platform.deploy("api", "green", "v-slow", replicas=1)
 
         threading.Thread(target=deploy, daemon=True).start()
-        assert wait_until(lambda: len(ws.tagged_pids() - running) == 1)  # spawned, waiting to be ready
+        assert wait_until(lambda: len(ws.instance_pids() - running) == 1)  # spawned, waiting to be ready
         control.kill()
 
     killed_while_deploying(control_factory(ws))
     platform = control_factory(ws).start()  # adopts the two recorded instances, stops the stray one
-    assert len(ws.tagged_pids()) == 2
+    assert len(ws.instance_pids()) == 2
     assert platform.snapshot("api").slots["green"].instances == ()
     platform.close()
     assert run_cli(ws, "down").returncode == 0 and ws.tagged_pids() == set()
@@ -254,7 +258,7 @@ def test_sigkill_during_a_deploy_then_up_or_down_leaves_no_unrecorded_instance(
     killed_while_deploying(control_factory(ws))
     down = run_cli(ws, "down")  # nobody runs `up` again: `down` stops all three
     assert down.returncode == 0, down.stdout + down.stderr
-    assert "stopped 3 leftover instance(s)" in down.stdout, down.stdout
+    assert "stopped 3 leftover instance(s) and 1 data plane(s)" in down.stdout, down.stdout
     assert ws.tagged_pids() == set()
 
 

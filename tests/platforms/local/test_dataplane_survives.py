@@ -1,0 +1,151 @@
+"""The data plane outlives the control process: kill -9 of it under load drops no request, and the
+next start adopts the data plane (same process, same port, same split) instead of reopening the port.
+
+The control process runs as a real subprocess (the same ``serve`` that ``conductor up`` runs), and a
+real client keeps loading the service's port the whole time: while the control process is running,
+after its SIGKILL, while the next one starts and adopts, and across a weight change made by the new
+one. Parametrized over both data planes; the HAProxy one skips where haproxy is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from conductor.platforms.local.client import ControlClient, LocalPlatform
+from conductor.platforms.local.process import start_time
+
+from .conftest import READY_TIMEOUT, REPO, Load, Workspace, demo_command, wait_until
+
+SERVE = """
+import sys, threading, signal
+from pathlib import Path
+from conductor.config_file import load_config
+from conductor.platforms.registry import validate_platform_settings
+from conductor.platforms.local.control import serve
+config = load_config(Path(sys.argv[1]))
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+settings = validate_platform_settings(config)
+serve(config, settings, Path(sys.argv[1]).parent, stop, on_event=lambda e: print(e, flush=True))
+"""
+
+KINDS = [
+    "builtin",
+    pytest.param(
+        "haproxy",
+        marks=pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (Debian `haproxy`)"),
+    ),
+]
+
+
+class Control:
+    """A control process for one workspace, as a subprocess: start, SIGKILL, stop."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self.process: subprocess.Popen[bytes] | None = None
+        self.platform = LocalPlatform(ControlClient(ws.state_dir))
+
+    def start(self) -> dict[str, Any]:
+        log = open(self.ws.root / "control.out", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVE, str(self.ws.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        process = self.process
+        status: dict[str, Any] = {}
+
+        def answering() -> bool:
+            assert process.poll() is None, (self.ws.root / "control.out").read_text()[-3000:]
+            try:
+                status.update(self.platform.status())
+            except Exception:
+                return False
+            return int(status["pid"]) == process.pid
+
+        assert wait_until(answering, timeout=READY_TIMEOUT)
+        return status
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.platform.close()
+
+
+@pytest.fixture
+def control_factory(workspace_factory: Callable[..., Workspace]) -> Iterator[Callable[[str], Control]]:
+    made: list[Control] = []
+
+    def make(kind: str) -> Control:
+        services = {"api": {"command": demo_command(), "readinessTimeout": READY_TIMEOUT}}
+        control = Control(workspace_factory(services=services, platform={"router": kind}, replicas=1))
+        made.append(control)
+        return control
+
+    yield make
+    for control in made:
+        control.stop()
+
+
+def data_plane_record(ws: Workspace) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((ws.home / "state.json").read_text())["services"]["api"]["dataPlane"]
+    return record
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kill_9_of_the_control_process_under_load_drops_nothing_and_the_next_start_adopts(
+    kind: str, control_factory: Callable[[str], Control]
+) -> None:
+    control = control_factory(kind)
+    ws = control.ws
+    status = control.start()
+    port = int(status["routers"]["api"])
+    control.platform.deploy("api", "green", "v2.0.0", replicas=1)
+    control.platform.set_weights("api", {"blue": 80, "green": 20})
+    plane = data_plane_record(ws)
+    assert plane["kind"] == kind
+    load = Load(f"http://127.0.0.1:{port}", threads=4).start()
+    try:
+        assert wait_until(lambda: load.done > 100)
+        control.kill()
+        down_at = load.done
+        assert wait_until(lambda: load.done > down_at + 300), "no traffic flowed while the control process was down"
+        assert load.failures == [], load.failures[:5]
+        assert start_time(int(plane["pid"])) == plane["started"]  # the very data plane, still running
+        control.start()  # adopts: the port was never closed
+        assert data_plane_record(ws)["pid"] == plane["pid"]
+        assert control.platform.snapshot("api").weights == {"blue": 80, "green": 20}
+        control.platform.set_weights("api", {"blue": 0, "green": 100})  # the new control process drives it
+        flipped_at = load.versions["v1.0.0"]
+        greens = load.versions["v2.0.0"]
+        assert wait_until(lambda: load.versions["v2.0.0"] > greens + 200)
+        time.sleep(0.2)
+        assert load.versions["v1.0.0"] - flipped_at <= 8  # only requests already on their way
+    finally:
+        load.stop()
+    assert load.failures == [], load.failures[:5]
+    assert load.versions["v1.0.0"] > 0 and load.versions["v2.0.0"] > 0
+    control.stop()
+    assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()  # the data plane stops with `down`
