@@ -11,7 +11,10 @@ holder dies, even by SIGKILL, so a crash never leaves a stale one behind):
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import socket
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -19,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 
 from conductor.errors import JournalError, LockHeldError
+
+_HOLDER_BYTES = 1024
 
 
 def _open_lock(path: Path) -> int:
@@ -47,14 +52,14 @@ class ServiceLocks(AbstractContextManager["ServiceLocks"]):
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                    holder = describe_holder(os.pread(fd, _HOLDER_BYTES, 0))
                     os.close(fd)
                     raise LockHeldError(
-                        f"{service} is being orchestrated by another process (pid {holder}); "
+                        f"{service} is being orchestrated by another process ({holder}); "
                         "wait for it to finish or pause, then try again"
                     ) from None
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, str(os.getpid()).encode(), 0)
+                os.pwrite(fd, holder_record(), 0)
                 self._handles.append(fd)
         except BaseException:
             self._release()
@@ -71,6 +76,36 @@ class ServiceLocks(AbstractContextManager["ServiceLocks"]):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self._handles.clear()
+
+
+def holder_record() -> bytes:
+    """Who holds a lock, written into its file once taken: pid, host, since (UTC) and the command,
+    so the person refused can find the holder (``ps``, the other terminal) instead of guessing."""
+    ours = bool(sys.argv) and os.path.basename(sys.argv[0]) in ("conductor", "__main__.py", "conductor.exe")
+    command = " ".join(["conductor", *sys.argv[1:]]) if ours else ""
+    record = {"pid": os.getpid(), "host": socket.gethostname(),
+              "since": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "command": command[:200]}
+    return json.dumps(record).encode()[:_HOLDER_BYTES]
+
+
+def describe_holder(raw: bytes) -> str:
+    """``pid 4242 on build-7, since 2026-12-02 06:12:03 UTC: conductor orchestrate canary 10``
+    (a file written by an older version holds only the pid)."""
+    text = raw.decode(errors="replace").strip()
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return f"pid {text}" if text else "pid unknown"
+    if not isinstance(record, dict):
+        return f"pid {text}"
+    words = f"pid {record.get('pid', 'unknown')}"
+    if record.get("host"):
+        words += f" on {record['host']}"
+    if record.get("since"):
+        words += f", since {record['since']}"
+    if record.get("command"):
+        words += f": {record['command']}"
+    return words
 
 
 @contextmanager

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from conductor.agent.loop import LoopOutcome
 
 SCHEMA = "conductor.report/v1"
-TITLES = {"blue-green": "Blue-Green", "canary": "Canary", "rolling": "Rolling", "status": "Status"}
+TITLES = {"blue-green": "Blue-Green", "canary": "Canary", "rolling": "Rolling", "rollback": "Rollback",
+          "status": "Status"}
 
 
 def build_report(
@@ -82,7 +83,7 @@ def build_report(
     }
     markdown = render(
         "report.md.j2",
-        strategy_title=TITLES.get(strategy, strategy),
+        strategy_title=TITLES.get(strategy, strategy.replace("-", " ").capitalize()),
         services=list(config.orchestration.services),
         rows=rows,
         traffic=traffic,
@@ -268,7 +269,7 @@ def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: Mo
     tokens_out = usage.get("output_tokens", 0)
     read = usage.get("cache_read_input_tokens", 0)
     write = usage.get("cache_creation_input_tokens", 0)
-    line = f"{turns} turns"
+    line = f"{turns} turn" if turns == 1 else f"{turns} turns"
     if tokens_in or tokens_out or read or write:
         total_in = tokens_in + read + write
         ratio = read / total_in if total_in else 0.0

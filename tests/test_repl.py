@@ -4,13 +4,17 @@ terminal shows (readline completion, history, Ctrl-C, Ctrl-D)."""
 from __future__ import annotations
 
 import codecs
+import fcntl
 import io
 import json
 import os
 import pty
 import re
 import select
+import sqlite3
+import struct
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,8 @@ from rich.console import Console
 
 from conductor.agent.questions import AnswerSink
 from conductor.errors import ModelError
-from conductor.frontends.repl import Io, Repl, completions
+from conductor.frontends.repl import Io, Repl
+from conductor.frontends.repl_input import Hints, completions
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor
 from tests.conftest import Workspace
@@ -234,16 +239,31 @@ def test_the_policy_brain_answers_no_questions(ws: Workspace) -> None:
 
 
 def test_completion_offers_commands_strategies_steps_and_services() -> None:
-    services, steps = ["api", "web"], [5, 25, 50, 100]
-    assert completions("/orch", services, steps) == ["/orchestrate "]
-    assert completions("/orchestrate c", services, steps) == ["canary "]
-    assert completions("/orchestrate canary ", services, steps) == ["5 ", "25 ", "50 ", "100 "]
-    assert completions("/orchestrate rollback w", services, steps) == ["web "]
-    assert completions("/rollback ", services, steps) == ["api ", "web "]
-    assert completions("/orchestrate canary 25 ", services, steps) == []
+    idle = Hints(("api", "web"), (5, 25, 50, 100))
+    assert completions("/orch", idle) == ["/orchestrate "]
+    assert completions("/orchestrate c", idle) == ["canary "]
+    assert completions("/orchestrate canary ", idle) == ["5 ", "25 ", "50 "]  # 100 first would be refused
+    assert completions("/orchestrate rollback w", idle) == ["web "]
+    assert completions("/rollback ", idle) == ["api ", "web "]
+    assert completions("/orchestrate canary 25 ", idle) == []
+    assert completions("/orchestrate canary 10 --a", idle) == ["--auto "]
+
+
+def test_completion_knows_the_canary_in_flight() -> None:
+    at_25 = Hints(("api", "web", "worker"), (50, 5, 25, 100), current=25, in_flight=("api", "web"))
+    assert completions("/orchestrate canary ", at_25) == ["50 ", "100 "]  # above 25%, in numeric order
+    assert completions("/rollback ", at_25) == ["api ", "web "]  # the services in flight
+    assert completions("/orchestrate canary 50 ", at_25) == ["api ", "web "]  # per-service approval
+    assert completions("/promote ", at_25) == ["api ", "web "]
+    assert completions("/promote --", at_25) == ["--full "]
 
 
 # -- a real pseudo-terminal -----------------------------------------------------------------------
+
+
+# Generous: each wait ends as soon as its text appears, so only a loaded machine gets near it (a
+# start of `python -m conductor chat` on two busy cores has taken over 20 s).
+TIMEOUT = 90.0
 
 
 class Terminal:
@@ -254,13 +274,14 @@ class Terminal:
         if pid == 0:  # the child: a session leader whose controlling terminal is the pty
             os.chdir(root)
             os.execve(sys.executable, [sys.executable, "-m", "conductor", "chat"], env)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # rows, columns
         self.pid, self.fd, self.seen, self.cursor = pid, fd, "", 0
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def type(self, keys: str) -> None:
         os.write(self.fd, keys.encode())
 
-    def expect(self, pattern: str, timeout: float = 20.0) -> str:
+    def expect(self, pattern: str, timeout: float = TIMEOUT) -> str:
         """Wait for ``pattern`` after the previous match (like pexpect), so a prompt is the new one."""
         deadline = time.monotonic() + timeout
         while (found := re.compile(pattern).search(self.seen, self.cursor)) is None:
@@ -273,11 +294,13 @@ class Terminal:
                     chunk = self._decoder.decode(os.read(self.fd, 65536))
                 except OSError:  # the child exited
                     chunk = ""
-                self.seen += re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", chunk)
+                for _ in range(chunk.count("\x1b[6n")):  # answer "where is the cursor?" as a terminal does
+                    os.write(self.fd, b"\x1b[1;1R")
+                self.seen += _visible(chunk)
         self.cursor = found.end()
         return self.seen
 
-    def exit_code(self, timeout: float = 20.0) -> int:
+    def exit_code(self, timeout: float = TIMEOUT) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -287,6 +310,13 @@ class Terminal:
             time.sleep(0.05)
         os.kill(self.pid, 9)
         raise AssertionError("the REPL did not exit")
+
+
+def _visible(chunk: str) -> str:
+    """What a person would read: prompt_toolkit writes a space as "cursor right" (CSI n C); every
+    other control sequence (colours are off, cursor moves, modes) and carriage returns dropped."""
+    chunk = re.sub(r"\x1b\[(\d*)C", lambda m: " " * int(m.group(1) or 1), chunk)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\x07|\r", "", chunk)
 
 
 def terminal(ws: Workspace, tmp_path: Path) -> Terminal:
@@ -300,18 +330,23 @@ def test_in_a_terminal_completion_approval_history_and_ctrl_d(ws: Workspace, tmp
     term = terminal(ws, tmp_path)
     term.expect("brain: offline policy brain")
     term.expect("conductor> ")
+    term.expect("nothing in flight · /help for commands")  # the bottom toolbar
     term.type("/orch\t")
     term.expect("/orchestrate ")
-    term.type("can\t10\r")
+    term.type("can\t")  # completion runs between keystrokes: wait for it, as a person would
+    term.expect("canary ")
+    term.type("10\r")
     term.expect(r"Ramp api canary 10% → 25%\? \[y/N\] ")
     term.type("y\r")
     term.expect(r"Ramp api canary 25% → 50%\? \[y/N\] ")
     term.type("n\r")
     term.expect("Left at 25%")
     term.expect("conductor> ")
+    term.expect(r"Awaiting approval \(25% → 50%\)")  # the toolbar, live (redrawn where it changed)
     term.type("\x04")  # Ctrl-D
     assert term.exit_code() == 0
-    assert "/orchestrate canary 10" in (tmp_path / "history").read_text()
+    entries = [line[1:] for line in (tmp_path / "history").read_text().splitlines() if line.startswith("+")]
+    assert entries == ["/orchestrate canary 10"]  # the answers y and n are not commands
     assert [e.actor for e in ws.journal_events("approval_granted")] == ["person:repl"] * 2
 
 
@@ -345,3 +380,113 @@ def test_on_a_terminal_a_live_health_table_follows_each_wait(ws: Workspace) -> N
     assert "observing api: [████████████████████████] 10/10s" in screen
     assert "Error rate (stable)" in screen and "not observed" in screen
     assert "Awaiting approval (10% → 25%)" in screen  # the rich report after the table went away
+
+
+# -- the state-aware REPL ---------------------------------------------------------------------------
+
+
+def test_status_shows_without_asking_and_a_rollback_asks_nothing_after(ws: Workspace) -> None:
+    three = json.loads(json.dumps(CANARY))
+    three["orchestration"]["services"] = ["api", "web"]
+    three["release"]["web"] = "v1.1.0"
+    ws.write_config(three)
+    script = Script("/orchestrate canary 10", "n", "/status", "/orchestrate", "/rollback api")
+    shell, out = repl(ws, script)
+    shell.run()
+    questions = [p for p in script.prompts if p.endswith("[y/N] ")]
+    assert questions == ["Ramp api, web canary 10% → 25%? [y/N] "]  # once, after the canary: not after
+    assert "`/approve` ramps api, web up to 25%." in out.getvalue()  # status says what an approval does
+    assert "<conductor>ROLLBACK:api:manual</conductor>" in out.getvalue()
+    assert [e.service for e in ws.journal_events("rolled_back")] == ["api"]
+
+
+def test_the_clis_flags_work_in_the_repl_and_a_typo_gets_the_closest(ws: Workspace) -> None:
+    script = Script("/orchestrate canary 10 --autp", "/orchestrate canary 10 --dry-run",
+                    "/orchestrate canary 10 --release api=v1.2.0 --auto", "/orchestrate --release")
+    shell, out = repl(ws, script)
+    shell.run()
+    text = out.getvalue()
+    assert "✗ unknown option --autp for /orchestrate; did you mean --auto?" in text
+    assert "dry run: nothing changed" in text
+    assert "✗ --release needs a value (e.g. --release api=v1.2.0)" in text
+    assert not [p for p in script.prompts if p.endswith("[y/N] ")]  # --auto ramps without asking
+    assert "<conductor>DEPLOYED:api</conductor>" in text
+    assert ws.journal_events("completed")[0].data["version"] == "v1.2.0"
+
+
+def test_leaving_with_a_release_in_flight_that_nothing_watches_says_so(ws: Workspace) -> None:
+    shell, out = repl(ws, Script("/orchestrate canary 10", "n", "/quit"))
+    shell.run()
+    assert "nothing is watching it" not in out.getvalue()  # its last check was just now
+    shell, out = repl(ws, Script("/quit"))
+    with sqlite3.connect(ws.state_dir / "journal.db") as db:  # the last check was long ago: nobody checks
+        db.execute("UPDATE events SET wall = '2020-01-01T00:00:00.000+00:00'")
+    shell.run()
+    assert "api Awaiting approval (10% → 25%) (orchestration #1): in flight and nothing is watching it" \
+        in out.getvalue()
+    assert "`conductor watch` keeps the watchdog on it" in out.getvalue()
+
+
+def test_the_verbs_in_the_repl(ws: Workspace) -> None:
+    script = Script("/orchestrate canary 10", "n", "/pause --reason 'a dashboard looks odd'", "/resume", "n",
+                    "/promote", "n", "/history", "/list", "/abort api --reason 'p95 drifts'",
+                    "/undo api --to-revision x")
+    shell, out = repl(ws, script)
+    shell.run()
+    text = out.getvalue()
+    approvals = [(e.actor, e.data["percent"]) for e in ws.journal_events("approval_granted")]
+    assert approvals[:2] == [("person:repl", 10), ("person:repl", 25)]  # /promote = `canary 25`
+    assert "<conductor>ROLLBACK:api:" in text
+    assert "✗ expected a whole number, got 'x'" in text
+    assert "/orchestrate canary 10" in text  # /history lists the release
+
+
+def test_the_toolbar_shows_each_services_live_phase(ws: Workspace) -> None:
+    from conductor.frontends.repl_input import hints_for, toolbar_text
+
+    conductor = Conductor.from_config(ws.config_path)
+    assert toolbar_text([]) == " nothing in flight · /help for commands · Tab completes"
+    conductor.run("/orchestrate canary 10")
+    flights = conductor.in_flight()
+    assert toolbar_text(flights) == " api Awaiting approval (10% → 25%) (non-inferior)"
+    assert hints_for(["api"], [5, 25, 50, 100], flights) == Hints(("api",), (5, 25, 50, 100), 10, ("api",))
+
+
+def test_prompt_toolkit_keeps_commands_in_history_and_answers_out_of_it(ws: Workspace, tmp_path: Path) -> None:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from conductor.frontends.repl_input import hints_for, prompt_reader
+
+    conductor = Conductor.from_config(ws.config_path)
+    history = tmp_path / "history"
+    with create_pipe_input() as keys:
+        prompts = prompt_reader(
+            lambda: hints_for(["api"], [5, 25, 50, 100], conductor.in_flight()), lambda: "", history,
+            input=keys, output=DummyOutput())
+        out = io.StringIO()
+        console = Console(file=out, width=200, no_color=True, soft_wrap=True)
+        shell = Repl(conductor, Io(read_line=prompts.command, read_answer=prompts.answer, console=console,
+                                   rich_markdown=False))
+        keys.send_text("/orchestrate canary 10\r")
+        keys.send_text("y\r")
+        keys.send_text("n\r")
+        keys.send_text("/orchestrate canary 50\r")
+        keys.send_text("n\r")
+        keys.send_text("\x04")
+        assert shell.run() == 0
+    entries = [line[1:] for line in history.read_text().splitlines() if line.startswith("+")]
+    assert entries == ["/orchestrate canary 10", "/orchestrate canary 50"]  # no y, no n
+    assert [e.data["percent"] for e in ws.journal_events("approval_granted")] == [10, 25, 50]
+
+
+def test_the_completer_reads_the_state_when_tab_is_pressed(ws: Workspace) -> None:
+    from prompt_toolkit.document import Document
+
+    from conductor.frontends.repl_input import hints_for, prompt_reader
+
+    conductor = Conductor.from_config(ws.config_path)
+    conductor.run("/orchestrate canary 10")
+    prompts = prompt_reader(lambda: hints_for(["api"], [5, 25, 50, 100], conductor.in_flight()), lambda: "", None)
+    offered = [c.text for c in prompts.completer.get_completions(Document("/orchestrate canary "), None)]
+    assert offered == ["25 ", "50 ", "100 "]

@@ -16,7 +16,13 @@ Ctrl-C during an orchestration stops it between actions (every action is journal
 returns) and asks whether to roll back or leave it as it is; Ctrl-D or ``/quit`` leaves. Another
 REPL on the same repository sees the same journal and cannot act on a service this one holds
 (the service locks say who holds it). Input and output are injected so tests drive it directly;
-:func:`run_terminal` wires it to a real terminal (readline history and tab completion, rich).
+:func:`run_terminal` wires it to a real terminal: prompt_toolkit reads (a history of commands
+only, completion that knows the state, a bottom toolbar with each service's live phase; see
+:mod:`conductor.frontends.repl_input`) and rich writes.
+
+Lines take the CLI's options (``/orchestrate canary 10 --auto``, ``--dry-run``, ``--release``).
+``/status`` only shows; ``/rollback`` asks nothing after; leaving with a release in flight that no
+process watches says so, since the watchdog ran only inside this REPL's commands.
 
 Anything that is not a command is a question ("why did api roll back?") for ``ask`` — in
 production :class:`conductor.agent.questions.QuestionAsker`, Claude with read-only tools. The
@@ -29,21 +35,31 @@ it cannot forge a ``<conductor>`` signal for a harness reading stdout.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from conductor.errors import ConductorError, ModelError
+from conductor.errors import ConductorError, ModelError, UsageError
+from conductor.frontends.repl_input import (
+    Hints,
+    Io,
+    Line,
+    hints_for,
+    history_path,
+    parse_line,
+    prompt_reader,
+    release_overrides,
+    terminal_console,
+    toolbar_text,
+)
+from conductor.journal.queries import InFlightView
 from conductor.journal.state import OrchestrationState
 from conductor.output import verbatim
 from conductor.signals import Signal, neutralize
@@ -55,33 +71,30 @@ if TYPE_CHECKING:
 
 ACTOR = "person:repl"
 PROMPT = "conductor> "
-HISTORY_ENV = "CONDUCTOR_HISTORY"
-COMMANDS = ("/orchestrate", "/status", "/approve", "/rollback", "/help", "/quit")
-STRATEGIES = ("blue-green", "canary", "rolling", "rollback")
 HELP = """\
 /orchestrate                     deployment status
 /orchestrate blue-green          blue-green deployment
 /orchestrate canary [percent]    canary deployment (asks before each ramp-up)
 /orchestrate rolling             rolling update
 /orchestrate rollback [service]  roll back one service, or every one in flight
-/status                          the same as /orchestrate
+  options, as in the CLI: --auto, --dry-run, --release SERVICE=VERSION, --retry, --full-cutover
+/status                          the status (asks nothing)
 /approve                         approve the ramp-up the canary is waiting for
 /rollback [service]              the same as /orchestrate rollback [service]
+/promote [service] [--full]      the approval `canary <next step>` (--full: `canary 100`)
+/abort [service] [--reason T]    roll back and mark the release aborted
+/pause [--reason T], /resume     hold an --auto ramp where it is; carry on
+/undo [service] [--to-revision N]  a completed release back to the version before it
+/history [service], /list        past releases (who approved what, the outcome); services now
 /help, /quit                     this text; leave (Ctrl-D works too)
 anything else                    a question for Claude about the deployment (read-only)
 
-Tab completes commands, strategies and services; ↑ recalls earlier commands.
+Tab completes commands, options, the next steps and the services in flight; ↑ recalls commands
+(never the answers to questions). The bar at the bottom shows each service's phase, live.
 Ctrl-C during an orchestration asks whether to roll back or leave it under the watchdog."""
 
-
-@dataclass
-class Io:
-    """Where the REPL reads and writes: a terminal in production, scripts in tests."""
-
-    read_line: Callable[[str], str]  # raises EOFError on Ctrl-D, KeyboardInterrupt on Ctrl-C
-    console: Console
-    rich_markdown: bool  # False with NO_COLOR or a non-terminal stdout: the exact markdown text
-    live: bool = False  # a terminal: progress bars redraw in place (piped output gets none)
+# A health check journaled within this many intervals means a process is watching the release.
+_WATCHED_INTERVALS = 2.5
 
 
 class Repl:
@@ -103,47 +116,81 @@ class Repl:
                 line = self.io.read_line(PROMPT)
             except EOFError:
                 self.say("")
+                self.leaving()
                 return 0
             except KeyboardInterrupt:
                 self.say("(Ctrl-D or /quit to leave)", style="dim")
                 continue
             if not self.handle(line.strip()):
+                self.leaving()
                 return 0
 
-    def handle(self, line: str) -> bool:
+    def handle(self, text: str) -> bool:
         """Run one line; False means leave."""
-        if not line:
+        if not text:
             return True
-        word, _, rest = line.partition(" ")
-        if word in ("/quit", "/exit"):
+        if not text.startswith("/"):
+            self.question(text)
+            return True
+        try:
+            line = parse_line(text)
+        except UsageError as exc:
+            self.error(str(exc))
+            return True
+        if line.command in ("/quit", "/exit"):
             return False
+        try:
+            self.command(line)
+        except UsageError as exc:
+            self.error(str(exc))
+        return True
+
+    def command(self, line: Line) -> None:
+        word, words = line.command, " ".join(line.words)
         if word == "/help":
             self.say(HELP)
-        elif word in ("/orchestrate", "/status"):
-            self.orchestrate(line if word == "/orchestrate" else "/orchestrate")
+        elif word == "/status" or (word == "/orchestrate" and not line.words):
+            self.status()
+        elif word == "/orchestrate":
+            self.orchestrate(f"/orchestrate {words}", line)
         elif word == "/rollback":
-            self.orchestrate(f"/orchestrate rollback {rest}".strip())
+            self.execute(f"/orchestrate rollback {words}".strip(), line)
         elif word == "/approve":
             self.approve(ask_first=False)
-        elif word.startswith("/"):
-            self.error(f"unknown command {word}; /help lists them")
+        elif word in VERBS:
+            self.verb(line)
         else:
-            self.question(line)
-        return True
+            self.error(f"unknown command {word}; /help lists them")
 
     # -- commands --------------------------------------------------------------------------------
 
-    def orchestrate(self, text: str) -> Result | None:
-        """Run ``text``, show the report, then offer the approval the canary waits for."""
-        result = self.execute(text)
-        if result is not None and result.data.get("status") == "awaiting_approval":
+    def status(self) -> None:
+        """The status, and what an approval would do, without asking for it."""
+        self.execute("/orchestrate", Line("/status"))
+        waiting = self.waiting()
+        if waiting is not None:
+            _, approval = waiting
+            self.say(f"`/approve` ramps {', '.join(approval.waiting)} up to {approval.percent}%.", style="dim")
+
+    def orchestrate(self, text: str, line: Line | None = None) -> Result | None:
+        """Run a strategy command, show the report, then offer the approval the canary waits for
+        (a rollback offers nothing: it was the person's decision about this release)."""
+        result = self.execute(text, line)
+        rollback = text.split()[1:2] == ["rollback"]
+        if result is not None and not rollback and result.data.get("status") == "awaiting_approval" \
+                and not (line and line.flag("--dry-run")):
             self.approve(ask_first=True)
         return result
 
-    def execute(self, text: str) -> Result | None:
+    def execute(self, text: str, line: Line | None = None) -> Result | None:
+        line = line or Line("/orchestrate")
         try:
-            result = self.conductor.run(text, actor=ACTOR, on_signal=self.show_signal,
-                                        on_progress=self.show_progress)
+            result = self.conductor.run(
+                text, actor=ACTOR, on_signal=self.show_signal, on_progress=self.show_progress,
+                auto=line.flag("--auto"), dry_run=line.flag("--dry-run"), retry=line.flag("--retry"),
+                full_cutover=line.flag("--full-cutover"),
+                release=release_overrides(line.options.get("--release", [])),
+            )
         except KeyboardInterrupt:
             self._end_progress()
             self.interrupted()
@@ -154,6 +201,65 @@ class Repl:
             return None
         self.show_report(result)
         return result
+
+    def verb(self, line: Line) -> None:
+        """The day-to-day verbs: the same methods the CLI and MCP call, as ``person:repl``."""
+        name = VERBS[line.command]
+        method = getattr(self.conductor, name, None)
+        if method is None:
+            self.error(f"{line.command} is not available in this version of Conductor")
+            return
+        service = line.words[0] if line.words else None
+        if len(line.words) > 1:
+            raise UsageError(f"{line.command} takes at most one service, got {' '.join(line.words)!r}")
+        if name in ("history", "releases"):
+            self.listing(name, service, line)
+            return
+        kwargs: dict[str, Any] = {"actor": ACTOR}
+        if name in ("promote", "resume", "undo"):
+            kwargs.update(on_signal=self.show_signal, on_progress=self.show_progress)
+        if name == "abort":
+            kwargs.update(on_signal=self.show_signal)
+        if name in ("promote", "abort", "undo"):
+            kwargs["service"] = service
+        elif service is not None:
+            raise UsageError(f"{line.command} takes no service")
+        if name == "promote":
+            kwargs["full"] = line.flag("--full")
+        if name in ("abort", "pause") and line.options.get("--reason"):
+            kwargs["reason"] = line.options["--reason"]
+        if name in ("abort", "undo"):
+            kwargs["dry_run"] = line.flag("--dry-run")
+        if name == "undo" and line.options.get("--to-revision") is not None:
+            kwargs["to_revision"] = _revision(line.options["--to-revision"])
+        try:
+            result = method(**kwargs)
+        except KeyboardInterrupt:
+            self._end_progress()
+            self.interrupted()
+            return
+        except ConductorError as exc:
+            self._end_progress()
+            self.error(str(exc))
+            return
+        self.show_report(result)
+        if name in ("promote", "resume") and result.data.get("status") == "awaiting_approval":
+            self.approve(ask_first=True)
+
+    def listing(self, name: str, service: str | None, line: Line) -> None:
+        records: Sequence[Any]
+        if name == "history":
+            limit = line.options.get("--limit")
+            records = self.conductor.history(service, limit=_revision(limit) if limit is not None else None)
+        else:
+            if service is not None:
+                raise UsageError("/list takes no service")
+            records = self.conductor.releases()
+        if not records:
+            self.say("No releases in the journal yet." if name == "history" else "No services configured.")
+            return
+        for record in records:
+            self.say(_one_line(record.to_dict()))
 
     def approve(self, *, ask_first: bool) -> None:
         """Approve the next ramp-up of the canary in flight; the command run is the approval."""
@@ -192,6 +298,18 @@ class Repl:
             self.say(f"Left as it is. `/orchestrate {strategy}` resumes; `conductor watch` keeps the watchdog "
                      "on whatever takes traffic.", style="yellow")
 
+    def leaving(self) -> None:
+        """Leaving with a release in flight that no process watches: say so (the watchdog ran
+        inside this REPL's commands; between them, nothing rolls a bad version back)."""
+        try:
+            unwatched = unwatched_services(self.conductor)
+        except ConductorError:
+            return
+        if unwatched:
+            self.say(f"{'; '.join(unwatched)}: in flight and nothing is watching it (no health check in the "
+                     "last few intervals). `conductor watch` keeps the watchdog on it; `conductor view` shows it; "
+                     "`conductor orchestrate rollback` returns all traffic to stable.", style="yellow")
+
     def question(self, text: str) -> None:
         """Free text: Claude answers it with read-only tools, streamed here as it is written."""
         if self.ask is None:
@@ -215,7 +333,7 @@ class Repl:
 
     def confirm(self, question: str) -> bool:
         try:
-            answer = self.io.read_line(f"{question} [y/N] ")
+            answer = self.io.answer(f"{question} [y/N] ")
         except (EOFError, KeyboardInterrupt):
             self.say("")
             return False
@@ -264,6 +382,50 @@ class Repl:
             self.io.console.print(Markdown(text))
         else:
             self.io.console.print(text, markup=False, highlight=False, end="" if text.endswith("\n") else "\n")
+
+
+VERBS = {"/promote": "promote", "/abort": "abort", "/pause": "pause", "/resume": "resume", "/undo": "undo",
+         "/history": "history", "/list": "releases"}
+
+
+def _revision(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise UsageError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _one_line(record: dict[str, Any]) -> str:
+    """A history or list record as one line: its scalar fields, then its services."""
+    scalars = [f"{k}: {v}" for k, v in record.items() if isinstance(v, (str, int, float)) and v not in ("", None)]
+    services = record.get("services")
+    if isinstance(services, dict):
+        scalars.append("services: " + ", ".join(
+            f"{name} {' → '.join(str(info.get(k)) for k in ('from', 'to') if isinstance(info, dict) and info.get(k))}"
+            .strip() for name, info in services.items()))
+    return " · ".join(scalars)
+
+
+def unwatched_services(conductor: Conductor) -> list[str]:
+    """Services of releases in flight on which no process journaled a health check lately
+    (wall-clock time: the simulator's virtual time says nothing about who is running)."""
+    if not conductor.has_journal:
+        return []
+    window = _WATCHED_INTERVALS * conductor.config.orchestration.health_check_interval + 5.0
+    now = datetime.now(UTC)
+    lonely = []
+    for state in conductor.in_flight():
+        checks = conductor.journal.events(state.id, after=max(0, state.last_seq - 2000), kinds=("health_checked",))
+        last = max((datetime.fromisoformat(e.wall) for e in checks), default=None)
+        if last is not None and (now - last).total_seconds() <= window:
+            continue
+        for svc in state.services.values():
+            if not svc.terminal:
+                lonely.append(f"{svc.name} {svc.status_label} (orchestration #{state.id})")
+    return lonely
 
 
 class AnswerView:
@@ -352,75 +514,49 @@ def _num(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-# -- completion ----------------------------------------------------------------------------------
+def terminal_io(conductor: Conductor) -> Io:
+    """A real terminal: prompt_toolkit reads (history, completion, the toolbar), rich writes.
+    Piped stdin gets plain ``input()`` (no terminal to draw on)."""
+    console, live = terminal_console()
+    if not sys.stdin.isatty():
+        return Io(read_line=input, console=console, rich_markdown=live, live=live)
+    toolbar = _Toolbar(conductor)
+    prompts = prompt_reader(toolbar.hints, toolbar.text, history_path())
+    return Io(read_line=prompts.command, read_answer=prompts.answer, console=console, rich_markdown=live, live=live)
 
 
-def completions(line: str, services: Sequence[str], steps: Sequence[int]) -> list[str]:
-    """What may follow ``line`` (the text before the cursor): commands, strategies, percentages
-    and service names, each with a trailing space once complete."""
-    words = line.split(" ")
-    partial, before = words[-1], [w for w in words[:-1] if w]
-    if not before:
-        options: Sequence[str] = COMMANDS
-    elif before == ["/orchestrate"]:
-        options = STRATEGIES
-    elif before == ["/orchestrate", "canary"]:
-        options = [str(s) for s in steps]
-    elif before in (["/orchestrate", "rollback"], ["/rollback"]):
-        options = services
-    else:
-        options = ()
-    return [f"{o} " for o in options if o.startswith(partial)]
+class _Toolbar:
+    """The state completion and the bottom toolbar show, read incrementally from the journal
+    (at most once a second: the toolbar redraws every second while the prompt waits)."""
 
+    def __init__(self, conductor: Conductor) -> None:
+        self.conductor = conductor
+        self._view: InFlightView | None = None
+        self._flights: list[OrchestrationState] = []
+        self._read_at = 0.0
 
-def _setup_readline(conductor: Conductor) -> None:
-    try:
-        import readline
-    except ImportError:  # no readline on this platform: plain input() still works
-        return
-    history = Path(os.environ.get(HISTORY_ENV) or Path.home() / ".local" / "state" / "conductor" / "history")
-    with contextlib.suppress(OSError):
-        history.parent.mkdir(parents=True, exist_ok=True)
-        if history.exists():
-            readline.read_history_file(history)
-    readline.set_history_length(1000)
-    import atexit
+    def flights(self) -> list[OrchestrationState]:
+        if time.monotonic() - self._read_at >= 0.5:
+            self._read_at = time.monotonic()
+            try:
+                if self._view is None and self.conductor.has_journal:
+                    self._view = InFlightView(self.conductor.journal)
+                self._flights = self._view.refresh() if self._view is not None else []
+            except ConductorError:
+                self._flights = []
+        return self._flights
 
-    atexit.register(_save_history, readline, history)
-    services = list(conductor.config.orchestration.services)
-    steps = list(conductor.config.orchestration.canary_steps)
-    matches: list[str] = []
+    def hints(self) -> Hints:
+        orchestration = self.conductor.config.orchestration
+        return hints_for(orchestration.services, orchestration.canary_steps, self.flights())
 
-    def complete(text: str, index: int) -> str | None:
-        nonlocal matches
-        if index == 0:
-            buffer = readline.get_line_buffer()[: readline.get_endidx()]
-            matches = completions(buffer, services, steps)
-        return matches[index] if index < len(matches) else None
-
-    readline.set_completer_delims(" ")
-    readline.set_completer(complete)
-    if "libedit" in (readline.__doc__ or ""):
-        readline.parse_and_bind("bind ^I rl_complete")
-    else:
-        readline.parse_and_bind("tab: complete")
-
-
-def _save_history(readline: Any, history: Path) -> None:
-    with contextlib.suppress(OSError):  # a read-only home must not spoil leaving
-        readline.write_history_file(history)
-
-
-def terminal_io() -> Io:
-    """A real terminal: rich on a colour terminal, the exact markdown text with NO_COLOR or when piped."""
-    live = sys.stdout.isatty()
-    plain = bool(os.environ.get("NO_COLOR")) or not live
-    console = Console(highlight=False, no_color=plain, soft_wrap=not live)
-    return Io(read_line=input, console=console, rich_markdown=not plain, live=live)
+    def text(self) -> str:
+        return toolbar_text(self.flights())
 
 
 def run_terminal(conductor: Conductor, ask: Ask | None = None, brain_note: str = "") -> int:
     """Open the REPL on this terminal until the person leaves; returns the exit code."""
-    if sys.stdin.isatty():
-        _setup_readline(conductor)
-    return Repl(conductor, terminal_io(), brain_note=brain_note, ask=ask).run()
+    return Repl(conductor, terminal_io(conductor), brain_note=brain_note, ask=ask).run()
+
+
+__all__ = ["AnswerView", "Io", "Repl", "health_table", "run_terminal", "terminal_io", "unwatched_services"]

@@ -47,7 +47,7 @@ def test_a_freeze_refuses_an_approval_and_keeps_the_canary_as_it_was(
     result = workspace.cli(capsys, "orchestrate", "canary", "25")
     assert result.code == EXIT_REFUSED
     assert "refused: deployments are frozen" in result.out
-    assert "`/orchestrate rollback` is always allowed" in result.out
+    assert "`conductor orchestrate rollback` is always allowed" in result.out
     assert len(workspace.journal_events("approval_granted")) == approvals  # no approval waiting for a thaw
     assert workspace.cli(capsys, "orchestrate", "rollback").code == 3  # rollback is never refused
 

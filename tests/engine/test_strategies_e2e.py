@@ -54,7 +54,7 @@ def test_canary_pauses_for_approval_then_ramps_and_promotes(
     first = workspace.cli(capsys, "orchestrate", "canary", "10")
     assert first.code == 0
     assert "| api | v1.0.0 | v1.1.0 | Awaiting approval (10% → 25%) |" in first.out
-    assert "`/orchestrate canary 25`" in first.out
+    assert "`conductor orchestrate canary 25`" in first.out  # the CLI suggests CLI commands
     assert "<conductor>" not in first.out
     status = workspace.cli(capsys, "orchestrate")
     assert "Awaiting approval (10% → 25%)" in status.out

@@ -23,6 +23,7 @@ from conductor import __version__, output
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 from conductor.frontends.cli import chat, exit_codes
 from conductor.frontends.cli.interrupted import interruption_message
+from conductor.frontends.phrasing import for_cli
 
 SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval",
                "dashboard", "report"]
@@ -97,9 +98,10 @@ def _main(argv: Sequence[str] | None) -> int:
         code: int = args.handler(args)
         return code
     except ConductorError as exc:
-        print(f"conductor: {exc}", file=sys.stderr)
+        message = for_cli(str(exc))  # "continue it with `conductor orchestrate canary`"
+        print(f"conductor: {message}", file=sys.stderr)
         if getattr(args, "json", False) is True:  # machines get a document even when nothing ran
-            error = {"schema": "conductor.error/v1", "error": str(exc), "kind": type(exc).__name__,
+            error = {"schema": "conductor.error/v1", "error": message, "kind": type(exc).__name__,
                      "exit_code": exc.exit_code}
             print(json.dumps(error, indent=2))
         return exc.exit_code

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markdown import Markdown
 
+from conductor.frontends import terminal
+from conductor.frontends.phrasing import for_cli, report_for_cli
 from conductor.models.registry import BRAINS
 from conductor.output import safe_data, safe_report, verbatim
 from conductor.signals import Signal
@@ -46,8 +47,8 @@ def apply_record(conductor: Conductor, path: Path | None) -> None:
 
 def print_json(data: Any, signals: Sequence[Signal] = ()) -> None:
     """A JSON document: every string made safe (:func:`conductor.output.safe_data`), Conductor's
-    signal objects and the given ``signals`` kept."""
-    text = json.dumps(safe_data(data, signals), indent=2, sort_keys=False, default=str) + "\n"
+    signal objects and the given ``signals`` kept; a report's advice in CLI words."""
+    text = json.dumps(safe_data(_cli_words(data), signals), indent=2, sort_keys=False, default=str) + "\n"
     with verbatim():
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -55,11 +56,22 @@ def print_json(data: Any, signals: Sequence[Signal] = ()) -> None:
 
 def print_markdown(text: str, signals: Sequence[Signal] = ()) -> None:
     """Rich markdown on a terminal; the exact markdown text when piped (harnesses parse it).
-    Only a trailing block of exactly ``signals`` may read as signals."""
-    text = safe_report(text, signals)
+    Only a trailing block of exactly ``signals`` may read as signals. Suggested commands are
+    shown as the CLI's (``conductor orchestrate canary 25``, :mod:`conductor.frontends.phrasing`)."""
+    text = safe_report(for_cli(text), signals)
     with verbatim():
         if sys.stdout.isatty():
-            Console().print(Markdown(text))
+            terminal.console().print(Markdown(text))
         else:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
             sys.stdout.flush()
+
+
+def _cli_words(data: Any) -> Any:
+    """Every ``conductor.report/v1`` document inside ``data`` with its advice in CLI words."""
+    if isinstance(data, dict):
+        data = {k: _cli_words(v) for k, v in data.items()}
+        return report_for_cli(data) if data.get("schema") == "conductor.report/v1" else data
+    if isinstance(data, list):
+        return [_cli_words(v) for v in data]
+    return data

@@ -1,0 +1,44 @@
+"""Suggested commands in the words of the front end that shows them.
+
+The engine writes its advice in the spec's grammar — "Approve the ramp-up to 25%:
+`/orchestrate canary 25`" — because that is the one language every front end shares. A person
+reading it should be able to type it where they are, so each front end rewrites the commands it
+shows (only those in backticks: a quoted command, never prose):
+
+    CLI    `conductor orchestrate canary 25`
+    REPL   `/orchestrate canary 25` (its own grammar: unchanged)
+    MCP    the `orchestrate` tool with `canary 25`
+
+The journal keeps the spec's form (``approval_granted.via``), whatever was shown.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_QUOTED = re.compile(r"`/orchestrate((?: [^`]*)?)`")
+
+
+def for_cli(text: str) -> str:
+    """`/orchestrate canary 25` → `conductor orchestrate canary 25`."""
+    return _QUOTED.sub(lambda m: f"`conductor orchestrate{m.group(1)}`", text)
+
+
+def for_mcp(text: str) -> str:
+    """`/orchestrate canary 25` → the `orchestrate` tool with `canary 25` (empty: status)."""
+    def tool(match: re.Match[str]) -> str:
+        words = match.group(1).strip()
+        return f"the `orchestrate` tool with `{words}`" if words else "the `orchestrate` tool (status)"
+
+    return _QUOTED.sub(tool, text)
+
+
+def report_for_cli(data: dict[str, Any]) -> dict[str, Any]:
+    """The report document with its advice in CLI words (next steps and notes; the command typed
+    and everything journaled stay as they are)."""
+    rewritten = dict(data)
+    for key in ("next_steps", "notes"):
+        if isinstance(data.get(key), list):
+            rewritten[key] = [for_cli(s) if isinstance(s, str) else s for s in data[key]]
+    return rewritten
