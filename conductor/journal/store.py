@@ -258,7 +258,8 @@ class Journal:
             rows = self._connect().execute(query, [*paths, orchestration, after, *kinds]).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
-        return [(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+        values = json.loads("[" + ",".join(r[6] for r in rows) + "]")  # one parse for all: a tenth the calls
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], v) for r, v in zip(rows, values, strict=True)]
 
     def orchestrations(self) -> Iterator[tuple[int, str, str, str]]:
         """(id, command, strategy, created_wall) for every orchestration, oldest first."""

@@ -112,6 +112,14 @@ class Dashboard:
                 self._journal = ReadOnlyJournal(self.journal_path)
             return self._journal
 
+    def prewarm(self) -> None:
+        """Read the newest release now, so the first visit to it costs what a later one does."""
+        journal = self.journal()
+        if journal is not None:
+            newest = max((oid for oid, *_ in journal.orchestrations()), default=None)
+            if newest is not None:
+                self.history(newest)
+
     def history(self, release: int) -> ReleaseHistory | None:
         """The release's series, advanced to the journal's end (None if it has no such release)."""
         journal = self.journal()
@@ -401,16 +409,20 @@ class Served:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
+        self._prewarm: asyncio.Future[None] | None = None
 
     async def start_async(self) -> None:
-        self._runner = web.AppRunner(self.dashboard.app(), shutdown_timeout=1.0, access_log=None)
+        self._runner = web.AppRunner(self.dashboard.app(), shutdown_timeout=0.25, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.dashboard.port = int(self._runner.addresses[0][1])
         self.dashboard.bound_host = self.host
+        self._prewarm = asyncio.get_running_loop().run_in_executor(None, self.dashboard.prewarm)
 
     async def stop_async(self) -> None:
+        if self._prewarm is not None:
+            await asyncio.gather(self._prewarm, return_exceptions=True)  # a prewarm error shows on the page
         if self._runner is not None:
             await self._runner.cleanup()
 
