@@ -231,19 +231,24 @@ class Dashboard:
         return self._html(pages.releases_page(rows, self.link, self.mode, self.link("/stream/releases"),
                                               missing))
 
-    def _release_html(self, release: int, region: bool) -> tuple[str, int] | None:
+    def _release_html(self, release: int, region: bool, since: str = "") -> tuple[str, int, str] | None:
+        """The page (or its live region) with the journal's position and a stamp of what it shows;
+        None if there is no such release, or (a region) if nothing changed since ``since``."""
         history = self.history(release)
         if history is None:
             return None
         _, lock = self._histories[release]
         with lock:
-            buttons = self._actions(history)
             notes = [a.note() for a in self.activity if a.release == release]
+            stamp = f"{history.last_seq}:{'|'.join(notes)}"
+            if region and stamp == since:
+                return None  # nothing new: no render, nothing sent
+            buttons = self._actions(history)
             if region:
-                return pages.release_region(history, self.link, buttons, notes), history.last_seq
+                return pages.release_region(history, self.link, buttons, notes), history.last_seq, stamp
             stream = self.link(f"/stream/release/{release}?since={history.last_seq}")
             return pages.release_page(history, self.link, mode=self.mode, stream=stream, actions=buttons,
-                                      notes=notes), history.last_seq
+                                      notes=notes), history.last_seq, stamp
 
     def _actions(self, history: ReleaseHistory) -> list[pages.Action]:
         if not self.allow_actions or not history.in_flight:
@@ -287,28 +292,32 @@ class Dashboard:
     async def release_stream(self, request: web.Request) -> web.StreamResponse:
         release = int(request.match_info["id"])
         since = request.query.get("since", "")
-        return await self._stream(request, lambda: self._release_html(release, True),
-                                  int(since) if since.isdigit() else -1)
+        return await self._stream(request, lambda stamp: self._release_html(release, True, stamp),
+                                  f"{since}:" if since.isdigit() else "")
 
     async def releases_stream(self, request: web.Request) -> web.StreamResponse:
-        def region() -> tuple[str, int] | None:
+        def region(since: str) -> tuple[str, int, str] | None:
             journal = self.journal()
+            seq = journal.last_seq() if journal else 0
+            if str(seq) == since:
+                return None
             rows, missing = self._release_rows()
-            return pages.releases_region(rows, self.link, missing), journal.last_seq() if journal else 0
-        return await self._stream(request, region, -1)
+            return pages.releases_region(rows, self.link, missing), seq, str(seq)
+        return await self._stream(request, region, "")
 
-    async def _stream(self, request: web.Request, render: Callable[[], tuple[str, int] | None],
-                      last: int) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, render: Callable[[str], tuple[str, int, str] | None],
+                      stamp: str) -> web.StreamResponse:
+        """Push ``render``'s region whenever it has something new (it returns None otherwise)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
         self._headers(response)
         await response.prepare(request)
         quiet = 0.0
         try:
             while True:
-                rendered = await asyncio.to_thread(render)
-                if rendered is not None and rendered[1] != last:
-                    html, last = rendered
-                    await response.write(f"event: update\ndata: {json.dumps({'seq': last, 'html': html})}\n\n"
+                rendered = await asyncio.to_thread(render, stamp)
+                if rendered is not None:
+                    html, seq, stamp = rendered
+                    await response.write(f"event: update\ndata: {json.dumps({'seq': seq, 'html': html})}\n\n"
                                          .encode())
                     quiet = 0.0
                 elif quiet >= 15.0:
