@@ -24,6 +24,9 @@ a slot's traffic looks like), ``Clock`` and ``Model`` (the brain)::
 
     conductor = Conductor.from_config(path, platform=my_platform, metrics=my_metrics, brain=my_model)
 
+The day-to-day verbs are methods too — ``promote``, ``abort``, ``pause``, ``resume``, ``undo``,
+``history``, ``releases`` — and ``init_config(directory, platform="sim")`` writes a starting config.
+
 Names listed in ``__all__`` are the stable surface (pinned by ``tests/test_public_api.py``);
 anything else may change between releases. ``Conductor``, ``Result`` and ``Report`` are loaded
 on first use so ``import conductor`` stays cheap for tools that only parse signals.
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from conductor.platforms.base import InstanceState, Platform, ServiceSnapshot, SlotState
     from conductor.schema import Report
     from conductor.session import Conductor, Result
+    from conductor.starter_config import init_config
 
 try:
     __version__ = version("conductor")
@@ -76,6 +80,7 @@ _LAZY = {
     "SlotState": "conductor.platforms.base", "InstanceState": "conductor.platforms.base",
     "MetricsProvider": "conductor.metrics.base", "MetricsSample": "conductor.metrics.base",
     "Clock": "conductor.clock",
+    "init_config": "conductor.starter_config",  # `conductor init`: a config does not exist yet
     "Model": "conductor.models.base", "ModelRequest": "conductor.models.base", "Turn": "conductor.models.base",
     "ToolCall": "conductor.models.base", "Usage": "conductor.models.base",
 }
@@ -126,6 +131,7 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "init_config",
     "parse_command",
     "parse_signals",
 ]

@@ -3,6 +3,7 @@
     /orchestrate                    deployment status
     /orchestrate blue-green         blue-green deployment
     /orchestrate canary [percent]   canary deployment, or approval of the next ramp-up
+    /orchestrate canary [percent] [service]   ... of one service only (`canary 25 api`)
     /orchestrate rolling            rolling update (the spec's third strategy)
     /orchestrate rollback [service] roll back one service, or every one in flight
 
@@ -24,8 +25,8 @@ from conductor.errors import UsageError
 Action = Literal["status", "blue-green", "canary", "rolling", "rollback"]
 ACTIONS: tuple[Action, ...] = ("status", "blue-green", "canary", "rolling", "rollback")
 GRAMMAR = (
-    "usage: /orchestrate [blue-green | canary [percent] | rolling | rollback [service]]\n"
-    "  percent: a whole number from 1 to 100 (e.g. canary 10)"
+    "usage: /orchestrate [blue-green | canary [percent] [service] | rolling | rollback [service]]\n"
+    "  percent: a whole number from 1 to 100 (e.g. canary 10); service: approve for that service only"
 )
 
 
@@ -71,23 +72,31 @@ def parse_command(text: str | Sequence[str], services: Sequence[str] | None = No
     if action == "canary":
         if not args:
             return Command("canary")
-        _no_extra(action, args[1:])
-        return Command("canary", percent=_percent(args[0]))
+        percent = None
+        if re.fullmatch(r"[0-9]+%?", args[0]) or services is None or args[0] not in services:
+            percent, args = _percent(args[0]), args[1:]
+        if not args:
+            return Command("canary", percent=percent)
+        _no_extra(action, args[1:] if not re.fullmatch(r"[0-9]+%?", args[0]) else args)
+        return Command("canary", percent=percent, service=_service(action, args[0], services))
     if action == "rollback":
         if not args:
             return Command("rollback")
         _no_extra(action, args[1:])
-        service = args[0]
-        if services is not None and service not in services:
-            close = difflib.get_close_matches(service, list(services), n=1)
-            hint = f' (did you mean "{close[0]}"?)' if close else ""
-            raise UsageError(
-                f"rollback: unknown service {service!r}{hint}; configured services: {', '.join(services)}"
-            )
-        return Command("rollback", service=service)
+        return Command("rollback", service=_service(action, args[0], services))
     close = difflib.get_close_matches(action, [a for a in ACTIONS if a != "status"], n=1)
     hint = f' (did you mean "{close[0]}"?)' if close else ""
     raise UsageError(f"unknown strategy or action {action!r}{hint}\n{GRAMMAR}")
+
+
+def _service(action: str, service: str, services: Sequence[str] | None) -> str:
+    if services is not None and service not in services:
+        close = difflib.get_close_matches(service, list(services), n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        raise UsageError(
+            f"{action}: unknown service {service!r}{hint}; configured services: {', '.join(services)}"
+        )
+    return service
 
 
 def _percent(word: str) -> int:

@@ -111,6 +111,11 @@ class Orchestration(StrictModel):
     rollback_threshold: RollbackThreshold = Field(default_factory=RollbackThreshold, alias="rollbackThreshold")
     canary_steps: list[int] = Field(default_factory=lambda: [5, 25, 50, 100], alias="canarySteps")
     bake_time: float = Field(900.0, alias="bakeTime", ge=0, le=86_400, description="Seconds at 100% before retiring.")
+    scale_down_delay: float = Field(
+        0.0, alias="scaleDownDelay", ge=0, le=86_400,
+        description="Seconds the previous color keeps running, without traffic, after a blue-green or canary "
+        "completes, so `conductor undo` flips back without a deploy; 0 retires it at promotion.",
+    )
     failure_limit: int = Field(
         2, alias="failureLimit", ge=1, le=100,
         description="Accepted for older files; the sequential judge rolls back at its first regression verdict.",

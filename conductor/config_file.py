@@ -53,7 +53,29 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+COMMENT_KEY = "//"
+
+
+def without_comments(value: Any, source: str = "<config>", where: str = "") -> Any:
+    """``value`` without its ``"//"`` keys, at any depth: JSON has no comments, so a config
+    documents itself with ``"//": "why this is set"`` beside the keys it explains (``conductor
+    init`` writes them). Only that exact key, and only with a string or a list of strings as its
+    value: a comment never carries a setting, and any other unknown key stays an error."""
+    if isinstance(value, list):
+        return [without_comments(item, source, f"{where}[{i}]") for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    note = value.get(COMMENT_KEY)
+    if COMMENT_KEY in value and not (isinstance(note, str) or (
+            isinstance(note, list) and all(isinstance(line, str) for line in note))):
+        raise ConfigError(f'{source}: {where + "." if where else ""}"//": a comment must be a string or a list of '
+                          "strings")
+    return {key: without_comments(item, source, f"{where}.{key}" if where else key)
+            for key, item in value.items() if key != COMMENT_KEY}
+
+
 def parse_config(raw: Any, source: str = "<config>") -> ConductorConfig:
+    raw = without_comments(raw, source)
     config = parse_core_config(raw, source)
     try:
         validate_platform_settings(config)

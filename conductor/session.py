@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from conductor.platforms.registry import PlatformBundle, build_platform
 from conductor.predeploy import run_pre_deploy
 from conductor.readonly_journal import ReadOnlyJournal, writable
 from conductor.report import build_report
+from conductor.result import Result
 from conductor.scrubbed_journal import ScrubbingJournal
 from conductor.signals import Signal
 from conductor.starting import (
@@ -58,21 +58,12 @@ from conductor.starting import (
 )
 from conductor.tools.recovery import interrupted_rollback, start_rollbacks
 from conductor.tools.runtime import ProgressSink, Runtime
+from conductor.tools.warm import retire_expired
+from conductor.verbs import ReleaseVerbs
 from conductor.watchdog import Watchdog
 
 
-@dataclass
-class Result:
-    """What a run produced: the same content the CLI prints, as objects."""
-
-    report: str
-    signals: list[Signal]
-    services: list[dict[str, Any]]
-    exit_code: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-class Conductor:
+class Conductor(ReleaseVerbs):
     """The composition root: builds what the config names, unless it is handed in.
 
     ``platform``, ``metrics`` and ``clock`` replace the backend the config names (a platform that
@@ -209,6 +200,18 @@ class Conductor:
                 flights = self.in_flight()
                 return self._result(command, flights[0] if flights else None, [], EXIT_REFUSED,
                                     notes=[f"refused: {refusal}; nothing was changed"])
+        sinks, emitted = self._sinks(on_signal, on_progress)
+        if command.action == "status":
+            return self._result(command, None, emitted, EXIT_OK)
+        if command.action == "rollback":
+            return self._rollback(command, actor, sinks, emitted, dry_run)
+        return self._orchestrate(command, auto, dry_run, overrides, retry, actor, sinks, emitted)
+
+    @staticmethod
+    def _sinks(
+        on_signal: Callable[[Signal], None] | None, on_progress: ProgressSink | None
+    ) -> tuple[dict[str, Any], list[Signal]]:
+        """The runtime's sinks for one run, and the list that collects the signals it emitted."""
         emitted: list[Signal] = []
 
         def sink(signal: Signal) -> None:
@@ -219,16 +222,13 @@ class Conductor:
         sinks: dict[str, Any] = {"on_signal": sink}
         if on_progress is not None:
             sinks["on_progress"] = on_progress
-        if command.action == "status":
-            return self._result(command, None, emitted, EXIT_OK)
-        if command.action == "rollback":
-            return self._rollback(command, actor, sinks, emitted, dry_run)
-        return self._orchestrate(command, auto, dry_run, overrides, retry, actor, sinks, emitted)
+        return sinks, emitted
 
     # -- rollback ------------------------------------------------------------------------------
 
     def _rollback(
-        self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal], dry_run: bool = False
+        self, command: Command, actor: str, sinks: dict[str, Any], emitted: list[Signal], dry_run: bool = False,
+        reason: str = "manual",
     ) -> Result:
         flights = [o for o in self.in_flight() if command.service is None or command.service in o.services]
         # Without a service: every service in flight, even one the config no longer lists.
@@ -256,9 +256,9 @@ class Conductor:
             # Every service this command will roll back is journaled as being rolled back first: a
             # kill halfway leaves the rest to whoever comes next, never a release half undone.
             interrupted = interrupted_rollback(rt.state())
-            start_rollbacks(rt, [(rt.state().service(s), "manual") for s in mine], actor)
+            start_rollbacks(rt, [(rt.state().service(s), reason) for s in mine], actor)
             for service in mine:
-                result = execute(rt, "rollback", {"service": service, "reason": "manual"}, actor)
+                result = execute(rt, "rollback", {"service": service, "reason": reason}, actor)
                 notes.append(result.message)
                 failed = failed or result.status != "ok"
             if interrupted is not None:  # finishing a killed rollback: hand on its signals again
@@ -307,6 +307,9 @@ class Conductor:
                 grant_continuation(self.journal, state, command, auto, actor, self.config, self.bundle.clock.now())
 
             return self._drive(command, state.id, brain, sinks, emitted, notes=[brain.note], prepare=approve)
+        if command.service is not None:
+            raise UsageError(f"`{command.text}` approves a step for {command.service} of a canary in flight, and "
+                             "none is; start the release with `/orchestrate canary [percent]`")
         plan = plan_release(self.config, self.bundle, command, overrides)
         if plan.services and not retry:
             self._refuse_a_rolled_back_release(plan.services, command)
@@ -326,12 +329,21 @@ class Conductor:
                     f"orchestration #{racing[0].id} ({racing[0].strategy}) was started by another process "
                     f"meanwhile; continue it with `/orchestrate {racing[0].strategy}`"
                 )
-            notes = run_pre_deploy(self.config.pre_deploy, self.root)
+            notes = self._scale_down(keep=set())
+            notes += run_pre_deploy(self.config.pre_deploy, self.root)
             brain = self._choose_brain()
             oid = start_orchestration(self.journal, plan, command, auto, actor, brain.model.name,
                                       self.bundle.clock.now())
             return self._drive(command, oid, brain, sinks, emitted, notes=[brain.note, *notes], announce=True,
                                locked=True)
+
+    def _scale_down(self, keep: set[str]) -> list[str]:
+        """Retire the old colors whose ``scaleDownDelay`` ran out (not on services in flight or in
+        ``keep``); called under the service locks, before a release starts."""
+        if not self.has_journal:
+            return []
+        busy = {name for state in self.in_flight() for name in state.services} | keep
+        return retire_expired(self.journal, self.bundle.platform, self.bundle.clock.now(), busy)
 
     def _choose_brain(self) -> BrainChoice:
         if self._brain is not None:
@@ -408,7 +420,7 @@ class Conductor:
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK
-        elif final.in_flight and final.status != "awaiting_approval" and outcome.stop in _STOPPED_SHORT:
+        elif final.in_flight and not final.waits_for_person and outcome.stop in _STOPPED_SHORT:
             # The brain was stopped (turns, budget, a refusal, a cut-off answer) with the release
             # neither done nor paused for a person: not a success a pipeline may carry on from.
             # A brain that ends its turn by choice (e.g. after a canary step) is a pause.

@@ -17,6 +17,7 @@ from conductor.journal.events import (
     InstanceReplaced,
     OrchestrationStarted,
     Payload,
+    ReleaseResumed,
     ServicePlan,
     TrafficShifted,
 )
@@ -121,18 +122,22 @@ def check_cutover(command: Command, in_flight: bool, confirmed: bool) -> None:
 
 
 def start_orchestration(
-    journal: Journal, plan: ReleasePlan, command: Command, auto: bool, actor: str, brain: str, now: float
+    journal: Journal, plan: ReleasePlan, command: Command, auto: bool, actor: str, brain: str, now: float,
+    undo_of: int | None = None, via: str | None = None,
 ) -> int:
+    """The start event and the person's approval in one transaction. ``undo_of``: the release a
+    ``conductor undo`` takes back; ``via``: what the journal says approved it (the command)."""
     started = OrchestrationStarted(
         command=command.text, strategy=plan.strategy, auto=auto, brain=brain, first_percent=plan.first_percent,
         services={name: ServicePlan.model_validate(info) for name, info in plan.services.items()},
+        undo_of=undo_of,
     )
     # The person's command is the approval: `canary 10` approves 10% exactly; `blue-green` the flip.
     # One transaction with the orchestration itself: nothing half-started is left by a crash.
     exact = plan.strategy != "canary" or command.percent is not None
     entries: list[tuple[Payload, str | None]] = [
         (started, None),
-        (ApprovalGranted(percent=plan.first_percent, exact=exact, via=command.text), None),
+        (ApprovalGranted(percent=plan.first_percent, exact=exact, via=via or command.text), None),
     ]
     if auto:
         entries.append((ApprovalGranted(percent=100, exact=False, via="--auto"), None))
@@ -151,6 +156,16 @@ def check_continuation(state: OrchestrationState, command: Command, overrides: d
             "change it. Finish it, or roll it back with `/orchestrate rollback`, then release again"
         )
     live = [s for s in state.services.values() if not s.terminal]
+    if command.service is not None:
+        if state.strategy != "canary":
+            raise UsageError(f"approving one service is for a canary; orchestration #{state.id} is {state.strategy}")
+        if command.service not in state.services:
+            raise UsageError(f"{command.service} is not part of orchestration #{state.id} "
+                             f"(services in play: {', '.join(state.services)})")
+        live = [s for s in live if s.name == command.service]
+        if not live:
+            raise UsageError(f"{command.service} is already {state.services[command.service].phase.value.lower()} "
+                             f"in orchestration #{state.id}; nothing to approve")
     current = min((s.candidate_percent for s in live), default=0)
     if state.strategy == "canary" and command.percent is not None and command.percent < current:
         raise UsageError(
@@ -170,7 +185,10 @@ def grant_continuation(
     now: float,
 ) -> None:
     """``canary 25`` on a canary in flight approves 25%; ``canary`` approves the next step;
-    ``blue-green`` / ``rolling`` approve the switch again (a crash may have lost the first one)."""
+    ``canary 25 api`` approves 25% for api alone; ``blue-green`` / ``rolling`` approve the switch
+    again (a crash may have lost the first one). A person's command to move on lifts a pause."""
+    if state.paused is not None:
+        journal.append(ReleaseResumed(), at=now, actor=actor, orchestration=state.id)
     if state.strategy != "canary":
         if any(s.approved_percent < 100 for s in state.services.values() if not s.terminal):
             journal.append(ApprovalGranted(percent=100, exact=True, via=command.text), at=now, actor=actor,
@@ -180,10 +198,10 @@ def grant_continuation(
     if auto:
         journal.append(ApprovalGranted(percent=100, exact=False, via="--auto"), at=now, actor=actor,
                        orchestration=state.id)
-    approval = next_approval(state, config.orchestration.canary_steps, command.percent)
+    approval = next_approval(state, config.orchestration.canary_steps, command.percent, command.service)
     if approval.moves:
         journal.append(ApprovalGranted(percent=approval.percent, exact=approval.exact, via=command.text), at=now,
-                       actor=actor, orchestration=state.id)
+                       actor=actor, orchestration=state.id, service=command.service)
 
 
 def reconcile(rt: Runtime) -> list[str]:

@@ -26,6 +26,7 @@ from conductor.guards import (
     healthy_before_more_traffic,
     known_service,
     not_finished,
+    not_paused,
     release_version,
     strategy_rules,
     within_ramp,
@@ -79,7 +80,7 @@ class Tool:
 
 # Every tool that may change the world passes these first; ``rollback`` has only known_service:
 # rolling back a known service is never refused.
-_MUTATING: tuple[Guard, ...] = (known_service, freeze, not_finished, strategy_rules)
+_MUTATING: tuple[Guard, ...] = (known_service, freeze, not_finished, not_paused, strategy_rules)
 
 TOOLS: dict[str, Tool] = {
     tool.name: tool

@@ -21,7 +21,8 @@ from tests import import_graph as graph
 LAYERS: list[tuple[str, tuple[str, ...]]] = [  # top first; the longest matching prefix wins
     ("front ends", ("conductor.__main__", "conductor.frontends", "conductor.bundled")),
     ("session", ("conductor.session", "conductor.report", "conductor.starting", "conductor.predeploy",
-                 "conductor.watchdog")),
+                 "conductor.watchdog", "conductor.verbs", "conductor.history", "conductor.result",
+                 "conductor.starter_config")),
     ("agent", ("conductor.agent", "conductor.models")),
     ("dispatch", ("conductor.dispatch", "conductor.toolbox", "conductor.project")),
     ("guards", ("conductor.guards",)),

@@ -99,7 +99,12 @@ def text(result: CallToolResult) -> str:
 def test_lists_the_agents_tools_with_their_schemas_and_honest_annotations(workspace: Workspace) -> None:
     async def scenario(client: Client) -> None:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) == {*TOOLS, "orchestrate"}
+        verbs = {"promote_release", "abort_release", "pause_release", "resume_release", "undo_release",
+                 "release_history"}
+        assert set(tools) == {*TOOLS, "orchestrate", *verbs}
+        assert [t.name for t in (await client.list_tools()).tools][-len(verbs):] == [  # a fixed order
+            "promote_release", "abort_release", "pause_release", "resume_release", "undo_release", "release_history"]
+        assert tools["release_history"].annotations.read_only_hint is True  # type: ignore[union-attr]
         for name, spec in TOOLS.items():
             tool, hints = tools[name], tools[name].annotations
             assert tool.input_schema == spec.json_schema()  # the very schema the brain sees

@@ -19,7 +19,7 @@ PUBLIC = [
     "EXIT_ERROR", "EXIT_IN_PROGRESS", "EXIT_OK", "EXIT_PAUSED", "EXIT_REFUSED", "EXIT_ROLLED_BACK", "EXIT_USAGE",
     "Command", "Conductor", "ConductorError", "ConfigError", "JournalError", "LockHeldError",
     "MetricsError", "ModelError", "NotReadyError", "PlatformError", "Report", "Result", "Signal",
-    "UsageError", "__version__", "parse_command", "parse_signals",
+    "UsageError", "__version__", "init_config", "parse_command", "parse_signals",
     # the seams a Python user can hand in, and the values that cross them
     "Platform", "ServiceSnapshot", "SlotState", "InstanceState", "MetricsProvider", "MetricsSample", "Clock",
     "Model", "ModelRequest", "Turn", "ToolCall", "Usage",

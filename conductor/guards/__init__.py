@@ -12,6 +12,7 @@ from conductor.guards.base import Guard, GuardedCall
 from conductor.guards.freeze import freeze
 from conductor.guards.healthy import healthy_before_more_traffic
 from conductor.guards.known_service import known_service
+from conductor.guards.paused import not_paused
 from conductor.guards.release_version import release_version
 from conductor.guards.strategy_rules import strategy_rules
 from conductor.guards.terminal import not_finished
@@ -25,6 +26,7 @@ __all__ = [
     "healthy_before_more_traffic",
     "known_service",
     "not_finished",
+    "not_paused",
     "release_version",
     "strategy_rules",
     "within_ramp",

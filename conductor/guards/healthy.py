@@ -54,5 +54,5 @@ def explicitly_approved(call: GuardedCall) -> bool:
     if call.state.strategy != "canary":
         return False
     percent = 100 if call.tool == "promote" else int(getattr(call.args, "percent", 0))
-    exact = call.state.exact_request
+    exact = call.service.exact_request if call.service is not None else None
     return exact is not None and exact >= percent

@@ -51,6 +51,10 @@ class EventKind(StrEnum):
     SIGNAL = "signal"
     NOTIFY_FAILED = "notify_failed"
     ORCHESTRATION_ENDED = "orchestration_ended"
+    RELEASE_PAUSED = "release_paused"
+    RELEASE_RESUMED = "release_resumed"
+    RELEASE_ABORTED = "release_aborted"
+    KEPT_WARM = "kept_warm"
 
 
 class Payload(BaseModel):
@@ -85,6 +89,7 @@ class OrchestrationStarted(Payload):
     brain: str = "policy"
     first_percent: int = 100
     services: dict[str, ServicePlan] = Field(default_factory=dict)
+    undo_of: int | None = None  # `conductor undo`: the release this orchestration takes back
 
 
 class ApprovalGranted(Payload):
@@ -262,6 +267,41 @@ class OrchestrationEnded(Payload):
     reason: str = ""
 
 
+class ReleasePaused(Payload):
+    """The release was paused (``conductor pause``; holding is safe, so any actor may): nothing
+    moves it forward (guard ``not_paused``) until a person resumes or promotes it; rollback and
+    the watchdog go on."""
+
+    kind: Literal[EventKind.RELEASE_PAUSED] = EventKind.RELEASE_PAUSED
+    reason: str = ""
+
+
+class ReleaseResumed(Payload):
+    """A person lifted the pause (``conductor resume``, or ``promote``); counted only when the
+    event's actor is ``person:*``."""
+
+    kind: Literal[EventKind.RELEASE_RESUMED] = EventKind.RELEASE_RESUMED
+
+
+class ReleaseAborted(Payload):
+    """A person aborted the release (``conductor abort``): written before its rollbacks, so the
+    orchestration ends rolled back and stays marked aborted, by whom and why."""
+
+    kind: Literal[EventKind.RELEASE_ABORTED] = EventKind.RELEASE_ABORTED
+    reason: str = ""
+
+
+class KeptWarm(Payload):
+    """Promotion left the previous color running, without traffic, until ``until`` (platform
+    time; ``orchestration.scaleDownDelay``): ``conductor undo`` flips back to it without a deploy.
+    Whoever runs next after ``until`` retires it (a ``retired`` event)."""
+
+    kind: Literal[EventKind.KEPT_WARM] = EventKind.KEPT_WARM
+    slot: str
+    version: str | None = None
+    until: float
+
+
 class Unrecognized(Payload):
     """A kind this version does not know (a newer writer): kept, shown, never folded."""
 
@@ -279,7 +319,7 @@ PAYLOADS: dict[EventKind, type[Payload]] = {
         OrchestrationStarted, ApprovalGranted, ApprovalRequested, ToolCall, BrainTurn, Deploying, Deployed,
         Failed, Switching, TrafficShifted, BaselineSampled, HealthChecked, InstanceReplaced, BakeStarted,
         Retired, StableRedeployed, Completed, RollbackStarted, RolledBack, SignalSent, NotifyFailed,
-        OrchestrationEnded,
+        OrchestrationEnded, ReleasePaused, ReleaseResumed, ReleaseAborted, KeptWarm,
     )
 }
 assert set(PAYLOADS) == set(EventKind), "every kind has exactly one payload type"

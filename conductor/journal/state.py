@@ -59,6 +59,7 @@ class ServiceState:
     consecutive_breaches: int = 0
     consecutive_blind: int = 0
     approved_percent: int = 0
+    exact_request: int | None = None  # the latest percentage a person typed exactly for this service
     approval_requested: int | None = None
     instances_updated: set[int] = field(default_factory=set)
     rollback_reason: str | None = None
@@ -107,6 +108,15 @@ class ServiceState:
         return self.phase.value
 
 
+@dataclass(frozen=True)
+class PersonNote:
+    """Who did something to the whole release, when (platform time) and why: a pause, an abort."""
+
+    actor: str
+    at: float
+    reason: str = ""
+
+
 @dataclass
 class OrchestrationState:
     id: int
@@ -115,8 +125,11 @@ class OrchestrationState:
     auto: bool = False
     brain: str = "policy"
     first_percent: int = 100
-    exact_request: int | None = None  # the latest percentage a person typed exactly (canary 50)
+    exact_request: int | None = None  # the latest percentage a person typed exactly (canary 50) for all
     services: dict[str, ServiceState] = field(default_factory=dict)
+    paused: PersonNote | None = None  # `conductor pause`: held until a person resumes or promotes
+    aborted: PersonNote | None = None  # `conductor abort`: ends rolled back, marked aborted
+    undo_of: int | None = None  # `conductor undo`: the release this one takes back
     outcome: str | None = None
     outcome_reason: str = ""
     signals: list[str] = field(default_factory=list)
@@ -132,7 +145,12 @@ class OrchestrationState:
             return self.outcome
         if any(s.phase is Phase.AWAITING_APPROVAL for s in self.services.values()):
             return "awaiting_approval"
-        return "running"
+        return "running"  # a release held by `conductor pause` is running, with ``paused`` set
+
+    @property
+    def waits_for_person(self) -> bool:
+        """Nothing moves without a person: awaiting an approval, or held by ``conductor pause``."""
+        return self.in_flight and (self.status == "awaiting_approval" or self.paused is not None)
 
     @property
     def in_flight(self) -> bool:
@@ -174,6 +192,7 @@ def _started(event: Event, started: ev.OrchestrationStarted) -> OrchestrationSta
         auto=started.auto,
         brain=started.brain,
         first_percent=started.first_percent,
+        undo_of=started.undo_of,
         started_at=event.at,
         last_at=event.at,
         last_seq=event.seq,
@@ -226,11 +245,30 @@ def _on_ended(state: OrchestrationState, event: Event, p: ev.OrchestrationEnded)
 def _on_approval_granted(state: OrchestrationState, event: Event, p: ev.ApprovalGranted) -> None:
     if not event.actor.startswith("person:"):
         return  # approvals come from people only, whatever else wrote one
-    if p.exact:
+    # A per-service approval (`canary 25 api`) moves that service only; None is the whole release.
+    one = state.services.get(event.service) if event.service is not None else None
+    if p.exact and one is None:
         state.exact_request = p.percent
-    targets = [state.services[event.service]] if event.service in state.services else state.services.values()
+    targets = [one] if one is not None else list(state.services.values())
     for svc in targets:
         svc.approved_percent = max(svc.approved_percent, p.percent)
+        if p.exact:
+            svc.exact_request = p.percent
+
+
+def _on_paused(state: OrchestrationState, event: Event, p: ev.ReleasePaused) -> None:
+    if state.in_flight and state.paused is None:  # holding is always safe: anyone may pause
+        state.paused = PersonNote(event.actor, event.at, p.reason)
+
+
+def _on_resumed(state: OrchestrationState, event: Event, p: ev.ReleaseResumed) -> None:
+    if event.actor.startswith("person:"):  # moving on again is a person's decision, like an approval
+        state.paused = None
+
+
+def _on_aborted(state: OrchestrationState, event: Event, p: ev.ReleaseAborted) -> None:
+    if state.aborted is None:
+        state.aborted = PersonNote(event.actor, event.at, p.reason)
 
 
 def _no_state(state: OrchestrationState, event: Event, p: ev.Payload) -> None:
@@ -244,6 +282,9 @@ _ORCHESTRATION_FOLDS: dict[type[ev.Payload], WholeFold] = {
     ev.BrainTurn: _on_brain_turn,
     ev.OrchestrationEnded: _on_ended,
     ev.ApprovalGranted: _on_approval_granted,
+    ev.ReleasePaused: _on_paused,
+    ev.ReleaseResumed: _on_resumed,
+    ev.ReleaseAborted: _on_aborted,
     ev.ToolCall: _no_state,
     ev.NotifyFailed: _no_state,
 }
@@ -369,6 +410,7 @@ _SERVICE_FOLDS: dict[type[ev.Payload], ServiceFold] = {
     ev.Failed: _on_failed,
     ev.Retired: lambda state, svc, event, p: None,  # the platform's cleanup; weights say what is live
     ev.StableRedeployed: lambda state, svc, event, p: None,  # idem: the old color is back, no traffic yet
+    ev.KeptWarm: lambda state, svc, event, p: None,  # the previous color, idle: read by undo from the journal
 }
 
 

@@ -50,7 +50,7 @@ def _for_service(svc: ServiceState, state: OrchestrationState, config: Conductor
         return CallTool("shift_traffic", {"service": svc.name, "percent": target}, "first step")
     if not observed_healthy(svc):
         if inconclusive_too_long(svc, config, now):
-            if state.exact_request is not None and state.exact_request >= target:
+            if svc.exact_request is not None and svc.exact_request >= target:
                 pass  # a person ramped this inconclusive step up explicitly (the guard checks it too)
             elif svc.phase is Phase.AWAITING_APPROVAL:
                 return None

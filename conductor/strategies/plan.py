@@ -26,6 +26,10 @@ def next_action(state: OrchestrationState, config: ConductorConfig, now: float) 
     cleanup = _stop_the_rest(state)
     if cleanup is not None:
         return cleanup
+    if state.paused is not None:  # a person's hold: the watchdog still judges, nothing moves forward
+        return WaitForPerson(f"paused by {state.paused.actor}"
+                             + (f" ({state.paused.reason})" if state.paused.reason else "")
+                             + ": `conductor resume` (or `conductor promote`) moves it on")
     return RUNBOOKS[state.strategy](state, config, now)
 
 

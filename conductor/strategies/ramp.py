@@ -33,8 +33,8 @@ def ramp_target(state: OrchestrationState, svc: ServiceState, steps: list[int]) 
     if current >= 100:
         return 100
     target = next_step(steps, current)
-    if state.exact_request is not None and state.exact_request > current:
-        target = state.exact_request
+    if svc.exact_request is not None and svc.exact_request > current:
+        target = svc.exact_request
     return target
 
 
@@ -63,12 +63,19 @@ def release_percent(state: OrchestrationState) -> int:
     return min((s.candidate_percent for s in state.services.values() if not s.terminal), default=0)
 
 
-def next_approval(state: OrchestrationState, steps: list[int], requested: int | None = None) -> NextApproval:
+def next_approval(
+    state: OrchestrationState, steps: list[int], requested: int | None = None, service: str | None = None
+) -> NextApproval:
     """``/orchestrate canary`` approves the next configured step above the release's percentage;
-    ``/orchestrate canary 25`` approves exactly 25%. On a blue-green or rolling release the
-    approval is for the whole switch (100%)."""
-    current = release_percent(state)
-    waiting = tuple(s.name for s in state.services.values() if s.phase is Phase.AWAITING_APPROVAL)
+    ``/orchestrate canary 25`` approves exactly 25%; ``canary 25 api`` (``service``) approves it
+    for that service alone, from that service's percentage. On a blue-green or rolling release
+    the approval is for the whole switch (100%)."""
+    if service is not None and service in state.services:
+        current = state.services[service].candidate_percent
+        names = [service]
+    else:
+        current, names = release_percent(state), list(state.services)
+    waiting = tuple(n for n in names if state.services[n].phase is Phase.AWAITING_APPROVAL)
     if state.strategy != "canary":
         return NextApproval(current, 100, True, waiting)
     if requested is not None:

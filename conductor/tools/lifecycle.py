@@ -15,6 +15,7 @@ from conductor.journal.events import (
     Deploying,
     Failed,
     InstanceReplaced,
+    KeptWarm,
     Retired,
     Switching,
     TrafficShifted,
@@ -127,13 +128,20 @@ def update_instances(rt: Runtime, args: UpdateInstancesInput, actor: str) -> Too
 def promote(rt: Runtime, args: PromoteInput, actor: str) -> ToolResult:
     state = rt.state()
     svc = state.service(args.service)
-    if state.strategy != "rolling":
+    delay = rt.config.orchestration.scale_down_delay
+    kept = state.strategy != "rolling" and delay > 0 and svc.stable_version is not None
+    if kept:  # `conductor undo` can flip back to it without a deploy until then (tools/warm.py)
+        rt.record(KeptWarm(slot=svc.stable_slot, version=svc.stable_version, until=rt.now() + delay), svc.name,
+                  actor)
+    elif state.strategy != "rolling":
         rt.platform.retire(svc.name, svc.stable_slot)
         rt.record(Retired(slot=svc.stable_slot, version=svc.stable_version), svc.name, actor)
     rt.record(Completed(version=svc.target_version), svc.name, actor)
     _notify_step(rt, f"{svc.name}: {svc.target_version} is stable")
     finish_if_done(rt, actor)
-    return ToolResult("ok", f"{svc.name}: {svc.target_version} is now stable; the old version is retired")
+    old = (f"the old version stays warm for {delay:g}s (`conductor undo` flips back to it)" if kept
+           else "the old version is retired")
+    return ToolResult("ok", f"{svc.name}: {svc.target_version} is now stable; {old}")
 
 
 def _notify_step(rt: Runtime, text: str) -> None:

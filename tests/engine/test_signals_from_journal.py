@@ -44,7 +44,11 @@ def _wait_for(journal_path: Path, kind: str, service: str, timeout: float = 30.0
 def test_a_rollback_from_a_second_terminal_is_printed_by_the_first_process(workspace: Workspace) -> None:
     """The first process used to exit 3 printing no ROLLBACK line; and the second printed
     ROLLBACK for web and worker, which had never taken traffic during api's bake."""
-    workspace.write_config(_bake_config(time_scale=0.02))  # the 300 s bake takes ~6 s
+    config = _bake_config(time_scale=0.02)  # the 300 s bake takes ~6 s
+    # One service per dependency level, so web and worker wait for api (independent services would
+    # bake beside it, taking traffic too).
+    config["services"] = {"web": {"dependsOn": ["api"]}, "worker": {"dependsOn": ["web"]}}
+    workspace.write_config(config)
     env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CONDUCTOR_MODEL")}
     first = subprocess.Popen([sys.executable, "-m", "conductor", "orchestrate", "blue-green"], cwd=workspace.root,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -26,7 +26,7 @@ from conductor.frontends.cli.interrupted import interruption_message
 from conductor.frontends.phrasing import for_cli
 
 SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval",
-               "dashboard", "report"]
+               "dashboard", "report", "promote", "abort", "pause", "resume", "undo", "history", "init"]
 
 EPILOG = exit_codes.ALL
 

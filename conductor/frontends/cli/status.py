@@ -42,7 +42,7 @@ _BY_OUTCOME = {"complete": EXIT_OK, "rolled_back": EXIT_ROLLED_BACK, "failed": E
 class Gate:
     """What a pipeline asks: the state of the latest orchestration, and the code it maps to."""
 
-    state: str  # idle | running | awaiting_approval | complete | rolled_back | failed | <other outcome>
+    state: str  # idle | running | awaiting_approval | paused | complete | rolled_back | failed | <other outcome>
     exit_code: int
     orchestration: int | None
 
@@ -60,8 +60,8 @@ def read_gate(conductor: Conductor) -> Gate:
     flights = conductor.in_flight()
     if flights:
         state = flights[0]
-        code = EXIT_PAUSED if state.status == "awaiting_approval" else EXIT_IN_PROGRESS
-        return Gate(state.status, code, state.id)
+        code = EXIT_PAUSED if state.waits_for_person else EXIT_IN_PROGRESS  # approval, or `conductor pause`
+        return Gate("paused" if state.paused is not None else state.status, code, state.id)
     last = latest(conductor.journal) if conductor.has_journal else None
     if last is None:
         return Gate("idle", EXIT_OK, None)

@@ -32,7 +32,7 @@ from typing import Any
 from conductor.command import Command, parse_command
 from conductor.config_file import load_config
 from conductor.dispatch import execute
-from conductor.errors import ConductorError, LockHeldError
+from conductor.errors import ConductorError, LockHeldError, UsageError
 from conductor.journal.state import OrchestrationState
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor, Result
@@ -40,6 +40,7 @@ from conductor.strategies.ramp import next_approval
 from conductor.toolbox import TOOLS
 from conductor.tools.runtime import ProgressSink
 from conductor.tools.schemas import ToolResult
+from conductor.verbs import promote_words
 
 ACTOR = "mcp-client"
 """Who the journal says made a typed call or a command that needs no approval: a program."""
@@ -150,6 +151,43 @@ class McpBackend:
             actor = ACTOR if question is None else decide(question)
             return conductor.run(command, dry_run=dry_run, actor=actor, on_progress=progress)
 
+    # -- the day-to-day verbs (conductor/verbs.py) ----------------------------------------------
+
+    def verb_question(self, verb: str, service: str | None = None, full: bool = False,
+                      to_revision: int | None = None, dry_run: bool = False) -> str | None:
+        """What a person approves by running ``verb`` now, in words (None: it approves nothing).
+        ``promote`` is the seed command it stands for; ``resume`` lets a paused release move on;
+        ``undo`` deploys the versions it names. Raises what the verb would raise."""
+        with self._conductor(acting=False) as conductor:
+            return _verb_question(conductor, verb, service, full, to_revision, dry_run)
+
+    def run_verb(self, verb: str, decide: Decide, progress: ProgressSink | None = None, *,
+                 service: str | None = None, full: bool = False, to_revision: int | None = None,
+                 dry_run: bool = False, reason: str = "") -> Result:
+        """Run one verb as the CLI would. Those that move traffic forward (promote, resume,
+        undo) run only once ``decide`` named the person who approved the exact question; abort
+        and pause never wait for a person (they only hold or take traffic back) and, like a
+        rollback, abort waits for no run of this server."""
+        if verb not in VERBS:
+            raise UsageError(f"unknown verb {verb!r}; verbs: {', '.join(VERBS)}")
+        with self._conductor(acting=verb not in ("abort", "pause")) as conductor:
+            if verb == "abort":
+                return conductor.abort(service, reason=reason, dry_run=dry_run, actor=ACTOR)
+            if verb == "pause":
+                return conductor.pause(reason=reason, actor=ACTOR)
+            question = _verb_question(conductor, verb, service, full, to_revision, dry_run)
+            actor = ACTOR if question is None else decide(question)
+            if verb == "promote":
+                return conductor.promote(service, full=full, actor=actor, on_progress=progress)
+            if verb == "resume":
+                return conductor.resume(actor=actor, on_progress=progress)
+            return conductor.undo(service, to_revision=to_revision, dry_run=dry_run, actor=actor,
+                                  on_progress=progress)
+
+    def history(self, service: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        with self._conductor(acting=False) as conductor:
+            return [record.to_dict() for record in conductor.history(service, limit=limit)]
+
     # -- resources -----------------------------------------------------------------------------
 
     def status_document(self) -> dict[str, Any]:
@@ -178,6 +216,29 @@ def _pick(flights: list[OrchestrationState], service: object) -> OrchestrationSt
     return flights[0] if flights else None
 
 
+VERBS = ("promote", "abort", "pause", "resume", "undo")
+
+
+def _verb_question(conductor: Conductor, verb: str, service: str | None, full: bool, to_revision: int | None,
+                   dry_run: bool) -> str | None:
+    if dry_run or verb in ("abort", "pause"):
+        return None
+    flights = conductor.in_flight()
+    if verb == "promote":
+        words = promote_words(flights, service, full)
+        return _question(conductor, parse_command(words, conductor.config.orchestration.services), False)
+    if verb == "resume":
+        held = next(((s, s.paused) for s in flights if s.paused is not None), None)
+        if held is None:
+            return None  # nothing to lift: resume changes nothing
+        state, note = held
+        return (f"Resume orchestration #{state.id} ({state.strategy} of {', '.join(state.services)}), paused by "
+                f"{note.actor}: it carries on under the approvals it already has")
+    preview = conductor.undo(service, to_revision=to_revision, dry_run=True)
+    steps = [n for n in preview.data["notes"] if n != "dry run: nothing changed"]
+    return "Undo: " + "; ".join(steps or ["nothing to deploy"])
+
+
 def _question(conductor: Conductor, command: Command, dry_run: bool) -> str | None:
     if dry_run or command.action in ("status", "rollback"):
         return None
@@ -192,9 +253,11 @@ def _question(conductor: Conductor, command: Command, dry_run: bool) -> str | No
     services = ", ".join(state.services)
     if state.strategy != "canary":
         return f"Resume orchestration #{state.id} ({state.strategy} of {services}) with `{command.text}`"
-    approval = next_approval(state, conductor.config.orchestration.canary_steps, command.percent)
+    approval = next_approval(state, conductor.config.orchestration.canary_steps, command.percent, command.service)
+    if command.service is not None:
+        services = f"{command.service} (only)"
     return (f"Ramp up canary #{state.id} of {services} from {approval.current}% to {approval.percent}% of traffic "
             f"on the new version (`{command.text}`)")
 
 
-__all__ = ["ACTOR", "Decide", "McpBackend", "NotApproved"]
+__all__ = ["ACTOR", "VERBS", "Decide", "McpBackend", "NotApproved"]

@@ -56,6 +56,7 @@ HTTP
 import contextlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -139,7 +140,8 @@ def build_server(settings: ServerSettings) -> MCPServer:
         "conductor",
         title="Conductor",
         instructions=INSTRUCTIONS,
-        tools=[*(_typed_tool(backend, spec) for spec in toolbox.TOOLS.values()), orchestrate],
+        tools=[*(_typed_tool(backend, spec) for spec in toolbox.TOOLS.values()), orchestrate,
+               *_verb_tools(settings)],
         log_level="WARNING",
     )
 
@@ -271,17 +273,7 @@ def _orchestrate_tool(settings: ServerSettings) -> Any:
             return Planned(question=None, error=safe_text(str(exc)))
 
     def ask_the_person(planned: Annotated[Planned, Resolve(plan)], ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
-        if planned.error is not None:
-            return NoQuestion(why="invalid")  # the body reports the error; nobody is asked
-        if planned.question is None:
-            return NoQuestion(why="not_needed")
-        if settings.approvals == "trust-client":
-            return NoQuestion(why="trusted_client")
-        capabilities = ctx.client_capabilities
-        elicitation = capabilities.elicitation if capabilities is not None else None
-        if elicitation is None or (elicitation.form is None and elicitation.url is not None):
-            return NoQuestion(why="cannot_ask")
-        return Elicit(f"Conductor asks for your approval. {planned.question}. Approve?", PersonApproval)
+        return _ask(settings, planned, ctx)
 
     def orchestrate(
         planned: Annotated[Planned, Resolve(plan)],
@@ -290,32 +282,189 @@ def _orchestrate_tool(settings: ServerSettings) -> Any:
         command: str = "",
         dry_run: bool = False,
     ) -> CallToolResult:
-        given = answer.data if isinstance(answer, AcceptedElicitation) else None
-
-        def decide(question: str) -> str:
-            if question != planned.question:
-                raise NotApproved(f"what `{command}` would approve changed while you were being asked "
-                                  f"(now: {question}); nothing was changed. Run it again to be asked anew.")
-            if isinstance(given, NoQuestion) and given.why == "trusted_client":
-                return PERSON_VIA_CLIENT
-            if isinstance(given, PersonApproval) and given.approve:
-                return PERSON_VIA_FORM
-            if isinstance(given, NoQuestion) and given.why == "cannot_ask":
-                typed = " ".join(w for w in command.split() if w not in ("/orchestrate", "orchestrate"))
-                raise NotApproved(_CANNOT_ASK.format(command=typed, question=question))
-            raise NotApproved(f"not approved by the person ({question}); nothing was changed")
-
+        typed = " ".join(w for w in command.split() if w not in ("/orchestrate", "orchestrate"))
+        decide = _decider(planned, answer, f"`{command}`", _CANNOT_ASK.format(command=typed, question="{question}"))
         try:
             result = backend.orchestrate(command, dry_run, decide, _progress(ctx))
         except ConductorError as exc:
             return _error(f"conductor: {exc}")
-        return CallToolResult(
-            content=[TextContent(type="text", text=result.report)],
-            structured_content=result.data,
-            is_error=result.exit_code == EXIT_ERROR,
-        )
+        return _report_result(result)
 
     return orchestrate
+
+
+def _ask(settings: ServerSettings, planned: Planned, ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
+    """The form shown to the person, or why none is (the same for every approving tool)."""
+    if planned.error is not None:
+        return NoQuestion(why="invalid")  # the body reports the error; nobody is asked
+    if planned.question is None:
+        return NoQuestion(why="not_needed")
+    if settings.approvals == "trust-client":
+        return NoQuestion(why="trusted_client")
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return NoQuestion(why="cannot_ask")
+    return Elicit(f"Conductor asks for your approval. {planned.question}. Approve?", PersonApproval)
+
+
+def _decider(planned: Planned, answer: Any, what: str, cannot_ask: str) -> Callable[[str], str]:
+    """The backend's ``decide``: the approving person, if the person approved exactly the question
+    asked now (``cannot_ask`` is the refusal for a client without forms; ``{question}`` in it is
+    filled in)."""
+    given = answer.data if isinstance(answer, AcceptedElicitation) else None
+
+    def decide(question: str) -> str:
+        if question != planned.question:
+            raise NotApproved(f"what {what} would approve changed while you were being asked "
+                              f"(now: {question}); nothing was changed. Run it again to be asked anew.")
+        if isinstance(given, NoQuestion) and given.why == "trusted_client":
+            return PERSON_VIA_CLIENT
+        if isinstance(given, PersonApproval) and given.approve:
+            return PERSON_VIA_FORM
+        if isinstance(given, NoQuestion) and given.why == "cannot_ask":
+            raise NotApproved(cannot_ask.replace("{question}", question))
+        raise NotApproved(f"not approved by the person ({question}); nothing was changed")
+
+    return decide
+
+
+def _report_result(result: Any) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=result.report)],
+        structured_content=result.data,
+        is_error=result.exit_code == EXIT_ERROR,
+    )
+
+
+# -- the day-to-day verbs: promote_release, abort_release, ... -----------------------------------
+#
+# Named <verb>_release because the agent's own tool `promote` (retire the old version after the bake)
+# is already listed with another meaning. promote, resume and undo move traffic forward, so, like
+# `orchestrate`, they run only once a person approved the exact question; abort and pause only hold
+# or take traffic back and never wait for anyone.
+
+_VERB_HINT = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                             open_world_hint=False)
+
+
+def _verb_tools(settings: ServerSettings) -> list[Tool]:
+    backend = settings.backend
+
+    def cannot_ask(cli: str) -> str:
+        return (f"`{cli}` is an approval ({{question}}), and this MCP client cannot ask you to confirm it (it does "
+                f"not support elicitation forms). Run `{cli}` yourself in a terminal, or ask the operator for "
+                "`conductor mcp --trust-client-approval` if this client shows you every tool call first.")
+
+    def planned(verb: str, **options: Any) -> Planned:
+        try:
+            return Planned(question=backend.verb_question(verb, **options))
+        except ConductorError as exc:
+            return Planned(question=None, error=safe_text(str(exc)))
+
+    def run(verb: str, plan: Planned, answer: Any, cli: str, ctx: Context, **options: Any) -> CallToolResult:
+        if plan.error is not None:
+            return _error(f"conductor: {plan.error}")
+        decide = _decider(plan, answer, f"`{cli}`", cannot_ask(cli))
+        try:
+            return _report_result(backend.run_verb(verb, decide, _progress(ctx), **options))
+        except ConductorError as exc:
+            return _error(f"conductor: {exc}")
+
+    def plan_promote(service: str, full: bool) -> Planned:
+        return planned("promote", service=service or None, full=full)
+
+    def ask_promote(plan: Annotated[Planned, Resolve(plan_promote)],
+                    ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
+        return _ask(settings, plan, ctx)
+
+    def promote_release(plan: Annotated[Planned, Resolve(plan_promote)],
+                        answer: Annotated[ElicitationResult[PersonApproval], Resolve(ask_promote)],
+                        ctx: Context, service: str = "", full: bool = False) -> CallToolResult:
+        cli = "conductor promote" + (f" {service}" if service else "") + (" --full" if full else "")
+        return run("promote", plan, answer, cli, ctx, service=service or None, full=full)
+
+    def plan_resume() -> Planned:
+        return planned("resume")
+
+    def ask_resume(plan: Annotated[Planned, Resolve(plan_resume)], ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
+        return _ask(settings, plan, ctx)
+
+    def resume_release(plan: Annotated[Planned, Resolve(plan_resume)],
+                       answer: Annotated[ElicitationResult[PersonApproval], Resolve(ask_resume)],
+                       ctx: Context) -> CallToolResult:
+        return run("resume", plan, answer, "conductor resume", ctx)
+
+    def plan_undo(service: str, to_revision: int | None, dry_run: bool) -> Planned:
+        return planned("undo", service=service or None, to_revision=to_revision, dry_run=dry_run)
+
+    def ask_undo(plan: Annotated[Planned, Resolve(plan_undo)], ctx: Context) -> Elicit[PersonApproval] | NoQuestion:
+        return _ask(settings, plan, ctx)
+
+    def undo_release(plan: Annotated[Planned, Resolve(plan_undo)],
+                     answer: Annotated[ElicitationResult[PersonApproval], Resolve(ask_undo)],
+                     ctx: Context, service: str = "", to_revision: int | None = None,
+                     dry_run: bool = False) -> CallToolResult:
+        cli = ("conductor undo" + (f" {service}" if service else "")
+               + (f" --to-revision {to_revision}" if to_revision is not None else ""))
+        return run("undo", plan, answer, cli, ctx, service=service or None, to_revision=to_revision,
+                   dry_run=dry_run)
+
+    def abort_release(service: str = "", reason: str = "", dry_run: bool = False) -> CallToolResult:
+        try:
+            return _report_result(backend.run_verb("abort", _no_decision, service=service or None, reason=reason,
+                                                   dry_run=dry_run))
+        except ConductorError as exc:
+            return _error(f"conductor: {exc}")
+
+    def pause_release(reason: str = "") -> CallToolResult:
+        try:
+            return _report_result(backend.run_verb("pause", _no_decision, reason=reason))
+        except ConductorError as exc:
+            return _error(f"conductor: {exc}")
+
+    def release_history(service: str = "", limit: int = 20) -> CallToolResult:
+        try:
+            records = backend.history(service or None, limit=limit)
+        except ConductorError as exc:
+            return _error(f"conductor: {exc}")
+        data = safe_data({"schema": "conductor.history/v1", "releases": records})
+        return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, default=str))],
+                              structured_content=data, is_error=False)
+
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
+    table: list[tuple[Any, str, str, ToolAnnotations]] = [
+        (promote_release, "Promote the release in flight",
+         "Approve the next canary step of the release in flight and carry it there (= `/orchestrate canary`); "
+         "service: that service only; full: straight to 100% (= `canary 100`) once the judge cleared the step "
+         "in flight, the bake still run. On blue-green/rolling: the switch. Resumes a paused release. The user "
+         "is asked to confirm.", _VERB_HINT),
+        (abort_release, "Abort the release in flight",
+         "Roll back the release in flight (the one holding service, all of it) and keep it marked aborted, "
+         "with reason. Never refused, never waits for a run.", _VERB_HINT),
+        (pause_release, "Pause the release in flight",
+         "Hold every release in flight where it is: no deploy, no more traffic, no promotion until a person "
+         "resumes or promotes it. The watchdog and rollback go on.", _VERB_HINT),
+        (resume_release, "Resume a paused release",
+         "Lift a pause and carry the release on under the approvals it already has. The user is asked to "
+         "confirm.", _VERB_HINT),
+        (undo_release, "Undo a completed release",
+         "Take back a completed release: a blue-green to the previous version (to_revision: the versions "
+         "release #N completed), instant while the old color is still warm, judged and baked either way. "
+         "dry_run shows the plan. The user is asked to confirm.", _VERB_HINT),
+        (release_history, "Release history",
+         "The releases, newest first: changes, who approved what and when, outcome, aborts and undos "
+         "(conductor.history/v1).", read_only),
+    ]
+    tools = []
+    for fn, title, description, hints in table:
+        tools.append(Tool.from_function(fn, name=fn.__name__, title=title, description=description,
+                                        annotations=hints.model_copy(update={"title": title})))
+    return tools
+
+
+def _no_decision(question: str) -> str:
+    raise NotApproved(f"abort and pause never need an approval; asked {question!r}")  # pragma: no cover
 
 
 # -- streamable HTTP on loopback ------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""The day-to-day verbs on the command line: `conductor promote | abort | pause | resume | undo |
+history | list | init`, their exit codes, --json documents and --help's mapping to the grammar."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conductor.config_file import load_config
+from conductor.errors import ConfigError
+from conductor.frontends.cli import build_parser
+from tests.conftest import Workspace, release_config
+
+Capsys = pytest.CaptureFixture[str]
+
+
+@pytest.mark.parametrize(("verb", "mapping"), [
+    ("promote", "= the approval `canary`"),
+    ("promote", "= `canary 100`"),
+    ("abort", "= `rollback` of every release in flight, marked aborted"),
+    ("undo", "as a blue-green"),
+    ("pause", "`conductor resume`"),
+])
+def test_help_shows_the_mapping_to_the_grammar(verb: str, mapping: str, capsys: Capsys) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([verb, "--help"])
+    assert mapping in capsys.readouterr().out
+
+
+def test_promote_pause_resume_and_abort(workspace: Workspace, capsys: Capsys) -> None:
+    nothing = workspace.cli(capsys, "promote")
+    assert nothing.code == 2 and "nothing in flight to promote" in nothing.err
+    assert workspace.cli(capsys, "orchestrate", "canary", "5").code == 0
+    step = workspace.cli(capsys, "promote", "api", "--json")
+    assert step.code == 0
+    assert {r["service"]: r["new_version_percent"] for r in step.json()["services"]} == {
+        "api": 25, "web": 5, "worker": 5}
+    paused = workspace.cli(capsys, "pause", "--reason", "watching a graph")
+    assert paused.code == 0 and "paused orchestration #1" in paused.out
+    gate = workspace.cli(capsys, "status", "--json")
+    assert gate.code == 5 and gate.json()["state"] == "paused"
+    resumed = workspace.cli(capsys, "resume")
+    assert resumed.code == 0 and "resumed by person:cli" in resumed.out
+    aborted = workspace.cli(capsys, "abort", "--reason", "wrong build")
+    assert aborted.code == 3
+    assert "<conductor>ROLLBACK:api:aborted by person:cli: wrong build</conductor>" in aborted.out
+    history = workspace.cli(capsys, "history", "--json")
+    assert history.code == 0
+    [record] = history.json()["releases"]
+    assert record["aborted"] == {"actor": "person:cli", "reason": "wrong build"}
+    assert [(a["actor"], a["percent"], a["service"]) for a in record["approvals"]] == [
+        ("person:cli", 5, None), ("person:cli", 25, "api")]
+    assert workspace.cli(capsys, "abort").code == 0  # nothing left in flight: nothing to abort
+
+
+def test_promote_full_completes_a_canary_in_flight(workspace: Workspace, capsys: Capsys) -> None:
+    workspace.cli(capsys, "orchestrate", "canary", "5")
+    done = workspace.cli(capsys, "promote", "--full")
+    assert done.code == 0 and "<conductor>DEPLOYED:api,web,worker</conductor>" in done.out
+
+
+def test_undo_history_and_list(workspace: Workspace, capsys: Capsys) -> None:
+    workspace.write_config(release_config(scaleDownDelay=600))
+    refused = workspace.cli(capsys, "undo")
+    assert refused.code == 2 and "nothing to undo" in refused.err
+    assert workspace.cli(capsys, "orchestrate", "blue-green").code == 0
+    undone = workspace.cli(capsys, "undo", "web")
+    assert undone.code == 0 and "web: v1.0.0 is still warm" in undone.out
+    assert "<conductor>DEPLOYED:web</conductor>" in undone.out
+    table = workspace.cli(capsys, "history")
+    assert table.code == 0 and "(undo of #1)" in table.out and "web v1.1.0 → v1.0.0 (Complete)" in table.out
+    listing = workspace.cli(capsys, "list", "--json")
+    rows = {r["service"]: r for r in listing.json()["services"]}
+    assert rows["web"]["version"] == "v1.0.0" and rows["api"]["version"] == "v1.1.0"
+    assert rows["web"]["last_release"] == 2 and rows["api"]["last_release"] == 1
+    bad = workspace.cli(capsys, "undo", "--to-revision", "7")
+    assert bad.code == 2 and "no such release" in bad.err
+    unknown = workspace.cli(capsys, "history", "nope")
+    assert unknown.code == 2 and "unknown service 'nope'" in unknown.err
+
+
+@pytest.mark.parametrize("platform", ["sim", "local", "kubernetes"])
+def test_init_writes_a_commented_config_the_strict_loader_accepts(tmp_path: Path, platform: str,
+                                                                  capsys: Capsys) -> None:
+    from conductor.frontends.cli import main
+
+    code = main(["init", "--platform", platform, "--service", "api", "--service", "web", "--dir", str(tmp_path)])
+    assert code == 0
+    path = tmp_path / ".mothership" / "config.json"
+    raw = json.loads(path.read_text())
+    assert isinstance(raw["//"], list) and "//" in raw["orchestration"] and "//" in raw["platform"]
+    config = load_config(path)
+    assert config.platform.kind == platform and config.orchestration.services == ["api", "web"]
+    assert config.orchestration.scale_down_delay == 600
+    before = path.read_bytes()
+    again = main(["init", "--dir", str(tmp_path)])
+    assert again == 2 and path.read_bytes() == before and "--force" in capsys.readouterr().err
+    assert main(["init", "--dir", str(tmp_path), "--force", "--service", "Bad_Name"]) == 2
+    assert path.read_bytes() == before
+
+
+def test_comments_are_strings_and_nothing_else_is_ignored(workspace: Workspace) -> None:
+    config = release_config()
+    config["//"] = "a comment at the top"
+    config["orchestration"]["//"] = ["one line", "another"]
+    workspace.write_config(config)
+    assert load_config(workspace.config_path).orchestration.services == ["api", "web", "worker"]
+    config["orchestration"]["//"] = {"bakeTime": 1}  # a setting hidden in a comment
+    workspace.write_config(config)
+    with pytest.raises(ConfigError, match=re.escape('orchestration."//": a comment must be a string')):
+        load_config(workspace.config_path)
+    config["orchestration"].pop("//")
+    config["orchestration"]["/"] = "near miss"
+    workspace.write_config(config)
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(workspace.config_path)
