@@ -47,6 +47,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     config_path = args.config if args.config is not None else find_config(Path.cwd())
     config = load_config(config_path)
+    if config.platform.kind == "local":
+        return _local(config, config_path, args.json)
     if config.platform.kind != "kubernetes":
         print(f"doctor: platform {config.platform.kind!r} needs no permissions check")
         return EXIT_OK
@@ -82,6 +84,34 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("doctor: everything Conductor needs is allowed")
     return EXIT_ERROR if missing else EXIT_OK
+
+
+def _local(config: ConductorConfig, config_path: Path, as_json: bool) -> int:
+    """The local platform: which data plane carries the traffic, why, and whether it runs now."""
+    # deferred: the local platform's helpers load only when `conductor doctor` checks a local platform
+    from conductor.errors import ConfigError
+    from conductor.platforms.local.dataplane import data_plane_report
+    from conductor.platforms.local.settings import LocalSettings
+
+    settings = validate_platform_settings(config)
+    assert isinstance(settings, LocalSettings)
+    try:
+        report = data_plane_report(settings, state_dir_for(config_path, config))
+    except ConfigError as exc:
+        if as_json:
+            print_json({"ok": False, "checks": [{"ok": False, "check": "data plane", "detail": str(exc)}]})
+        else:
+            print(f"doctor: MISSING data plane: {exc}")
+        return EXIT_ERROR
+    if as_json:
+        print_json({"ok": True, **report})
+        return EXIT_OK
+    print(f"doctor: data plane {report['kind']}: {report['why']}")
+    if report.get("version"):
+        print(f"  {report['version']}")
+    for service, running in sorted(report["running"].items()):
+        print(f"  {service}: {running}")
+    return EXIT_OK
 
 
 def _adopt(config: ConductorConfig, config_path: Path) -> None:

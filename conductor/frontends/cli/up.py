@@ -23,6 +23,7 @@ from conductor.config import ConductorConfig, find_config
 from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError, UsageError
 from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option
 from conductor.paths import claim, project_root, state_dir_for
 from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.registry import validate_platform_settings
@@ -32,12 +33,12 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "up",
         help="start the local platform: instances, routers and watchdog (platform.kind = local)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped cleanly (--detach: running and answering)",
                                   1: "the control process failed or did not answer", 2: None}),
     )
-    parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
+    add_config_option(parser)
     parser.add_argument("--detach", action="store_true", help="run in the background and return once ready")
     parser.add_argument("--timeout", type=float, default=180.0, help="--detach: seconds to wait (default 180)")
     parser.set_defaults(handler=run)
@@ -58,10 +59,12 @@ def load_local(config_arg: Path | None) -> tuple[Path, ConductorConfig, LocalSet
 
 def describe(info: dict[str, Any]) -> str:
     routers = ", ".join(f"{name} http://127.0.0.1:{port}" for name, port in sorted(info["routers"].items()))
+    plane = info.get("dataPlane")
     return (
         f"conductor: local platform up (pid {info['pid']})\n"
         f"  routers: {routers}\n"
-        f"  metrics: http://127.0.0.1:{info['adminPort']}/metrics\n"
+        + (f"  data plane: {plane['kind']} ({plane['why']})\n" if plane else "")
+        + f"  metrics: http://127.0.0.1:{info['adminPort']}/metrics\n"
         f"  control API: http://127.0.0.1:{info['port']} (token in .mothership/local/token)"
     )
 

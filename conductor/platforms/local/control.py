@@ -169,6 +169,7 @@ class ControlServer:
                 "port": self.port,
                 "adminPort": self.admin_port,
                 "routers": self.runtime.router_ports(),
+                "dataPlane": {"kind": self.runtime.data_plane[0], "why": self.runtime.data_plane[1]},
                 "services": services,
             }
         )
@@ -290,6 +291,7 @@ def serve(
             "port": control.port,
             "adminPort": control.admin_port,
             "routers": runtime.router_ports(),
+            "dataPlane": {"kind": runtime.data_plane[0], "why": runtime.data_plane[1]},
         }
         (home / "control.pid").write_text(f"{os.getpid()}\n", encoding="utf-8")
         tmp = home / "control.json.tmp"

@@ -42,6 +42,7 @@ from conductor.errors import ConfigError, PlatformError
 from conductor.metrics.router import RouterWindow
 from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.local.process import HOME_ENV, InstanceProcess, log_tail, start_time
+from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.local.stats import SlotTotals, totals_from_json, window_from_json
 
 START_TIMEOUT = 30.0  # a data plane process that does not answer by then is a failure (a busy machine is slow)
@@ -81,6 +82,32 @@ def resolve_kind(setting: str) -> tuple[str, str]:
     if binary is not None:
         return "haproxy", f'platform.router is "auto" and haproxy is on PATH ({binary})'
     return "builtin", 'platform.router is "auto" and haproxy is not on PATH'
+
+
+def data_plane_report(settings: LocalSettings, state_dir: Path) -> dict[str, Any]:
+    """Which data plane ``settings`` select and why, its version, and what runs now per service
+    (from the state file: each recorded data plane process, if it is still that very process)."""
+    kind, why = resolve_kind(settings.router)
+    version = ""
+    if kind == "haproxy":
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run(["haproxy", "-v"], capture_output=True, text=True, timeout=10).stdout
+            version = out.splitlines()[0] if out else ""
+    running: dict[str, str] = {}
+    try:
+        state = json.loads((state_dir / "local" / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    for service, record in state.get("services", {}).items():
+        plane = record.get("dataPlane") or {}
+        process = recorded_process(plane)
+        if process is None:
+            running[service] = "not running"
+        else:
+            running[service] = f"{plane.get('kind')} running (pid {process.pid}) on port {plane.get('port')}"
+            if plane.get("kind") != kind:
+                running[service] += f"; the next `conductor up` replaces it with {kind}"
+    return {"kind": kind, "why": why, "version": version, "running": running}
 
 
 def spawn_process(argv: list[str], home: Path, log_path: Path, port: int) -> InstanceProcess:
