@@ -18,24 +18,59 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 from conductor import __version__, output
 from conductor.errors import EXIT_ERROR, EXIT_USAGE, ConductorError
 from conductor.frontends.cli import chat, exit_codes
+from conductor.frontends.cli.common import HelpFormatter, closest_option, describe
 from conductor.frontends.cli.interrupted import interruption_message
 from conductor.frontends.phrasing import for_cli
 
-SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat", "eval",
-               "dashboard", "report", "promote", "abort", "pause", "resume", "undo", "history", "init"]
+SUBCOMMANDS = ["orchestrate", "status", "view", "watch", "up", "down", "demo", "doctor", "mcp", "install", "chat",
+               "eval", "dashboard", "report", "promote", "abort", "pause", "resume", "undo", "history", "init"]
 
 EPILOG = exit_codes.ALL
+_ARGV: list[str] = []  # the words being parsed, for the suggestion of a mistyped option
 
 
 class _Parser(argparse.ArgumentParser):
+    """Every parser of the CLI: the whole description (a module docstring is fine, see
+    :func:`~conductor.frontends.cli.common.describe`), wrapped to the terminal, an exit-code
+    epilog even where a subcommand forgot one, and a suggestion for a mistyped option."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("formatter_class") in (None, argparse.RawDescriptionHelpFormatter, argparse.HelpFormatter):
+            kwargs["formatter_class"] = HelpFormatter
+        kwargs["description"] = describe(kwargs.get("description"))
+        if kwargs.get("epilog") is None:
+            kwargs["epilog"] = EPILOG
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise _BadArguments(f"{self.prog}: {message}")
+        message, parser = self._suggest(message)
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"{parser.prog}: error: {message}\n")
+        raise _BadArguments(f"{parser.prog}: {message}")
+
+    def _suggest(self, message: str) -> tuple[str, argparse.ArgumentParser]:
+        """``unrecognized arguments: --autp`` → ``… (did you mean --auto?)``, from the options of
+        the subcommand the line names (the root parser reports its subcommands' leftovers)."""
+        parser: argparse.ArgumentParser = self
+        if not message.startswith("unrecognized arguments: "):
+            return message, parser
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                named = next((w for w in _ARGV if w in action.choices), None)
+                if named is not None:
+                    parser = action.choices[named]
+        options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+        hints = []
+        for word in message.removeprefix("unrecognized arguments: ").split():
+            close = closest_option(word, options) if word.startswith("--") else None
+            if close is not None:
+                hints.append(close)
+        return (f"{message}; did you mean {' '.join(hints)}?" if hints else message), parser
 
 
 class _BadArguments(SystemExit):
@@ -53,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
         "Blue-green, canary and rolling releases, planned by a model (or an offline policy), "
         "executed through guarded tools, watched by a watchdog that rolls back on its own.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"conductor {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -81,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     except _BadArguments as exc:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +23,56 @@ from conductor.signals import Signal
 
 if TYPE_CHECKING:
     from conductor.session import Conductor
+
+
+def describe(doc: str | None) -> str | None:
+    """A module docstring as a ``--help`` description, whole.
+
+    Its first line names the command and says what it does ("`conductor down`: drain and stop
+    the local platform"): argparse prints the usage already, so the name goes and what it does
+    stays, as the first sentence. RST's double backticks become the single ones a terminal
+    reader knows from Markdown. Paragraphs are re-wrapped by :class:`HelpFormatter`.
+    """
+    if not doc:
+        return None
+    text = textwrap.dedent(doc).strip()
+    first, _, rest = text.partition("\n")
+    named = re.match(r"`conductor[^`]*`:\s*(.*)", first)
+    if named:
+        summary = named.group(1).strip()
+        first = summary[:1].upper() + summary[1:]
+    text = (first + "\n" + rest).strip()
+    return text.replace("``", "`")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and epilogs fitted to the terminal: a paragraph of plain prose is re-wrapped
+    to the width; anything laid out by hand (indented lines, numbered or bulleted lists, tables
+    such as the exit codes) is kept exactly as written."""
+
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        kwargs.setdefault("width", min(shutil.get_terminal_size((100, 24)).columns, 100) - 2)
+        super().__init__(prog, **kwargs)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = re.split(r"\n\s*\n", text.strip("\n"))
+        out = []
+        for paragraph in paragraphs:
+            lines = paragraph.splitlines()
+            laid_out = any(line[:1].isspace() or re.match(r"(\d+\.|[-*•]) ", line) for line in lines)
+            if laid_out or (paragraph.rstrip().endswith(":") and len(lines) == 1):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(textwrap.fill(" ".join(line.strip() for line in lines), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out) + "\n"
+
+
+def closest_option(word: str, options: list[str]) -> str | None:
+    """The option ``word`` was probably meant to be (``--autp`` → ``--auto``), if any is close."""
+    name = word.split("=", 1)[0]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

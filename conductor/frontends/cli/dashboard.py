@@ -29,7 +29,7 @@ from conductor.frontends.cli.common import add_config_option
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="serve the releases as a live local web page (token in the URL; read-only by default)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped (Ctrl-C or SIGTERM)", 1: None,
                                   2: "bad usage or config, or the port is taken"}),

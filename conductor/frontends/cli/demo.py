@@ -4,12 +4,14 @@ It creates a temporary workspace, starts the bundled demo app (``conductor/bundl
 as three services (api, web, worker) on the local platform, sends them steady HTTP load through
 their routers, then runs:
 
-1. a blue-green release of a good v1.1.0, which ends in ``<conductor>DEPLOYED:api,web,worker</conductor>``;
+1. a blue-green release of a good v1.1.0, which ends in the signal DEPLOYED:api,web,worker;
 2. a 10% canary of a bad v1.2.0 (errors and latency set by the app's flags), which the watchdog
-   rolls back by itself, ending in ``<conductor>ROLLBACK:api:<breached metric and values></conductor>``.
+   rolls back by itself, ending in the signal ROLLBACK:api:<the breached metric and its values>.
 
 On a terminal a live view shows each service's split and its stable and canary error rate and
-latency as the router measures them. Then come the reports, and everything is stopped: no process
+latency as the router measures them; piped, a progress line every few seconds says what it waits
+for. Then come the reports (rendered on a terminal, the exact markdown when piped), and everything
+is stopped: no process
 is left running and every port is free. Intervals and the bake are short so it fits in 90 s;
 the brain is Claude when ANTHROPIC_API_KEY is set, otherwise the offline policy brain.
 """
@@ -29,8 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.markdown import Markdown
+from rich.text import Text
+
 from conductor.config_file import load_config
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
+from conductor.frontends import terminal
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.output import safe_report, verbatim
@@ -47,7 +53,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="a blue-green and a canary with automatic rollback, on real local processes (~1 min)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "the good release deployed and the bad one rolled back", 1: "anything else",
                                   2: None, 130: "interrupted (Ctrl-C): everything stopped, the workspace removed"}),
@@ -169,8 +175,7 @@ def run(args: argparse.Namespace) -> int:
               "run `conductor demo` again to watch it from the start", file=sys.stderr)
         return EXIT_INTERRUPTED if not leftovers else EXIT_ERROR
     for title, result in zip(("1. Blue-green of v1.1.0", "2. Canary of v1.2.0"), results, strict=False):
-        with verbatim():  # the report's own signals stay signals; the rest is made safe
-            print(f"\n# {title}\n\n{safe_report(result.report, result.signals).rstrip()}\n")
+        view.report(title, result)
     served = sum(c.ok for c in load.counts.values()) if load else 0
     failed = sum(c.failed for c in load.counts.values()) if load else 0
     print(f"load: {served} requests served, {failed} failed (the failures are the bad canary's, before the rollback)")
@@ -209,12 +214,13 @@ def _releases(config_path: Path, model: str | None, view: Display) -> list[Any]:
     conductor = Conductor.from_config(config_path, model=model)
     try:
         view.phase("1/2 blue-green: v1.1.0 (good)")
-        first = conductor.run("/orchestrate blue-green", on_signal=lambda s: view.signal(s))
+        first = conductor.run("/orchestrate blue-green", on_signal=view.signal, on_progress=view.progress)
         view.phase("2/2 canary 10%: v1.2.0 (bad: 30% errors, slower)")
         second = conductor.run(
             "/orchestrate canary 10",
             release=dict.fromkeys(SERVICES, "v1.2.0"),
-            on_signal=lambda s: view.signal(s),
+            on_signal=view.signal,
+            on_progress=view.progress,
         )
         if not any(s.kind == "ROLLBACK" for s in second.signals):
             second = _await_watchdog(conductor, view, second)
@@ -242,7 +248,11 @@ def _await_watchdog(conductor: Any, view: Display, result: Any) -> Any:
     )
     watcher.start()
     try:
-        watcher.join(timeout=40)
+        deadline = time.monotonic() + 40
+        while watcher.is_alive() and time.monotonic() < deadline:
+            watcher.join(timeout=1.0)
+            view.progress("the watchdog is watching the canary at 10% (paused for approval)",
+                          40 - (deadline - time.monotonic()), 40)
     finally:
         stop.set()  # even on Ctrl-C: a watchdog left running would keep the demo from exiting
     if rolled_back:
@@ -275,27 +285,57 @@ def _leftover_processes(home: Path) -> list[int]:
 
 
 class Display:
-    """A rich live view on a terminal; plain lines otherwise (logs, CI, pipes)."""
+    """A rich live view on a terminal; plain lines otherwise (logs, CI, pipes), with a progress
+    line every few seconds so a long wait (the blue-green's smoke checks and bake) is never silent."""
+
+    PROGRESS_EVERY = 3.0  # seconds between two progress lines when piped
 
     def __init__(self, live: bool) -> None:
         self.live = live
         self._phase = "starting"
+        self._detail = ""
         self._live: Any = None
         self._runtime: Any = None
         self._load: Any = None
-        from rich.console import Console
+        self._said_at = 0.0
+        self._said_label = ""
+        self.console = terminal.console()
 
-        self.console = Console(highlight=False)
+    def progress(self, label: str, done: float, total: float) -> None:
+        """A wait in progress: in the live table's title on a terminal; piped, one line when the
+        wait changes and then every few seconds."""
+        self._detail = f"{label} {done:.0f}/{total:.0f}s"
+        if self.live:
+            return
+        now = time.monotonic()
+        if label != self._said_label or now - self._said_at >= self.PROGRESS_EVERY:
+            self._said_label, self._said_at = label, now
+            self.say(f"   {label}: {done:.0f}/{total:.0f}s")
+
+    def report(self, title: str, result: Any) -> None:
+        """A final report: rendered markdown on a terminal (its signals printed as they are, the
+        lines harnesses look for), the exact markdown text when piped."""
+        report = safe_report(result.report, result.signals).rstrip() + "\n"
+        if not sys.stdout.isatty():
+            with verbatim():  # the report's own signals stay signals; the rest is made safe
+                print(f"\n# {title}\n\n{report}")
+            return
+        for sig in result.signals:
+            report = report.replace(sig.format() + "\n", "")
+        self.console.print()
+        self.console.print(Markdown(f"# {title}\n\n{report}"))
+        for sig in result.signals:
+            self.signal(sig)
 
     def say(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(text, markup=False, soft_wrap=not self.live)
 
     def signal(self, sig: Signal) -> None:
-        with verbatim():  # the one kind of line that may read as a signal
-            self.console.print(sig.format(), markup=False)
+        with verbatim():  # the one kind of line that may read as a signal: never wrapped, or it no longer parses
+            self.console.print(sig.format(), markup=False, soft_wrap=True)
 
     def phase(self, text: str) -> None:
-        self._phase = text
+        self._phase, self._detail = text, ""
         self.say(f"== {text}")
 
     def start(self, runtime: Any, load: Any) -> None:
@@ -316,7 +356,8 @@ class Display:
     def _render(self) -> Any:
         from rich.table import Table
 
-        table = Table(title=f"conductor demo: {self._phase}", title_justify="left")
+        title = f"conductor demo: {self._phase}" + (f" — {self._detail}" if self._detail else "")
+        table = Table(title=title, title_justify="left")
         for column in ("service", "split", "stable", "canary"):
             table.add_column(column)
         for service in SERVICES:
@@ -333,12 +374,11 @@ class Display:
             table.add_row(service, split, self._cell(service, stable), self._cell(service, canary))
         return table
 
-    def _cell(self, service: str, slot: Any) -> str:
+    def _cell(self, service: str, slot: Any) -> Text:
+        """Styled as a Text, never as markup in a string: a cell's text is shown as it is."""
         window = self._runtime.window(service, slot, 2.0)
         if window.requests == 0:
-            return "-"
+            return Text("-")
         rate = 100.0 * window.errors / window.requests
-        style = "red" if rate > 5 else "green"
-        return (
-            f"{window.requests / 2:.0f} req/s  [{style}]{rate:.1f}% errors[/{style}]  p95 {window.p95_ms or 0:.0f} ms"
-        )
+        errors = (f"{rate:.1f}% errors", "red" if rate > 5 else "green")
+        return Text.assemble(f"{window.requests / 2:.0f} req/s  ", errors, f"  p95 {window.p95_ms or 0:.0f} ms")

@@ -18,6 +18,7 @@ from typing import Any
 
 from conductor.errors import EXIT_ERROR, EXIT_OK, PlatformError
 from conductor.frontends.cli import exit_codes
+from conductor.frontends.cli.common import add_config_option
 from conductor.frontends.cli.up import load_local
 from conductor.paths import check_owner, state_dir_for
 
@@ -26,11 +27,11 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "down",
         help="drain and stop the local platform started by `conductor up`",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped (or nothing was running)", 1: "something is still running", 2: None}),
     )
-    parser.add_argument("--config", type=Path, help="path to .mothership/config.json (default: search upward)")
+    add_config_option(parser)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the stop (default 120)")
     parser.set_defaults(handler=run)
 

@@ -28,7 +28,7 @@ from conductor.frontends.cli.common import add_config_option
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report", help="one release as a shareable HTML or markdown file, with its charts (SVG/PNG)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "written", 1: None, 2: "bad usage or config, no such release, or a file "
                                   "that cannot be written"}),

@@ -72,7 +72,7 @@ def read_gate(conductor: Conductor) -> Gate:
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status", help="the release's state as an exit code; --wait blocks until it ends (pipeline gate)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({
             0: "complete: every service deployed (or nothing was ever released)",

@@ -40,7 +40,7 @@ from conductor.readonly_journal import ReadOnlyJournal
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "view", help="watch a release live without acting on it (read-only; like `argo rollouts get --watch`)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped (Ctrl-C), or --once printed its snapshot", 1: None, 2: None}),
     )
