@@ -127,6 +127,8 @@ class ReleaseHistory:
     timeline: list[Entry] = field(default_factory=list)
     approvals: list[Approval] = field(default_factory=list)
     signals: list[dict[str, Any]] = field(default_factory=list)  # the SignalSent "signal" objects
+    paused: str | None = None  # held by a pause: who (and why)
+    aborted: str | None = None  # aborted: who (and why)
     found: bool = False
 
     @property
@@ -214,6 +216,18 @@ class ReleaseHistory:
             return f"turn {data.get('turn')}: {calls or data.get('stop_reason') or ''}"
         if kind == "notify_failed":
             return f"webhook failed: {data.get('error', '')}"
+        why = f": {data['reason']}" if kind.startswith("release_") and data.get("reason") else ""
+        if kind == "release_paused":  # the pause verbs: held until a person resumes (as the fold reads them)
+            if self.paused is None and self.outcome is None:
+                self.paused = actor + why
+            return "paused" + why
+        if kind == "release_resumed":
+            if actor.startswith("person:"):
+                self.paused = None
+            return "resumed"
+        if kind == "release_aborted":
+            self.aborted = actor + why
+            return "aborted" + why
         if svc is None:
             return kind.replace("_", " ")
         return _service_event(svc, kind, at, data)

@@ -3,8 +3,9 @@
     conductor dashboard                    serve on 127.0.0.1 (a free port) and print the URL with
                                            its token; every request without the token gets 401
     conductor dashboard --port 8765        a fixed port
-    conductor dashboard --allow-actions    also offer "approve the next step" and "roll back" on a
-                                           release in flight, each after a confirmation that says
+    conductor dashboard --allow-actions    also offer approve the next step, promote, pause, resume
+                                           and roll back on a release in flight, undo on the latest
+                                           completed one, each after a confirmation that says
                                            exactly what will happen; journaled as person:dashboard
 
 The pages read the journal only (never a lock), so the dashboard follows a release that another
@@ -39,7 +40,8 @@ def add_parser(subparsers: Any) -> None:
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=_port, default=0, help="port (default: a free one)")
     parser.add_argument("--allow-actions", action="store_true",
-                        help="offer approve-the-next-step and roll-back from the page (POST, CSRF-checked, confirmed)")
+                        help="offer approve, promote, pause, resume, roll back and undo from the page (POST, "
+                        "CSRF-checked, confirmed first)")
     parser.set_defaults(handler=run)
 
 

@@ -102,7 +102,7 @@ class Dashboard:
         self._guard = threading.Lock()
         self._busy = threading.Lock()
         self.activity: list[Activity] = []
-        self.mode = "actions allowed: approve, roll back" if allow_actions else "read-only"
+        self.mode = "actions allowed (each confirmed first)" if allow_actions else "read-only"
 
     # -- the journal, read-only and cached ------------------------------------------------------
 
@@ -251,14 +251,24 @@ class Dashboard:
                                       notes=notes), history.last_seq, stamp
 
     def _actions(self, history: ReleaseHistory) -> list[pages.Action]:
-        if not self.allow_actions or not history.in_flight:
+        """The buttons this release offers now (each leads to a confirmation, planned afresh)."""
+        if not self.allow_actions:
             return []
-        found: list[pages.Action] = []
-        awaiting = [s for s in history.services.values() if s.awaiting is not None]
-        if history.strategy == "canary" and awaiting:
-            found.append(pages.Action("approve", "Approve the next step…", f"/release/{history.id}/confirm/approve"))
-        found.append(pages.Action("rollback", "Roll back…", f"/release/{history.id}/confirm/rollback"))
-        return found
+        found: list[tuple[str, str]] = []
+        if history.in_flight:
+            canary = history.strategy == "canary"
+            if canary and not history.paused and any(s.awaiting is not None for s in history.services.values()):
+                found.append(("approve", "Approve the next step…"))
+            if canary and any(s.percent < 100 for s in history.services.values()):
+                found.append(("promote", "Promote to 100%…"))
+            found.append(("resume", "Resume…") if history.paused else ("pause", "Pause…"))
+            found.append(("rollback", "Roll back…"))
+        elif history.outcome == "complete":
+            journal = self.journal()
+            newest = max((oid for oid, *_ in journal.orchestrations()), default=None) if journal else None
+            if newest == history.id:
+                found.append(("undo", "Undo this release…"))
+        return [pages.Action(name, label, f"/release/{history.id}/confirm/{name}") for name, label in found]
 
     async def release_page(self, request: web.Request) -> web.StreamResponse:
         release = int(request.match_info["id"])
