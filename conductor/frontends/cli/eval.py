@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor.errors import EXIT_ERROR, EXIT_OK, UsageError
+from conductor.frontends import terminal
 from conductor.frontends.cli import exit_codes
 
 RUN_BRAINS = ("replay", "policy", "anthropic")
@@ -51,8 +52,6 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     # deferred: the eval runner loads the whole engine when `conductor eval` runs, not on `--help`
     from conductor.frontends.evals.runner import run_suite
     from conductor.frontends.evals.scenario import discover
@@ -68,7 +67,8 @@ def run_command(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = run_suite(folders, brains, jobs=args.jobs)
     seconds = time.perf_counter() - started
-    render_table(results, Console(file=sys.stdout, width=max(200, Console().width)), seconds)
+    # A terminal's own width (rich folds the long cells); piped, wide lines a log keeps whole.
+    render_table(results, terminal.console(width=None if sys.stdout.isatty() else 200), seconds)
     if args.json:
         write_json(results, args.json, seconds)
     if args.junit:

@@ -41,8 +41,9 @@ def render_table(results: list[ScenarioResult], console: Console, seconds: float
                                    ("invariants", "left", 12), ("turns", "right", 0), ("tokens", "right", 0),
                                    ("cache hit", "right", 0), ("time to rollback", "right", 0),
                                    ("made safe by", "left", 30)):
-        table.add_column(column, justify=justify, no_wrap=column in ("scenario", "brain", "time to rollback"),  # type: ignore[arg-type]
-                         min_width=width or None)
+        roomy = console.width >= 160  # a narrow terminal: every column may fold, so the table fits
+        table.add_column(column, justify=justify, no_wrap=roomy and column in ("scenario", "brain", "time to rollback"),  # type: ignore[arg-type]
+                         min_width=(width or None) if roomy else None, overflow="ellipsis" if roomy else "fold")
     for r in results:
         total = len(r.invariants)
         if r.invariants_ok:
