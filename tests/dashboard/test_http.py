@@ -10,7 +10,7 @@ import time
 
 from conductor.frontends.dashboard.server import Dashboard
 from tests.conftest import Workspace
-from tests.dashboard.conftest import Reply, path_of, raw_events, request, start_canary, wait_idle
+from tests.dashboard.conftest import Reply, path_of, raw_events, request, serve, start_canary, wait_idle
 
 PATHS = ["/", "/release/1", "/release/1/journal", "/release/1/chart/api-errors.svg", "/static/live.js",
          "/stream/release/1", "/release/1/confirm/approve"]
@@ -161,3 +161,26 @@ def _next_update(response: http.client.HTTPResponse) -> str:
 def test_start_canary_helper_journals_as_the_cli(paused: Workspace) -> None:
     start_canary(paused, "/orchestrate canary 25")
     assert {e["actor"] for e in raw_events(paused, "approval_granted")} == {"person:cli"}
+
+
+def test_before_the_first_release_and_for_a_release_that_is_not_there(workspace: Workspace) -> None:
+    dashboard, served = serve(workspace)
+    try:
+        empty = request(dashboard, path_of(dashboard.url("/")))
+        assert empty.status == 200 and "No release yet" in empty.body and "does not exist yet" in empty.body
+        assert request(dashboard, path_of(dashboard.url("/release/1"))).status == 404
+        assert not (workspace.state_dir / "journal.db").exists()  # reading never creates the journal
+        start_canary(workspace, "/orchestrate blue-green", expect=0)
+        listed = request(dashboard, path_of(dashboard.url("/")))
+        assert 'data-release="1"' in listed.body and "complete" in listed.body
+        assert request(dashboard, path_of(dashboard.url("/release/2"))).status == 404
+    finally:
+        served.stop()
+
+
+def test_the_whole_journal_is_paged(read_only: Dashboard, paused: Workspace) -> None:
+    total = len(raw_events(paused))
+    page = request(read_only, path_of(read_only.url("/release/1/journal?offset=10")))
+    assert page.status == 200 and f"Events 11–{total} of {total}" in page.body
+    assert page.body.count('<li class="event') == total - 10
+    assert request(read_only, path_of(read_only.url("/release/1/journal?offset=-1"))).status == 400

@@ -153,7 +153,7 @@ class Dashboard:
 
     def url(self, path: str = "/") -> str:
         host = f"[{self.bound_host}]" if ":" in self.bound_host else self.bound_host
-        return f"http://{host}:{self.port}{path}?token={quote(self.token)}"
+        return f"http://{host}:{self.port}{self.raw_link(path)}"
 
     def link(self, path: str) -> Markup:
         return Markup(escape(self.raw_link(path), quote=True))
