@@ -66,3 +66,68 @@ def test_titles_and_plurals(workspace: Workspace) -> None:
     assert "### Strategy: Rollback" in nothing.report
     assert _usage_line({"turns": 1}, None) == "1 turn"
     assert _usage_line({"turns": 2}, None) == "2 turns"
+
+
+def _on_a_terminal(ws: Workspace, *args: str, no_color: bool) -> str:
+    """What `conductor ARGS` writes to a pseudo-terminal (the escape codes included)."""
+    import os
+    import pty
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "NO_COLOR"))}
+    env.update({"TERM": "xterm-256color", "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    if no_color:
+        env["NO_COLOR"] = "1"
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ws.root)
+        os.execve(sys.executable, [sys.executable, "-m", "conductor", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out.decode(errors="replace")
+
+
+def test_no_color_means_no_style_from_any_command(workspace: Workspace) -> None:
+    import re
+
+    workspace.write_config(CANARY)
+    Conductor.from_config(workspace.config_path).run("/orchestrate canary 10")
+    styled = re.compile(r"\x1b\[[0-9;]*m")
+    assert styled.search(_on_a_terminal(workspace, "orchestrate", no_color=False))  # rich styles a terminal
+    for args in (("orchestrate",), ("view", "--once")):
+        screen = _on_a_terminal(workspace, *args, no_color=True)
+        assert "Awaiting approval" in screen, screen
+        assert [code for code in styled.findall(screen) if code not in ("\x1b[0m", "\x1b[m")] == [], args
+
+
+def test_config_errors_say_the_rule_in_words_and_suggest_the_kind(workspace: Workspace) -> None:
+    from conductor.config_file import parse_config
+    from conductor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as bad_name:
+        parse_config({"orchestration": {"services": ["API_1"]}}, "c.json")
+    assert str(bad_name.value) == (
+        'c.json: orchestration.services[0]: "API_1" is not a valid service name: 1 to 63 characters, lowercase '
+        "letters, digits and '-', starting and ending with a letter or digit (e.g. api, checkout-v2; it names "
+        "hosts and Kubernetes objects)")
+    assert "[a-z0-9]" not in str(bad_name.value)  # no raw regex
+    with pytest.raises(ConfigError) as bad_kind:
+        parse_config({"orchestration": {"services": ["api"]}, "platform": {"kind": "kubernetis"}}, "c.json")
+    assert str(bad_kind.value) == ("c.json: platform.kind: must be one of 'kubernetes', 'local', 'sim', "
+                                   "got the string \"kubernetis\"; did you mean 'kubernetes'?")
+    with pytest.raises(ConfigError) as far_kind:
+        parse_config({"orchestration": {"services": ["api"]}, "platform": {"kind": "nomad"}}, "c.json")
+    assert "did you mean" not in str(far_kind.value)
+    with pytest.raises(ConfigError) as bad_version:
+        parse_config({"orchestration": {"services": ["api"]}, "release": {"api": "-1"}}, "c.json")
+    assert 'release.api: "-1" is not a valid version' in str(bad_version.value)
