@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 
 from conductor.frontends.dashboard.server import Dashboard
@@ -184,3 +188,28 @@ def test_the_whole_journal_is_paged(read_only: Dashboard, paused: Workspace) -> 
     assert page.status == 200 and f"Events 11–{total} of {total}" in page.body
     assert page.body.count('<li class="event') == total - 10
     assert request(read_only, path_of(read_only.url("/release/1/journal?offset=-1"))).status == 400
+
+
+def test_the_command_prints_a_url_with_a_token_and_stops_on_sigterm(paused: Workspace) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "conductor", "dashboard"], cwd=paused.root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("Conductor dashboard (read-only)")
+        url = proc.stdout.readline().strip()
+        found = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?token=([A-Za-z0-9_-]{32})", url)
+        assert found, url
+        port = int(found.group(1))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().status == 401
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", path_of(url))
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+    assert code == 0
