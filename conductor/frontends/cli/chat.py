@@ -16,11 +16,17 @@ if TYPE_CHECKING:
 
 DESCRIPTION = """Open the chat REPL in this repository.
 
-Type `/orchestrate canary 10` (the same grammar as `conductor orchestrate`), `/status`,
-`/approve`, `/rollback [service]`, `/help`, `/quit`. A canary waiting for approval asks
-"Ramp api canary 10% → 25%? [y/N]" right there. With ANTHROPIC_API_KEY set, any other text is
-a question for Claude about the deployment ("why did api roll back?"), answered as it is written,
-with read-only tools (the status, the journal); it never acts — the commands do.
+Type `/orchestrate canary 10` (the same grammar and options as `conductor orchestrate`:
+`--auto`, `--dry-run`, `--release api=v1.2.0`, ...), `/status`, `/approve`, `/rollback [service]`,
+the verbs `/promote`, `/abort`, `/pause`, `/resume`, `/undo`, `/history`, `/list`, then `/help`,
+`/quit`. A canary waiting for approval asks "Ramp api canary 10% → 25%? [y/N]" right there; the
+answer never lands in the history (↑ recalls commands only). Tab completes what the state allows
+(the next canary steps, the services in flight); the bottom bar shows each service's phase, live.
+With ANTHROPIC_API_KEY set, any other text is a question for Claude about the deployment ("why
+did api roll back?"), answered as it is written, with read-only tools (the status, the journal);
+it never acts — the commands do.
+
+History file: $CONDUCTOR_HISTORY, default ~/.local/state/conductor/history.
 """
 
 
