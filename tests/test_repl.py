@@ -439,6 +439,10 @@ def test_the_verbs_in_the_repl(ws: Workspace) -> None:
     assert "<conductor>ROLLBACK:api:" in text
     assert "✗ expected a whole number, got 'x'" in text
     assert "/orchestrate canary 10" in text  # /history lists the release
+    paused, resumed, aborted = (ws.journal_events(k) for k in ("release_paused", "release_resumed", "release_aborted"))
+    assert [(e.actor, e.data.get("reason")) for e in paused] == [("person:repl", "a dashboard looks odd")]
+    assert [e.actor for e in resumed] == ["person:repl"]
+    assert [(e.actor, e.data.get("reason")) for e in aborted] == [("person:repl", "p95 drifts")]
 
 
 def test_the_toolbar_shows_each_services_live_phase(ws: Workspace) -> None:
