@@ -82,6 +82,7 @@ class _Exchange:
         "body_size",
         "chunked",
         "complete",
+        "dispatched",
         "downstream",
         "headers",
         "keep_alive",
@@ -112,6 +113,7 @@ class _Exchange:
         self.body_size = 0
         self.resendable = True  # the whole request is still here to send again
         self.complete = False  # the client has sent all of it
+        self.dispatched = False  # given to an instance (or being connected to one)
         self.slot: Slot = "blue"
         self.stats: SlotStats | None = None
         self.started = 0.0
@@ -133,9 +135,7 @@ class _Downstream(asyncio.Protocol):
         self.current: _Exchange | None = None  # the one being parsed
         self.peer = b"unknown"
         self.closed = False
-        self._header_name = b""
-        self.can_write = asyncio.Event()
-        self.can_write.set()
+        self._corked: list[bytes] | None = None
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -177,8 +177,20 @@ class _Downstream(asyncio.Protocol):
                 exchange.upstream.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
+        if self._corked is not None:
+            self._corked.append(data)
+        elif self.transport is not None and not self.closed:
             self.transport.write(data)
+
+    def cork(self) -> None:
+        """Hold writes until :meth:`uncork`: an answer's head and body go out in one send, not two."""
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        held, self._corked = self._corked, None
+        if held:
+            self.write(b"".join(held))
 
     def _refuse(self, status: int, text: str) -> None:
         """Answer a request the router cannot take (not the slot's failure) and close the connection."""
@@ -194,6 +206,7 @@ class _Downstream(asyncio.Protocol):
         self._close()
 
     def _close(self) -> None:
+        self.uncork()
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
@@ -242,7 +255,7 @@ class _Downstream(asyncio.Protocol):
         exchange.body.append(body)
         if exchange.body_size > BUFFER_LIMIT:
             exchange.resendable = False
-            if self.queue and self.queue[0] is exchange and exchange.upstream is None:
+            if self.queue and self.queue[0] is exchange and not exchange.dispatched:
                 self.router._dispatch(exchange)
         if len(self.queue) > 1 and exchange.body_size > BUFFER_LIMIT and self.transport is not None:
             self.transport.pause_reading()  # a pipelined request waits: do not buffer its body without bound
@@ -255,7 +268,7 @@ class _Downstream(asyncio.Protocol):
         upstream = exchange.upstream
         if upstream is not None and upstream.sent_head:
             upstream.end_body()
-        elif self.queue and self.queue[0] is exchange and upstream is None:
+        elif self.queue and self.queue[0] is exchange and not exchange.dispatched:
             self.router._dispatch(exchange)
 
     # -- answering ---------------------------------------------------------------------------
@@ -271,7 +284,7 @@ class _Downstream(asyncio.Protocol):
             self.transport.resume_reading()
         if self.queue:
             following = self.queue[0]
-            if following.complete or not following.resendable:
+            if not following.dispatched and (following.complete or not following.resendable):
                 self.router._dispatch(following)
 
 
@@ -313,7 +326,7 @@ class _Upstream(asyncio.Protocol):
             lower = name.lower()
             if lower == b"connection":
                 drop = drop | {token.strip().lower() for token in value.split(b",")}
-        proto = False
+        proto = host = False
         for name, value in exchange.headers:
             lower = name.lower()
             if lower in drop:
@@ -323,7 +336,11 @@ class _Upstream(asyncio.Protocol):
                 continue
             if lower == b"x-forwarded-proto":
                 proto = True
+            elif lower == b"host":
+                host = True
             parts += (name, b": ", value, b"\r\n")
+        if not host:  # an HTTP/1.0 client may send none; HTTP/1.1 (what we speak upstream) requires one
+            parts += (b"Host: ", self.backend.removeprefix("http://").encode(), b"\r\n")
         peer = exchange.downstream.peer
         parts += (b"X-Forwarded-For: ", b", ".join([*forwarded, peer]), b"\r\n")
         if not proto:
@@ -366,13 +383,18 @@ class _Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
-        if self.exchange is None:  # bytes on an idle connection: not HTTP we can attribute; drop it
+        exchange = self.exchange
+        if exchange is None:  # bytes on an idle connection: not HTTP we can attribute; drop it
             self.abort()
             return
+        downstream = exchange.downstream
+        downstream.cork()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self._failed("malformed response")
+        finally:
+            downstream.uncork()
 
     def pause_writing(self) -> None:
         exchange = self.exchange
@@ -628,6 +650,7 @@ class Router:
 
     def _dispatch(self, exchange: _Exchange) -> None:
         """Give the request an instance of its slot: a pooled connection, or a new one."""
+        exchange.dispatched = True
         backends = self._backends[exchange.slot]
         if not backends:
             self._respond(exchange, 503, f"{self.service}: no {exchange.slot} instance is serving\n")
