@@ -213,3 +213,17 @@ def test_the_command_prints_a_url_with_a_token_and_stops_on_sigterm(paused: Work
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(10)
     assert code == 0
+
+
+def test_each_chart_is_served_on_its_own_as_svg_and_png(read_only: Dashboard) -> None:
+    page = request(read_only, path_of(read_only.url("/release/1"))).body
+    assert "/release/1/chart/web-latency.png?token=" in page
+    conn = http.client.HTTPConnection("127.0.0.1", read_only.port, timeout=10)
+    conn.request("GET", path_of(read_only.url("/release/1/chart/web-latency.png")))
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 200 and response.headers["Content-Type"] == "image/png"
+    assert body.startswith(b"\x89PNG\r\n\x1a\n")
+    assert request(read_only, path_of(read_only.url("/release/1/chart/nope-errors.svg"))).status == 404
+    assert request(read_only, path_of(read_only.url("/release/1/chart/web-latency.gif"))).status == 404

@@ -104,6 +104,7 @@ def _body_values(history: ReleaseHistory, actions: list[Action], notes: list[str
         "verdicts": checks[:VERDICT_ROWS], "verdicts_left": max(0, len(checks) - VERDICT_ROWS),
         "timeline": history.timeline[::-1][:TIMELINE_ROWS],
         "timeline_left": len(history.timeline) > TIMELINE_ROWS, "journal_href": journal_href,
+        "chart_links": None if journal_href is None else True,  # the report file links nothing outside it
         "signals": [Markup(escape(s)) for s in signal_texts(history)],  # Conductor's own, rebuilt
     }
 

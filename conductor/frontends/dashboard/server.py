@@ -43,7 +43,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from conductor.errors import ConductorError
-from conductor.frontends.dashboard import actions, pages, svg
+from conductor.frontends.dashboard import actions, pages, png, svg
 from conductor.frontends.dashboard.charts import service_charts
 from conductor.journal.store import Journal
 from conductor.output import safe_text
@@ -144,7 +144,7 @@ class Dashboard:
             web.get("/stream/releases", self.releases_stream),
             web.get(r"/release/{id:\d+}", self.release_page),
             web.get(r"/release/{id:\d+}/journal", self.journal_page),
-            web.get(r"/release/{id:\d+}/chart/{slug}.svg", self.chart),
+            web.get(r"/release/{id:\d+}/chart/{slug:[a-z0-9-]+}.{format:svg|png}", self.chart),
             web.get(r"/stream/release/{id:\d+}", self.release_stream),
             web.get(r"/release/{id:\d+}/confirm/{action}", self.confirm),
             web.post(r"/release/{id:\d+}/{action}", self.act),
@@ -288,13 +288,15 @@ class Dashboard:
         return self._html(pages.journal_page(history, self.link, self.mode, int(offset)))
 
     async def chart(self, request: web.Request) -> web.StreamResponse:
-        """One chart on its own (``api-errors.svg``, ``api-latency.svg``, ``api-traffic.svg``)."""
+        """One chart on its own, SVG or PNG (``api-errors.svg``, ``api-latency.png``, ``api-traffic.svg``)."""
         release, slug = int(request.match_info["id"]), request.match_info["slug"]
         history = await asyncio.to_thread(self.history, release)
         charts = {c.slug: c for s in (history.services.values() if history else ()) for c in
                   service_charts(history, s)} if history else {}
         if slug not in charts:
             raise web.HTTPNotFound()
+        if request.match_info["format"] == "png":
+            return web.Response(body=await asyncio.to_thread(png.render, charts[slug]), content_type="image/png")
         return web.Response(text=svg.render(charts[slug]), content_type="image/svg+xml", charset="utf-8")
 
     # -- live updates ---------------------------------------------------------------------------
