@@ -69,11 +69,12 @@ class ServiceView:
     waiting_for: str  # what must happen before it moves on ("" when it moves by itself or is done)
     trend: tuple[TrendPoint, ...]
     terminal: bool
+    fresh: bool = True  # the verdict is about the current split (False: the step before, until the next check)
 
     def key(self) -> tuple[Any, ...]:
         """What counts as a change worth a new line (countdowns excluded: they change every second)."""
         verdict = self.health.verdict.value if self.health else None
-        return (self.phase, self.stable_percent, self.new_percent, verdict, self.waiting_for.split(":")[0])
+        return (self.phase, self.stable_percent, self.new_percent, verdict, self.fresh, self.waiting_for.split(":")[0])
 
     def to_dict(self) -> dict[str, Any]:
         health = self.health
@@ -85,6 +86,7 @@ class ServiceView:
             "target_version": self.target_version,
             "traffic": {"stable": self.stable_percent, "new": self.new_percent},
             "verdict": health.verdict.value if health else None,
+            "verdict_is_current": self.fresh if health else None,
             "reason": health.reason if health else None,
             "error_rate": health.error_rate if health else None,
             "stable_error_rate": health.baseline_error_rate if health else None,
@@ -288,6 +290,7 @@ class ReleaseWatcher:
             target_version=svc.target_version, stable_percent=100 - new, new_percent=new,
             health=svc.health if not svc.terminal else None,
             waiting_for=waiting_for(state, svc, self.settings, now), trend=trend, terminal=svc.terminal,
+            fresh=svc.observed_since_shift,
         )
 
 

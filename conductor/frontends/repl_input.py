@@ -186,7 +186,8 @@ def toolbar_text(flights: Sequence[OrchestrationState]) -> str:
     parts = []
     for state in flights:
         for svc in state.services.values():
-            verdict = f" ({svc.health.verdict.value.replace('_', '-')})" if svc.health and not svc.terminal else ""
+            judged = svc.health is not None and not svc.terminal and svc.observed_since_shift  # not a past step's
+            verdict = f" ({svc.health.verdict.value.replace('_', '-')})" if judged and svc.health else ""
             parts.append(f"{svc.name} {svc.status_label}{verdict}")
     if not parts:
         return " nothing in flight · /help for commands · Tab completes"

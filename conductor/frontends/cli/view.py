@@ -187,7 +187,7 @@ def service_line(s: ServiceView) -> str:
     parts = [f"{s.name} {s.phase}", f"traffic {s.stable_percent}/{s.new_percent}"]
     h = s.health
     if h is not None:
-        parts.append(h.verdict.value.replace("_", "-"))
+        parts.append(h.verdict.value.replace("_", "-") + ("" if s.fresh else " (the step before)"))
         parts.append(f"err {_num(h.error_rate, '.2f')}% (stable {_num(h.baseline_error_rate, '.2f')}%)")
         parts.append(f"{h.percentile} {_num(h.latency_ms, '.0f')}ms ({_num(h.baseline_latency_ms, '.0f')}ms)")
     if s.waiting_for:
@@ -231,6 +231,8 @@ def _release(release: ReleaseView) -> list[RenderableType]:
         errors = f"{_num(h.error_rate, '.2f')}%/{_num(h.baseline_error_rate, '.2f')}%"
         latency = f"{_num(h.latency_ms, '.0f')}/{_num(h.baseline_latency_ms, '.0f')}ms"
         verdict = Text(h.verdict.value.replace("_", "-"), style=_VERDICT_STYLE.get(h.verdict.value, ""))
+        if not s.fresh:  # judged at the step before this split: the next check judges this one
+            verdict = Text(f"({h.verdict.value.replace('_', '-')})", style="dim")
         rates = [p.error_rate for p in s.trend]
         ceiling = max([*(r for r in rates if r is not None), 2 * (h.baseline_error_rate or 0.0), 0.01])  # stable: ▄
         table.add_row(s.name, phase, traffic, errors, latency, verdict, sparkline(rates[-8:], ceiling))
