@@ -1,20 +1,25 @@
-"""Benchmark: traffic changes under load drop nothing — 20 blue-green flips and 20 canary weight changes.
+"""Benchmark: traffic changes under load drop nothing — flips, canary steps, and a kill -9 of `conductor up`.
 
-    python tools/bench_hitless.py [--rate 600] [--interval 0.3]
+    python tools/bench_hitless.py [--rate 600] [--interval 0.3] [--router builtin haproxy]
 
 A service of the bundled demo app (2 instances per slot, ~1 ms of work per request) runs under
-`conductor up` with both slots deployed. An open-loop load of ``--rate`` requests/s (aiohttp,
-keep-alive connections) goes through its router for three phases: steady state (no change), 20
-blue-green flips (100/0 <-> 0/100), and 20 canary weight changes (5% ... 75%), one change every
-``--interval`` seconds through the control API, as `conductor orchestrate` makes them. The table
-gives, per phase, failed requests (goal: 0) and the latency percentiles, with p99 as a ratio of
-the steady state's p99 measured in the same run.
+`conductor up` with both slots deployed, once per data plane (the built-in router, and HAProxy
+driven by Conductor when `haproxy` is installed). An open-loop load of ``--rate`` requests/s
+(aiohttp, keep-alive connections) goes through the service's port for four phases: steady state
+(no change), 20 blue-green flips (100/0 <-> 0/100), 20 canary weight changes (5% ... 75%), one
+change every ``--interval`` seconds through the control API as `conductor orchestrate` makes
+them, and a SIGKILL of the control process followed by a new `conductor up` that adopts the data
+plane. The table gives, per data plane and phase, failed requests (goal: 0) and the latency
+percentiles, with p99 as a ratio of the same data plane's steady-state p99 in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -60,17 +65,14 @@ class Recorder:
         return thread
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=600.0, help="requests per second (default 600)")
-    parser.add_argument("--interval", type=float, default=0.3, help="seconds between two changes")
-    parser.add_argument("--steady", type=float, default=6.0, help="seconds of steady state")
-    args = parser.parse_args()
+def run_phases(router: str, args: argparse.Namespace) -> list[list[object]]:
     service = {
         "command": [sys.executable, str(DEMO_APP), "--version", "{version}", "--latency-ms", "1"],
         "readinessTimeout": 20,
     }
-    with LocalWorkspace(local_config({"bench": service}, replicas=2)) as ws:
+    config = local_config({"bench": service}, replicas=2)
+    config["platform"]["router"] = router
+    with LocalWorkspace(config) as ws:
         status = ws.up()
         ws.platform.deploy("bench", "green", "v2", replicas=2)
         recorder = Recorder(args.rate, f"http://127.0.0.1:{status['routers']['bench']}/")
@@ -92,9 +94,18 @@ def main() -> None:
             ws.platform.set_weights("bench", {"blue": 100 - green, "green": green})
             time.sleep(args.interval)
         phases["20 canary weight changes"] = (begin, time.monotonic())
+        begin = time.monotonic()
+        assert ws.control is not None
+        ws.control.send_signal(signal.SIGKILL)  # no cleanup at all: the data plane must carry on alone
+        ws.control.wait(timeout=30)
+        time.sleep(2.0)
+        ws.up()  # adopts the data plane and the instances
+        ws.platform.set_weights("bench", {"blue": 50, "green": 50})  # driven by the new control process
+        time.sleep(1.0)
+        phases["kill -9 of the control process, 2 s down, up again"] = (begin, time.monotonic())
         recorder.stop.set()
         thread.join(timeout=15)
-    rows = []
+    rows: list[list[object]] = []
     steady_p99 = 0.0
     for name, (start, end) in phases.items():
         window = [s for s in recorder.samples if start <= s[0] < end]
@@ -104,6 +115,7 @@ def main() -> None:
         steady_p99 = steady_p99 or p99
         rows.append(
             [
+                router,
                 name,
                 len(window),
                 f"{len(window) / (end - start):.0f}",
@@ -114,9 +126,25 @@ def main() -> None:
                 f"{p99 / steady_p99:.2f}x",
             ]
         )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=600.0, help="requests per second (default 600)")
+    parser.add_argument("--interval", type=float, default=0.3, help="seconds between two changes")
+    parser.add_argument("--steady", type=float, default=6.0, help="seconds of steady state")
+    parser.add_argument(
+        "--router", nargs="+", choices=["builtin", "haproxy"], help="data planes (default: both if haproxy is there)"
+    )
+    args = parser.parse_args()
+    routers = args.router or (["builtin", "haproxy"] if shutil.which("haproxy") else ["builtin"])
+    rows = [row for router in routers for row in run_phases(router, args)]
+    load = os.getloadavg()
     print_table(
-        f"Hitless switching at {args.rate:g} requests/s offered (one change every {args.interval:g} s)",
-        ["phase", "requests", "req/s", "failed", "p50 ms", "p95 ms", "p99 ms", "p99 vs steady"],
+        f"Hitless switching at {args.rate:g} requests/s offered (one change every {args.interval:g} s; "
+        f"{os.cpu_count()} cores, load average {load[0]:.2f} at the end)",
+        ["data plane", "phase", "requests", "req/s", "failed", "p50 ms", "p95 ms", "p99 ms", "p99 vs steady"],
         rows,
     )
 
