@@ -76,7 +76,7 @@ def build_report(
         "instances": instances,
         "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else _next_steps(conductor, state),
         "signals": [s.to_dict() for s in emitted],
-        "notes": [n for n in notes if n],
+        "notes": [*_held(state), *(n for n in notes if n)],
         "brain": state.brain if state else None,
         "usage": {"turns": state.turns if state else 0, **usage},
         "exit_code": exit_code,
@@ -99,6 +99,15 @@ def build_report(
     # Notes, failures and reasons carry text from outside (model, API errors, platform, config):
     # only the signals Conductor emitted may read as signals, and no secret is shown.
     return safe_report(markdown, emitted), safe_data(data)
+
+
+def _held(state: OrchestrationState | None) -> list[str]:
+    """A release a person paused says so first, whatever else the report says."""
+    if state is None or not state.in_flight or state.paused is None:
+        return []
+    why = f" ({state.paused.reason})" if state.paused.reason else ""
+    return [f"Paused by {state.paused.actor}{why}: nothing moves it forward until a person resumes or promotes it "
+            "(resume, promote); the watchdog still judges it and rollback stays available"]
 
 
 def _refused_steps(command: Command, state: OrchestrationState | None) -> list[str]:

@@ -150,9 +150,7 @@ class ReleaseVerbs:
                 continue
             self.journal.append(ReleasePaused(reason=why), at=self.bundle.clock.now(), actor=actor,
                                 orchestration=state.id)
-            notes.append(f"paused orchestration #{state.id} ({state.strategy} of {', '.join(state.services)}): "
-                         "nothing moves it forward until `conductor resume` or `conductor promote`; the watchdog "
-                         "still judges it and rollback stays available")
+            notes.append(f"paused orchestration #{state.id} ({state.strategy} of {', '.join(state.services)})")
         return self._result(Command("status"), None, [], EXIT_OK, notes=notes)
 
     def resume(self: _Session, *, actor: str = "person:cli", on_signal: SignalSink = None,

@@ -207,8 +207,11 @@ def test_a_resume_by_a_program_does_not_lift_a_pause(conductor: Conductor, works
 
 def test_promote_lifts_a_pause(conductor: Conductor) -> None:
     conductor.run("canary 5", actor=ACTOR)
-    conductor.pause(reason="lunch", actor=ACTOR)
+    paused = conductor.pause(reason="lunch", actor=ACTOR)
+    assert "Paused by person:test (lunch): nothing moves it forward" in paused.report
+    assert "Paused by person:test (lunch)" in conductor.run("status").report  # every report says so
     result = conductor.promote(actor=ACTOR)
+    assert "Paused by" not in result.report
     assert set(percents(result).values()) == {25}
     [state] = conductor.in_flight()
     assert state.paused is None
@@ -338,3 +341,20 @@ def test_releases_list_each_service(conductor: Conductor) -> None:
     rows = {r.service: r for r in conductor.releases()}
     assert rows["api"].version == "v1.0.0" and rows["api"].last_release == 1
     assert rows["api"].in_flight == "canary #1: Awaiting approval (5% → 25%), paused by person:test"
+
+
+def test_an_undo_to_a_version_that_is_now_bad_is_rolled_back_by_the_judge(workspace: Workspace) -> None:
+    config = release_config(scaleDownDelay=600)
+    # The version before the release is the worse one (the release fixed it): undoing to it is a
+    # regression against what now serves, and the judge says so as it would of any release.
+    config["platform"] = {"kind": "sim", "versions": {"api@v1.0.0": {"errorRate": 40}}}
+    workspace.write_config(config)
+    conductor = Conductor.from_config(workspace.config_path)
+    try:
+        assert conductor.run("blue-green", actor=ACTOR).exit_code == 0
+        undo = conductor.undo("api", actor=ACTOR)
+        assert undo.exit_code == EXIT_ROLLED_BACK
+        assert [s.kind for s in undo.signals] == ["ROLLBACK"] and "error rate" in undo.signals[0].reason
+        assert serving(conductor, "api") == "v1.1.0"  # back on the release the undo tried to take back
+    finally:
+        conductor.close()

@@ -11,7 +11,7 @@ from conductor.frontends.cli.verb_output import add_verb_options, open_conductor
 DESCRIPTION = """Approve the next step of the release in flight, and carry it there.
 
   conductor promote               = the approval `canary` (the next configured step, e.g. 5% -> 25%)
-  conductor promote api           = `canary <next> api`: that service only
+  conductor promote api           = `canary 25 api` (when 25% is the next step): that service only
   conductor promote --full        = `canary 100`: straight to 100% for a canary already in flight
 
 On a blue-green or rolling release in flight, promote approves the switch and continues it. A
