@@ -331,6 +331,15 @@ def describe_errors(
         elif error["type"] == "value_error" and isinstance(error.get("ctx", {}).get("error"), ConfigPathError):
             path_error = error["ctx"]["error"]
             lines.append(f"{source}: {json_path(path_error.path)}: {path_error}")
+        elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") in _PATTERN_RULES:
+            rule = _PATTERN_RULES[error["ctx"]["pattern"]]
+            lines.append(f"{source}: {where}: {json.dumps(error['input'])} is not {rule}")
+        elif error["type"] == "literal_error" and isinstance(error.get("input"), str):
+            options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+            close = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            lines.append(f"{source}: {where}: must be one of {', '.join(map(repr, options))}, "
+                         f"got {_json_kind(error['input'])}{hint}")
         elif error["type"] in _EXPECTED:
             lines.append(f"{source}: {where or '(top level)'}: must be {_EXPECTED[error['type']]}, "
                          f"got {_json_kind(error['input'])}")
@@ -339,6 +348,17 @@ def describe_errors(
             lines.append(f"{source}: {where or '(top level)'}: {message}")
     return "\n".join(lines)
 
+
+# Each name pattern's rule in words, for a person, not a regex.
+_PATTERN_RULES = {
+    SERVICE_NAME_PATTERN: "a valid service name: 1 to 63 characters, lowercase letters, digits and '-', "
+    "starting and ending with a letter or digit (e.g. api, checkout-v2; it names hosts and Kubernetes objects)",
+    DNS_LABEL_PATTERN: "a valid name: 1 to 63 characters, lowercase letters, digits and '-', starting and ending "
+    "with a letter or digit (a DNS label)",
+    VERSION_PATTERN: "a valid version: 1 to 128 characters, letters, digits, '.', '_', '+' and '-', starting with "
+    "a letter or digit (e.g. v1.2.0)",
+    ENV_NAME_PATTERN: "a valid environment variable name: letters, digits and '_', not starting with a digit",
+}
 
 # Strict types: what a field wanted, said in JSON's words (a string is never coerced).
 _EXPECTED = {
@@ -375,15 +395,6 @@ def _without_union_tags(loc: tuple[str, ...], root: type[BaseModel]) -> tuple[st
         if field is None:
             model = None
             continue
-        elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") in _PATTERN_RULES:
-            rule = _PATTERN_RULES[error["ctx"]["pattern"]]
-            lines.append(f"{source}: {where}: {json.dumps(error['input'])} is not {rule}")
-        elif error["type"] == "literal_error" and isinstance(error.get("input"), str):
-            options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-            close = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            lines.append(f"{source}: {where}: must be one of {', '.join(map(repr, options))}, "
-                         f"got {_json_kind(error['input'])}{hint}")
         annotation = field.annotation
         if getattr(annotation, "__origin__", None) in (dict, list) and parts:
             out.append(parts.pop(0))  # a dict key or a list index
@@ -393,17 +404,6 @@ def _without_union_tags(loc: tuple[str, ...], root: type[BaseModel]) -> tuple[st
             tag = parts.pop(0)
             annotation = next((m for m in members if tag in str(m.model_fields["kind"].annotation)), None)
         elif len([a for a in getattr(annotation, "__args__", ()) if a is not type(None)]) > 1 and parts \
-# Each name pattern's rule in words, for a person, not a regex.
-_PATTERN_RULES = {
-    SERVICE_NAME_PATTERN: "a valid service name: 1 to 63 characters, lowercase letters, digits and '-', "
-    "starting and ending with a letter or digit (e.g. api, checkout-v2; it names hosts and Kubernetes objects)",
-    DNS_LABEL_PATTERN: "a valid name: 1 to 63 characters, lowercase letters, digits and '-', starting and ending "
-    "with a letter or digit (a DNS label)",
-    VERSION_PATTERN: "a valid version: 1 to 128 characters, letters, digits, '.', '_', '+' and '-', starting with "
-    "a letter or digit (e.g. v1.2.0)",
-    ENV_NAME_PATTERN: "a valid environment variable name: letters, digits and '_', not starting with a digit",
-}
-
                 and not any(_field_by_alias(m, parts[0]) for m in members):
             parts.pop(0)  # a plain union names the member it tried ("constrained-int")
         model = annotation
