@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conductor.frontends.dashboard import pages
-from conductor.frontends.dashboard.server import Dashboard, Served
+from conductor.frontends.dashboard.served import Served
+from conductor.frontends.dashboard.server import Dashboard
 from conductor.journal.state import fold
 from conductor.readonly_journal import ReadOnlyJournal
 from conductor.release_history import ReleaseHistory

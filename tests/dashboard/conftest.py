@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conductor.frontends.dashboard.server import Dashboard, Served
+from conductor.frontends.dashboard.served import Served
+from conductor.frontends.dashboard.server import Dashboard
 from conductor.session import Conductor
 from tests.conftest import Workspace, release_config
 

@@ -53,7 +53,8 @@ def _port(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # deferred: the session and aiohttp load when the dashboard runs, not on `conductor --help`
-    from conductor.frontends.dashboard.server import Dashboard, Served
+    from conductor.frontends.dashboard.served import Served
+    from conductor.frontends.dashboard.server import Dashboard
     from conductor.session import Conductor
 
     try:

@@ -1,7 +1,8 @@
 """The dashboard front end: ``conductor dashboard`` (a token-protected local web page, live) and
 the shareable report file (``conductor report --html``), drawn from the journal.
 
-    server.py    the aiohttp application: token, read-only unless --allow-actions, CSRF, live updates
+    server.py    the aiohttp application: pages, live updates, actions only with --allow-actions
+    access.py    the token, the Host check, CSRF, the security headers; served.py the socket
     pages.py     the pages (jinja2, everything escaped and neutralised), shared with the report file
     charts.py    which series go into which chart; svg.py / png.py draw a chart
     actions.py   what a person may do from the page, said exactly, done through the session

@@ -2,31 +2,23 @@
 
 Who may see it, who may act, and how:
 
-- **Loopback by default, a token in the URL.** The URL printed at start carries a random token
-  (like a notebook server); every request without it — query ``token=``, the cookie the first
-  page sets, or ``Authorization: Bearer`` — gets 401, compared in constant time. On loopback the
-  ``Host`` header must name loopback too, so a web page elsewhere cannot reach it by DNS rebinding.
+- **Loopback by default, a token in the URL** (like a notebook server): every request without it
+  gets 401 (:mod:`.access`: the token, the Host check, CSRF, the security headers).
 - **Read-only unless started with ``--allow-actions``.** Without it there is no form, and every
   POST gets 405. With it, an action is a POST that carries a CSRF token bound to the browser's
-  session cookie (an HMAC of it under a per-process secret) and an ``Origin`` equal to the
-  dashboard's own, after a confirmation page that says exactly what will happen
-  (:mod:`.actions`); it runs through the session, journaled as ``person:dashboard``.
+  session and an ``Origin`` equal to the dashboard's own, after a confirmation page that says
+  exactly what will happen (:mod:`.actions`); it runs through the session, journaled as
+  ``person:dashboard``.
 - **Read from the journal, never written, never locked.** Pages fold the journal with
   :class:`~conductor.release_history.ReleaseHistory` (incremental, cached per release) through a
   read-only connection, so the dashboard follows a release that another process drives.
 - **Live.** A page subscribes to ``/stream/…`` (server-sent events); the server polls the journal
   every ``poll`` seconds and pushes the re-rendered region when something was appended.
-
-Responses carry ``Content-Security-Policy`` (scripts from this origin only, nothing fetched from
-elsewhere), ``Referrer-Policy: same-origin`` (the token is in the URL: no other site is told it;
-``no-referrer`` would make the browser send ``Origin: null`` on the page's own forms) and
-``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import secrets
@@ -43,7 +35,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from conductor.errors import ConductorError
-from conductor.frontends.dashboard import actions, pages, png, svg
+from conductor.frontends.dashboard import access, actions, pages, png, svg
 from conductor.frontends.dashboard.charts import service_charts
 from conductor.journal.store import Journal
 from conductor.output import safe_text
@@ -53,10 +45,6 @@ from conductor.release_history import ReleaseHistory, releases
 if TYPE_CHECKING:
     from conductor.session import Conductor
 
-TOKEN_COOKIE, SESSION_COOKIE = "conductor_token", "conductor_session"
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 STATIC = {"live.js": "text/javascript", "dashboard.css": "text/css"}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -164,43 +152,23 @@ class Dashboard:
 
     @web.middleware
     async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not self._host_allowed(request):
-            return self._headers(web.Response(status=421, text="421: wrong Host for this dashboard\n"))
-        supplied = request.query.get("token") or _bearer(request) or request.cookies.get(TOKEN_COOKIE) or ""
-        if not hmac.compare_digest(supplied.encode(), self.token.encode()):
-            return self._headers(web.Response(
+        if not access.host_allowed(request.host, self.bound_host):
+            return access.secured(web.Response(status=421, text="421: wrong Host for this dashboard\n"))
+        if not access.token_ok(request, self.token):
+            return access.secured(web.Response(
                 status=401, text="401: this dashboard needs the token from the URL `conductor dashboard` printed\n"))
         if request.method not in ("GET", "HEAD") and not self.allow_actions:
-            return self._headers(web.Response(
+            return access.secured(web.Response(
                 status=405, headers={"Allow": "GET"},
                 text="405: this dashboard is read-only; start it with --allow-actions to act from the page\n"))
         response = await handler(request)
         if not response.prepared:
-            self._headers(response)
-            if request.cookies.get(TOKEN_COOKIE) != self.token:
-                response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="Strict", path="/")
-            if not request.cookies.get(SESSION_COOKIE):
-                response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(18), httponly=True, samesite="Strict",
-                                    path="/")
-        return response
-
-    def _host_allowed(self, request: web.Request) -> bool:
-        if self.bound_host not in LOOPBACK:
-            return True  # bound elsewhere on purpose: the token is the lock
-        host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
-        return host in LOOPBACK
-
-    @staticmethod
-    def _headers(response: web.StreamResponse) -> web.StreamResponse:
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
+            access.secured(response)
+            access.remember(request, response, self.token)
         return response
 
     def _csrf(self, session: str) -> str:
-        return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
+        return access.csrf_token(self._secret, session)
 
     def _html(self, text: str, status: int = 200) -> web.Response:
         return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
@@ -321,7 +289,7 @@ class Dashboard:
                       stamp: str) -> web.StreamResponse:
         """Push ``render``'s region whenever it has something new (it returns None otherwise)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
-        self._headers(response)
+        access.secured(response)
         await response.prepare(request)
         quiet = 0.0
         try:
@@ -357,7 +325,7 @@ class Dashboard:
         if not self.allow_actions:
             return self._message("Read-only", "This dashboard is read-only: start it with --allow-actions.", 403,
                                  back=f"/release/{release}")
-        session = request.cookies.get(SESSION_COOKIE)
+        session = request.cookies.get(access.SESSION_COOKIE)
         if not session:  # the first page sets it; a confirmation needs one to bind the form to
             raise web.HTTPSeeOther(self.raw_link(f"/release/{release}"))
         plan = await asyncio.to_thread(self._plan, release, name)
@@ -371,7 +339,7 @@ class Dashboard:
     async def act(self, request: web.Request) -> web.StreamResponse:
         release, name = int(request.match_info["id"]), request.match_info["action"]
         form = await request.post()
-        session = request.cookies.get(SESSION_COOKIE, "")
+        session = request.cookies.get(access.SESSION_COOKIE, "")
         supplied = form.get("csrf")
         if not session or not isinstance(supplied, str) or not hmac.compare_digest(
                 supplied.encode(), self._csrf(session).encode()):
@@ -415,64 +383,3 @@ class Dashboard:
         return False
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:] if header.startswith("Bearer ") else None
-
-
-class Served:
-    """The dashboard on a real socket in a thread of its own (the CLI runs it in the main thread
-    with :meth:`serve_forever`; tests start and stop it around their requests)."""
-
-    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.dashboard, self.host, self.port = dashboard, host, port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping: asyncio.Event | None = None
-        self._prewarm: asyncio.Future[None] | None = None
-
-    async def start_async(self) -> None:
-        self._runner = web.AppRunner(self.dashboard.app(), shutdown_timeout=0.25, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.dashboard.port = int(self._runner.addresses[0][1])
-        self.dashboard.bound_host = self.host
-        self._prewarm = asyncio.get_running_loop().run_in_executor(None, self.dashboard.prewarm)
-
-    async def stop_async(self) -> None:
-        if self._prewarm is not None:
-            await asyncio.gather(self._prewarm, return_exceptions=True)  # a prewarm error shows on the page
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def start(self) -> Served:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stopping = asyncio.Event()
-            try:
-                await self.start_async()
-            except BaseException as exc:
-                failure.append(exc)
-                return
-            finally:
-                ready.set()
-            await self._stopping.wait()
-            await self.stop_async()
-
-        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="dashboard", daemon=True)
-        self._thread.start()
-        ready.wait(30)
-        if failure:
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (asyncio.run ends whatever stream is still open) and wait for the thread."""
-        if self._loop is not None and self._stopping is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-            self._thread.join(10)
