@@ -32,7 +32,7 @@ def add_parser(subparsers: Any) -> None:
         "dashboard", help="serve the releases as a live local web page (token in the URL; read-only by default)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "stopped (Ctrl-C or SIGTERM)", 1: None,
+        epilog=exit_codes.epilog({0: "stopped (Ctrl-C or SIGTERM)", 1: "an unexpected error (a bug)",
                                   2: "bad usage or config, or the port is taken"}),
     )
     add_config_option(parser)

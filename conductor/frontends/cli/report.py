@@ -30,8 +30,8 @@ def add_parser(subparsers: Any) -> None:
         "report", help="one release as a shareable HTML or markdown file, with its charts (SVG/PNG)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "written", 1: None, 2: "bad usage or config, no such release, or a file "
-                                  "that cannot be written"}),
+        epilog=exit_codes.epilog({0: "written", 1: "an unexpected error (a bug)",
+                                  2: "bad usage or config, no such release, or a file that cannot be written"}),
     )
     add_config_option(parser)
     parser.add_argument("release", nargs="?", type=_release, help="the release number (default: the latest)")
