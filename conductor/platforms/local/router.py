@@ -60,7 +60,15 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"
 BUFFER_LIMIT = 64 * 1024  # a body up to this size is held whole: the instance is chosen once it is here
 POOL_PER_BACKEND = 256  # idle keep-alive connections kept per instance
 CONNECT_TIMEOUT = 5.0
-_REASONS = {400: b"Bad Request", 499: b"Client Closed Request", 502: b"Bad Gateway", 503: b"Service Unavailable"}
+MAX_HEAD = 64 * 1024  # request line and headers: a client sending more is refused (431), not buffered
+IDLE_TIMEOUT = 120.0  # a keep-alive client connection with no request for this long is closed
+_REASONS = {
+    400: b"Bad Request",
+    431: b"Request Header Fields Too Large",
+    499: b"Client Closed Request",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+}
 
 
 def _plain(status: int, text: str, close: bool) -> bytes:
@@ -136,6 +144,8 @@ class _Downstream(asyncio.Protocol):
         self.peer = b"unknown"
         self.closed = False
         self._corked: list[bytes] | None = None
+        self.head_size = 0
+        self.last_active = time.monotonic()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -147,12 +157,16 @@ class _Downstream(asyncio.Protocol):
         self.router._clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._refuse(400, "protocol upgrades are not proxied\n")
         except httptools.HttpParserError:
-            self._refuse(400, "malformed HTTP request\n")
+            if self.head_size > MAX_HEAD:
+                self._refuse(431, f"request line and headers over {MAX_HEAD} bytes\n")
+            else:
+                self._refuse(400, "malformed HTTP request\n")
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -215,14 +229,22 @@ class _Downstream(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.current = _Exchange(self)
+        self.head_size = 0
 
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
         self.current.url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.current is not None
         self.current.headers.append((name, value))
+        self._count_head(len(name) + len(value))
+
+    def _count_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > MAX_HEAD:
+            raise httptools.HttpParserError("request head too large")
 
     def on_headers_complete(self) -> None:
         exchange = self.current
@@ -543,6 +565,7 @@ class Router:
         self._pool: dict[str, list[_Upstream]] = {}
         self._clients: set[_Downstream] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
 
     # -- control (event loop thread) -----------------------------------------------------------
@@ -590,6 +613,16 @@ class Router:
             raise PlatformError(f"{self.service}: router cannot listen on {self.host}:{self.port}: {exc}") from None
         if self.port == 0:
             self.port = int(self._server.sockets[0].getsockname()[1])
+        self._sweeper = loop.create_task(self._sweep_idle())
+
+    async def _sweep_idle(self) -> None:
+        """Close keep-alive client connections idle for :data:`IDLE_TIMEOUT` (one pass every few seconds)."""
+        while not self._stopping:
+            await asyncio.sleep(min(IDLE_TIMEOUT / 4, 10.0))
+            cutoff = time.monotonic() - IDLE_TIMEOUT
+            for client in list(self._clients):
+                if not client.queue and client.last_active < cutoff:
+                    client._close()
 
     async def drain(self, slot: Slot, timeout: float) -> bool:
         """Wait until no request is in flight to ``slot``; False if ``timeout`` ran out first."""
@@ -611,6 +644,8 @@ class Router:
     async def stop(self, timeout: float = 5.0) -> None:
         """Stop listening, let requests in flight finish (up to ``timeout``), then close every connection."""
         self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + timeout

@@ -167,3 +167,9 @@ def test_a_slot_with_no_instance_answers_503_counted_against_it(rig: Rig) -> Non
     assert response.status_code == 503 and "no green instance is serving" in response.text
     green = rig.router.stats.slots["green"]
     assert green.requests_total == 1 and green.errors_total == 1
+
+
+def test_a_request_head_over_the_limit_is_refused_not_buffered(rig: Rig) -> None:
+    answer = raw_exchange(rig.router.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert rig.router.stats.slots["blue"].errors_total == 0  # the client's fault, not the slot's
