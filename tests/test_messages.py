@@ -131,3 +131,15 @@ def test_config_errors_say_the_rule_in_words_and_suggest_the_kind(workspace: Wor
     with pytest.raises(ConfigError) as bad_version:
         parse_config({"orchestration": {"services": ["api"]}, "release": {"api": "-1"}}, "c.json")
     assert 'release.api: "-1" is not a valid version' in str(bad_version.value)
+
+
+def test_mcp_reports_name_the_tool(workspace: Workspace) -> None:
+    from conductor.frontends.mcp.server import _report_result
+
+    workspace.write_config(CANARY)
+    result = Conductor.from_config(workspace.config_path).run("/orchestrate canary 10", actor="person:mcp")
+    shown = _report_result(result)
+    text = shown.content[0].text  # type: ignore[union-attr]
+    assert "Approve the ramp-up to 25%: the `orchestrate` tool with `canary 25`" in text
+    assert shown.structured_content is not None
+    assert shown.structured_content["next_steps"][0].endswith("`/orchestrate canary 25`")  # the engine's words

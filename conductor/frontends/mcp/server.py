@@ -74,6 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from conductor import toolbox
 from conductor.errors import EXIT_ERROR, ConductorError
 from conductor.frontends.mcp.backend import McpBackend, NotApproved
+from conductor.frontends.phrasing import for_mcp
 from conductor.output import safe_data, safe_text
 from conductor.schema import report_json_schema
 from conductor.tools.runtime import ProgressSink
@@ -330,8 +331,10 @@ def _decider(planned: Planned, answer: Any, what: str, cannot_ask: str) -> Calla
 
 
 def _report_result(result: Any) -> CallToolResult:
+    """The report, its suggested commands in this front end's words (the `orchestrate` tool with
+    `canary 25`, :mod:`conductor.frontends.phrasing`); the structured document stays the engine's."""
     return CallToolResult(
-        content=[TextContent(type="text", text=result.report)],
+        content=[TextContent(type="text", text=for_mcp(result.report))],
         structured_content=result.data,
         is_error=result.exit_code == EXIT_ERROR,
     )
