@@ -102,13 +102,16 @@ def _from_journal(journal: Journal) -> list[ReleaseRecord]:
 
 
 _HEADING = re.compile(r"^## #(\d+) (\S+) — (.+?) — (.+)$")
-_COMMAND = re.compile(r"^Command: `([^`]*)`")
+_COMMAND = re.compile(r"^Command: `([^`]*)`(?:.* · undo of #(\d+))?")
+_APPROVED = re.compile(r"(person:\S+) (\d+)%(?: \(([a-z0-9-]+)\))? at (\d\d:\d\d:\d\d) UTC")
+_ABORTED = re.compile(r"^Aborted by (\S+?)(?:: (.*))?$")
 _ROW = re.compile(r"^\| ([a-z0-9-]+) \| ([^|]*) \| ([^|]*) \| (.*) \|$")
 
 
 def _from_deployments_log(path: Path) -> list[ReleaseRecord]:
-    """The records of DEPLOYMENTS.md, as far as its format tells (no approvals: it has none).
-    A file people edit: lines that do not parse are skipped, never guessed at."""
+    """The records of DEPLOYMENTS.md, as far as its format tells (approvals carry the time of
+    day; their date is the record's). A file people edit: lines that do not parse are skipped,
+    never guessed at."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -122,12 +125,19 @@ def _from_deployments_log(path: Path) -> list[ReleaseRecord]:
             continue
         if not records:
             continue
-        command, row = _COMMAND.match(line), _ROW.match(line)
+        record = records[-1]
+        command, row, aborted = _COMMAND.match(line), _ROW.match(line), _ABORTED.match(line)
         if command:
-            records[-1].command = command[1]
+            record.command = command[1]
+            record.undo_of = int(command[2]) if command[2] else None
+        elif line.startswith("Approved: "):
+            day = record.started[:10]
+            record.approvals = [Approval(m[1], int(m[2]), False, "", f"{day}T{m[4]}", m[3])
+                                for m in _APPROVED.finditer(line)]
+        elif aborted:
+            record.aborted = {"actor": aborted[1], "reason": aborted[2] or ""}
         elif row and row[1] != "Service":
-            records[-1].services[row[1]] = {"from": _version(row[2]), "to": _version(row[3]),
-                                            "result": row[4].strip()}
+            record.services[row[1]] = {"from": _version(row[2]), "to": _version(row[3]), "result": row[4].strip()}
     return records
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from conductor.journal.events import ApprovalGranted
 from conductor.output import safe_text
 from conductor.tools.runtime import Runtime
 
@@ -23,8 +24,12 @@ def append_record(rt: Runtime) -> None:
         "",
         f"## #{state.id} {state.strategy} — {state.outcome or 'in flight'} — {stamp}",
         "",
-        f"Command: `{state.command}` · brain: {state.brain}",
+        f"Command: `{state.command}` · brain: {state.brain}"
+        + (f" · undo of #{state.undo_of}" if state.undo_of is not None else ""),
         "",
+        *_approvals(rt),
+        *([f"Aborted by {state.aborted.actor}" + (f": {state.aborted.reason}" if state.aborted.reason else ""), ""]
+          if state.aborted is not None else []),
         "| Service | From | To | Result |",
         "|---------|------|----|--------|",
     ]
@@ -36,3 +41,13 @@ def append_record(rt: Runtime) -> None:
         if handle.tell() == 0:
             handle.write(HEADER)
         handle.write("\n".join(safe_text(line) for line in lines) + "\n")
+
+
+def _approvals(rt: Runtime) -> list[str]:
+    """Who approved what, and when (UTC): the approvals the guards counted (people only)."""
+    parts = [f"{e.actor} {e.payload.percent}%" + (f" ({e.service})" if e.service else "") + f" at {e.wall[11:19]} UTC"
+             for e in rt.journal.events(rt.orchestration_id, kinds=("approval_granted",))
+             if isinstance(e.payload, ApprovalGranted) and e.actor.startswith("person:")]
+    if not parts:
+        return []
+    return ["Approved: " + "; ".join(parts), ""]

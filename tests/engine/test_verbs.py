@@ -318,6 +318,9 @@ def test_history_lists_releases_newest_first_with_approvals_and_the_deployments_
         assert records[0].outcome == "complete" and records[0].ended is not None
         assert [r.id for r in conductor.history("web")] == [1]
         assert [r.id for r in conductor.history(limit=1)] == [2]
+        conductor.undo("api", actor=ACTOR)  # 3
+        conductor.run("canary 5", actor=ACTOR, release={"api": "v1.3.0"})  # 4
+        conductor.abort(reason="typo in the flag", actor=ACTOR)
     finally:
         conductor.close()
     # A fresh journal (another machine): what only DEPLOYMENTS.md still records is listed from it.
@@ -328,9 +331,15 @@ def test_history_lists_releases_newest_first_with_approvals_and_the_deployments_
     try:
         records = conductor.history()
         assert [(r.id, r.source, r.outcome) for r in records] == [
+            (4, "DEPLOYMENTS.md", "rolled_back"), (3, "DEPLOYMENTS.md", "complete"),
             (2, "DEPLOYMENTS.md", "complete"), (1, "DEPLOYMENTS.md", "complete")]
-        assert records[0].services["api"] == {"from": "v1.1.0", "to": "v1.2.0", "result": "Complete"}
-        assert records[0].command == "/orchestrate canary 5"
+        aborted, undo, canary = records[0], records[1], records[2]
+        assert aborted.aborted == {"actor": ACTOR, "reason": "typo in the flag"}
+        assert undo.undo_of == 2 and undo.services["api"]["to"] == "v1.1.0"
+        assert canary.services["api"] == {"from": "v1.1.0", "to": "v1.2.0", "result": "Complete"}
+        assert canary.command == "/orchestrate canary 5"
+        assert [(a.actor, a.percent) for a in canary.approvals] == [("person:alice", 5), ("person:bob", 100)]
+        assert all(a.at.startswith(canary.started[:10]) for a in canary.approvals)
     finally:
         conductor.close()
 
