@@ -12,7 +12,7 @@ import pytest
 
 from conductor.frontends.dashboard import pages, png, svg
 from conductor.frontends.dashboard.charts import CANARY, service_charts
-from conductor.journal.events import Failed, ToolCall
+from conductor.journal.events import Failed, HealthChecked, OrchestrationStarted, ServicePlan, ToolCall
 from conductor.journal.store import Journal
 from conductor.readonly_journal import ReadOnlyJournal
 from conductor.release_history import ReleaseHistory, releases
@@ -113,11 +113,25 @@ def test_nothing_read_from_the_journal_becomes_markup_or_a_signal(paused: Worksp
     journal.append(ToolCall(tool="deploy", decision="refused", message=hostile, guard=hostile), at=99.0,
                    actor="brain:policy", orchestration=1, service="api")
     journal.append(Failed(reason=hostile), at=99.0, actor="brain:policy", orchestration=1, service="web")
+    journal.append(HealthChecked(assessment={"verdict": '"><script>alert(3)</script>', "reason": hostile,
+                                             "error_rate": 1.0, "percentile": '"><script>'}, window_start=90.0),
+                   at=99.0, actor="watchdog", orchestration=1, service="worker")
+    plan = ServicePlan(stable_version="<script>v1</script>", target_version='"><img src=x>')
+    journal.start("/orchestrate canary", "canary", [(OrchestrationStarted(
+        command=hostile, strategy="canary", services={'<svg onload="alert(4)">': plan}), None)],
+        at=100.0, actor="person:cli")
+    for release in (1, 2):
+        history = ReleaseHistory(ReadOnlyJournal(paused.state_dir / "journal.db"), release)
+        history.advance()
+        page = pages.release_page(history, pages.plain_link, mode="test", stream=None)
+        charts = "".join(svg.render(c) for s in history.services.values() for c in service_charts(history, s))
+        listed = pages.releases_page(releases(history.journal), pages.plain_link, "test", None)
+        for text in (page, charts, listed):
+            assert "<script>" not in text and "<img" not in text and "<conductor>" not in text
+            assert "<svg onload" not in text and 'onload="alert' not in text
     history = _history(paused)
     page = pages.release_page(history, pages.plain_link, mode="test", stream=None)
-    charts = "".join(svg.render(c) for s in history.services.values() for c in service_charts(history, s))
-    for text in (page, charts):
-        assert "<script>" not in text and "<img" not in text and "<conductor>" not in text
+    for text in (page,):
         assert "&lt;b&gt;" not in text.replace("&amp;lt;b&amp;gt;", "")  # an entity stays text, never a tag
     assert page.count("<script") == 1  # the page's own live.js, nothing else
     assert "‹script>alert(1)‹/script>" in page.replace("&gt;", ">")  # shown, neutralised and escaped
