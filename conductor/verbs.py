@@ -112,8 +112,9 @@ class ReleaseVerbs:
         run and no freeze refuses it. Nothing in flight: exit 0, nothing to abort."""
         flights = [s for s in self.in_flight() if service is None or service in s.services]
         why = clean_reason(reason)[:120]
-        if dry_run or not flights:
-            result = self.run(["rollback"], dry_run=dry_run, actor=actor, on_signal=on_signal)
+        if dry_run or not flights:  # the rollback's own answer (and its check of the service's name)
+            result = self.run(["rollback", *([service] if service else [])], dry_run=dry_run, actor=actor,
+                              on_signal=on_signal)
             return result if flights else _with_note(result, NOTHING_IN_FLIGHT.format(verb="abort"))
         for state in flights:
             if state.aborted is None:

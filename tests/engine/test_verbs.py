@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conductor import Conductor, Signal
+from conductor import Conductor, Signal, init_config
 from conductor.config_file import load_config
 from conductor.dispatch import execute
 from conductor.errors import EXIT_ROLLED_BACK, UsageError
@@ -117,10 +117,26 @@ def test_abort_rolls_back_and_keeps_the_release_marked_aborted(conductor: Conduc
     assert conductor.run("canary 5", actor=ACTOR, retry=True).exit_code == 0
 
 
-def test_abort_with_nothing_in_flight_says_so(conductor: Conductor) -> None:
+def test_abort_with_nothing_in_flight_says_so(conductor: Conductor, workspace: Workspace) -> None:
     result = conductor.abort(actor=ACTOR)
     assert result.exit_code == 0
     assert NOTHING_IN_FLIGHT.format(verb="abort") in result.report
+    with pytest.raises(UsageError, match="unknown service 'nope'"):
+        conductor.abort("nope", actor=ACTOR)
+    conductor.run("canary 5", actor=ACTOR)
+    before = workspace.state_files()
+    preview = conductor.abort("api", dry_run=True, actor=ACTOR)
+    assert "would roll back api" in preview.report and workspace.state_files() == before
+
+
+def test_init_config_from_python(tmp_path: Path) -> None:
+    path = init_config(tmp_path, platform="local", services=["api"])
+    assert load_config(path).platform.kind == "local"
+    with pytest.raises(UsageError, match="already exists"):
+        init_config(tmp_path)
+    with pytest.raises(UsageError, match="unknown platform 'ecs'"):
+        init_config(tmp_path / "other", platform="ecs")
+    assert not (tmp_path / "other").exists()
 
 
 class PauseAtFirstTraffic:
