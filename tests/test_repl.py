@@ -4,6 +4,7 @@ terminal shows (readline completion, history, Ctrl-C, Ctrl-D)."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import fcntl
 import io
 import json
@@ -16,6 +17,7 @@ import struct
 import sys
 import termios
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -319,15 +321,30 @@ def _visible(chunk: str) -> str:
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\x07|\r", "", chunk)
 
 
-def terminal(ws: Workspace, tmp_path: Path) -> Terminal:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CONDUCTOR_"))}
-    env.update({"CONDUCTOR_HISTORY": str(tmp_path / "history"), "NO_COLOR": "1", "TERM": "xterm",
-                "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    return Terminal(ws.root, env)
+@pytest.fixture
+def terminal(ws: Workspace, tmp_path: Path) -> Iterator[Callable[[], Terminal]]:
+    """Start ``conductor chat`` in a pseudo-terminal; a REPL a failed test left running is killed."""
+    started: list[Terminal] = []
+
+    def start() -> Terminal:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CONDUCTOR_"))}
+        env.update({"CONDUCTOR_HISTORY": str(tmp_path / "history"), "NO_COLOR": "1", "TERM": "xterm",
+                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        started.append(Terminal(ws.root, env))
+        return started[-1]
+
+    yield start
+    for term in started:
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            if os.waitpid(term.pid, os.WNOHANG) == (0, 0):
+                os.kill(term.pid, 9)
+                os.waitpid(term.pid, 0)
 
 
-def test_in_a_terminal_completion_approval_history_and_ctrl_d(ws: Workspace, tmp_path: Path) -> None:
-    term = terminal(ws, tmp_path)
+def test_in_a_terminal_completion_approval_history_and_ctrl_d(
+    ws: Workspace, tmp_path: Path, terminal: Callable[[], Terminal]
+) -> None:
+    term = terminal()
     term.expect("brain: offline policy brain")
     term.expect("conductor> ")
     term.expect("nothing in flight · /help for commands")  # the bottom toolbar
@@ -350,12 +367,12 @@ def test_in_a_terminal_completion_approval_history_and_ctrl_d(ws: Workspace, tmp
     assert [e.actor for e in ws.journal_events("approval_granted")] == ["person:repl"] * 2
 
 
-def test_in_a_terminal_ctrl_c_mid_bake_rolls_back(ws: Workspace, tmp_path: Path) -> None:
+def test_in_a_terminal_ctrl_c_mid_bake_rolls_back(ws: Workspace, terminal: Callable[[], Terminal]) -> None:
     config = json.loads(json.dumps(CANARY))
     config["orchestration"].update({"strategy": "blue-green", "bakeTime": 3600})
     config["platform"] = {"kind": "sim", "timeScale": 0.01}  # a 10 s interval takes 0.1 s
     ws.write_config(config)
-    term = terminal(ws, tmp_path)
+    term = terminal()
     term.expect("conductor> ")
     term.type("/orchestrate blue-green\r")
     term.expect("baking api")
