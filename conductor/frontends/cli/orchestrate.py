@@ -28,7 +28,8 @@ DESCRIPTION = """Run the spec's /orchestrate command.
   conductor orchestrate rollback [service]  roll back one service, or every one in flight
 
 A canary pauses for approval before each ramp-up (state is kept; exit 0). Running
-`canary 25` later is the approval for 25%; `canary 100` promotes. `canary 100` with no
+`canary 25` later is the approval for 25% (`canary 25 api`: for api alone; `conductor
+promote` approves the next step); `canary 100` promotes. `canary 100` with no
 canary in flight is refused (it would be a one-step cutover): use blue-green, a small
 first step, or --full-cutover. Rerunning the same strategy command resumes an
 orchestration that was interrupted.
