@@ -227,3 +227,17 @@ def test_each_chart_is_served_on_its_own_as_svg_and_png(read_only: Dashboard) ->
     assert body.startswith(b"\x89PNG\r\n\x1a\n")
     assert request(read_only, path_of(read_only.url("/release/1/chart/nope-errors.svg"))).status == 404
     assert request(read_only, path_of(read_only.url("/release/1/chart/web-latency.gif"))).status == 404
+
+
+def test_the_releases_list_streams_each_outcome(read_only: Dashboard, paused: Workspace) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", read_only.port, timeout=20)
+    conn.request("GET", path_of(read_only.url("/stream/releases")))
+    response = conn.getresponse()
+    update = _next_update(response)
+    assert 'data-release="1"' in update and "in flight" in update
+    start_canary(paused, "/orchestrate rollback", expect=3)
+    deadline = time.monotonic() + 20
+    while 'class="outcome rolled_back"' not in update:
+        assert time.monotonic() < deadline
+        update = _next_update(response)
+    conn.close()
