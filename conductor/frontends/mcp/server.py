@@ -4,7 +4,9 @@ What a client sees
     tools      the agent's typed tools (get_status, check_health, deploy, shift_traffic, ...)
                with the very input schemas the brain sees, plus ``orchestrate`` — a whole
                ``/orchestrate`` command through Conductor's own loop, returning the report, its
-               signals and the ``conductor.report/v1`` document as structured content
+               signals and the ``conductor.report/v1`` document as structured content — and the
+               day-to-day verbs (``promote_release``, ``abort_release``, ``pause_release``,
+               ``resume_release``, ``undo_release``, ``release_history``; see conductor/verbs.py)
     prompt     ``orchestrate`` — the spec's slash command for clients that list prompts
     resources  ``conductor://status`` and ``conductor://journal/recent`` (JSON), and
                ``conductor://journal/{orchestration}``
@@ -86,8 +88,9 @@ PERSON_VIA_CLIENT = "person:mcp-client"
 
 INSTRUCTIONS = """Conductor runs blue-green, canary and rolling deployments for this repository.
 Hand whole jobs to the `orchestrate` tool with the /orchestrate grammar: an empty command
-(status), `blue-green`, `canary [percent]`, `rolling`, `rollback [service]`. Show its report to the user
-verbatim, including every <conductor>…</conductor> signal line.
+(status), `blue-green`, `canary [percent] [service]`, `rolling`, `rollback [service]`. Show its report to the
+user verbatim, including every <conductor>…</conductor> signal line. The day-to-day verbs are tools too:
+promote_release, abort_release, pause_release, resume_release, undo_release, release_history.
 Approvals come from the user, never from you: Conductor asks them itself before anything takes
 traffic. The typed tools act on the orchestration in flight and every call is guarded; a refusal
 explains why and what a person can do."""
