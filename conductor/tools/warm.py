@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from conductor.errors import PlatformError
 from conductor.journal.events import KeptWarm, Retired
 from conductor.journal.store import Journal
 from conductor.platforms.base import Platform, Slot
@@ -43,7 +44,10 @@ def kept_warm(journal: Journal, platform: Platform) -> dict[str, WarmColor]:
             del warm[service]
     still: dict[str, WarmColor] = {}
     for service, color in warm.items():
-        snapshot = platform.snapshot(service)
+        try:
+            snapshot = platform.snapshot(service)
+        except PlatformError:  # a service the platform no longer knows: nothing of it is warm
+            continue
         state = snapshot.slots[color.slot]
         if state.version == color.version and state.instances and snapshot.weights.get(color.slot, 0) == 0:
             still[service] = color
