@@ -152,3 +152,22 @@ def test_sparkline_scales_and_shows_gaps() -> None:
     assert sparkline([0.0, 1.0, None, 2.0], ceiling=2.0) == "▁▄ █"
     assert sparkline([]) == ""
     assert sparkline([0.0, 0.0]) == "▁▁"
+
+
+def test_a_paused_release_says_who_paused_it_and_what_carries_it_on(workspace: Workspace) -> None:
+    from conductor.frontends.repl_input import toolbar_text
+
+    workspace.write_config(CANARY)
+    conductor = Conductor.from_config(workspace.config_path)
+    conductor.run("/orchestrate canary 10")
+    conductor.pause(reason="dashboards look odd")
+    watcher = ReleaseWatcher(ReadOnlyJournal(workspace.state_dir / "journal.db"), conductor.config.orchestration)
+    release = watcher.refresh().releases[0]
+    assert release.status == "paused"
+    assert release.services[0].waiting_for == ("resume: paused by person:cli: dashboards look odd "
+                                               "(`resume` or `promote` carries it on)")
+    assert release.events[-1].text == "paused by person:cli: dashboards look odd"
+    assert toolbar_text(conductor.in_flight()).endswith(" │ #1 paused by person:cli (/resume)")
+    conductor.resume()
+    assert watcher.refresh().releases[0].status != "paused"
+    conductor.close()

@@ -119,7 +119,7 @@ class ReleaseView:
     id: int
     command: str
     strategy: str
-    status: str  # running | awaiting_approval | complete | rolled_back | failed
+    status: str  # running | paused | awaiting_approval | complete | rolled_back | failed
     auto: bool
     services: tuple[ServiceView, ...]
     events: tuple[EventLine, ...]
@@ -141,7 +141,7 @@ class Snapshot:
 
     @property
     def in_flight(self) -> bool:
-        return any(r.status in ("running", "awaiting_approval") for r in self.releases)
+        return any(r.status in ("running", "paused", "awaiting_approval") for r in self.releases)
 
     def key(self) -> tuple[Any, ...]:
         return tuple((r.id, r.status, tuple(s.key() for s in r.services)) for r in self.releases)
@@ -276,7 +276,8 @@ class ReleaseWatcher:
             tracked = self._tracked[oid]
             state = tracked.state
             services = tuple(self._service(state, svc, tracked, now) for svc in state.services.values())
-            releases.append(ReleaseView(state.id, state.command, state.strategy, state.status, state.auto, services,
+            status = "paused" if state.in_flight and state.paused is not None else state.status
+            releases.append(ReleaseView(state.id, state.command, state.strategy, status, state.auto, services,
                                         tuple(tracked.events), tuple(state.signals)))
         return Snapshot(tuple(releases), self._cursor or 0)
 
@@ -300,6 +301,9 @@ def waiting_for(state: OrchestrationState, svc: ServiceState, settings: Orchestr
         return ""
     if svc.rolling_back is not None:
         return f"rollback to finish ({svc.rolling_back})"
+    if state.paused is not None:
+        why = f": {state.paused.reason}" if state.paused.reason else ""
+        return f"resume: paused by {state.paused.actor}{why} (`resume` or `promote` carries it on)"
     if svc.phase is Phase.AWAITING_APPROVAL:
         approval = next_approval(state, settings.canary_steps)
         percent = svc.approval_requested or approval.percent
@@ -350,6 +354,9 @@ def describe(event: Event) -> str:
         "failed": lambda: f"failed: {data.get('reason')}",
         "signal": lambda: f"signal {data.get('text', '')}",
         "orchestration_ended": lambda: f"ended: {data.get('outcome')}",
+        "release_paused": lambda: f"paused{who}" + (f": {data['reason']}" if data.get("reason") else ""),
+        "release_resumed": lambda: f"resumed{who}",
+        "release_aborted": lambda: f"aborted{who}" + (f": {data['reason']}" if data.get("reason") else ""),
     }
     text = texts.get(event.kind)
     return text() if text is not None else event.kind.replace("_", " ")

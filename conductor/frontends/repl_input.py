@@ -189,6 +189,9 @@ def toolbar_text(flights: Sequence[OrchestrationState]) -> str:
             judged = svc.health is not None and not svc.terminal and svc.observed_since_shift  # not a past step's
             verdict = f" ({svc.health.verdict.value.replace('_', '-')})" if judged and svc.health else ""
             parts.append(f"{svc.name} {svc.status_label}{verdict}")
+    paused = [f"#{state.id} paused by {state.paused.actor}" for state in flights if state.paused is not None]
+    if paused:
+        parts.append(", ".join(paused) + " (/resume)")
     if not parts:
         return " nothing in flight · /help for commands · Tab completes"
     return " " + " │ ".join(parts)
