@@ -224,7 +224,12 @@ class HAProxyDataPlane(DataPlane):
                     self.stats.weights = dict(self._weights)
                     return True
         self._kill_recorded(record, 5.0)
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._reader.close()
+            self._reader = None
+            raise
         return False
 
     def _config(self) -> str:
