@@ -102,8 +102,10 @@ def test_a_chart_draws_the_journals_numbers_where_its_axes_say(paused: Workspace
 def test_thinning_keeps_every_spike_and_bounds_the_size() -> None:
     points = [(float(i), 1.0) for i in range(10_000)]
     points[5_000] = (5000.0, 9.0)
+    points[7_001] = (7001.0, -3.0)
     thinned = svg.thin(points, 600, 0.0, 10_000.0)
-    assert len(thinned) <= 4 * 600 and (5000.0, 9.0) in thinned
+    assert len(thinned) <= 2 * 600 + 2 and (5000.0, 9.0) in thinned and (7001.0, -3.0) in thinned
+    assert [x for x, _ in thinned] == sorted(x for x, _ in thinned)  # still a line from left to right
     assert thinned[0] == points[0] and thinned[-1] == points[-1]
 
 

@@ -9,8 +9,8 @@ domains and ``data-left``/``data-top``/``data-width``/``data-height`` the plot b
 polyline names its series (``data-series="canary"``), so a test (or a person with the inspector)
 can turn the pixels back into the journal's numbers.
 
-A series longer than the plot is wide is thinned to the first, lowest, highest and last point of
-each pixel column: what a person can see is kept (spikes included), the rest could not be drawn.
+A series longer than twice the plot's width is thinned to the lowest and highest point of each
+pixel column: what a person can see is kept (spikes included), the rest could not be drawn.
 """
 
 from __future__ import annotations
@@ -165,22 +165,26 @@ def _runs(line: Line, columns: int, x0: float, x1: float) -> list[list[tuple[flo
 
 
 def thin(points: list[tuple[float, float]], columns: int, x0: float, x1: float) -> list[tuple[float, float]]:
-    """At most four points per pixel column (first, lowest, highest, last, in order)."""
+    """At most two points per pixel column, its lowest and its highest in the order they came:
+    every spike stays visible; the first and last points are kept."""
     if len(points) <= 2 * columns:
         return points
-    kept: list[tuple[float, float]] = []
-    bucket: list[tuple[float, float]] = []
-    column = None
-    for point in [*points, (math.inf, 0.0)]:
-        c = int((point[0] - x0) / (x1 - x0) * columns) if math.isfinite(point[0]) else None
-        if c != column and bucket:
-            low, high = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
-            chosen = {bucket[0], low, high, bucket[-1]}
-            kept += [p for p in bucket if p in chosen and (not kept or kept[-1] != p)]
-            bucket = []
-        column = c
-        bucket.append(point)
-    return kept
+    scale = columns / (x1 - x0)
+    kept: list[tuple[float, float]] = [points[0]]
+    column, low, high = -1, points[0], points[0]
+    for point in points[1:-1]:
+        c = int((point[0] - x0) * scale)
+        if c != column:
+            if column >= 0:
+                kept += (low, high) if low[0] <= high[0] else (high, low)
+            column, low, high = c, point, point
+        elif point[1] < low[1]:
+            low = point
+        elif point[1] > high[1]:
+            high = point
+    kept += (low, high) if low[0] <= high[0] else (high, low)
+    kept.append(points[-1])
+    return [p for i, p in enumerate(kept) if i == 0 or p != kept[i - 1]]
 
 
 def nice_top(value: float) -> float:
