@@ -180,6 +180,19 @@ class Notify(StrictModel):
     timeout: float = Field(5.0, gt=0, le=60)
 
 
+class Thinking(StrictModel):
+    """``model.thinking``, sent as the Messages API ``thinking`` parameter. Thinking blocks are
+    sent back unmodified (with their signatures) in the conversation, as the API requires."""
+
+    type: Literal["adaptive", "enabled", "disabled"] = "adaptive"
+    budget_tokens: int | None = Field(None, alias="budgetTokens", ge=1024, le=63_000)
+
+    def param(self) -> dict[str, object]:
+        if self.type == "enabled":
+            return {"type": "enabled", "budget_tokens": self.budget_tokens}
+        return {"type": self.type}
+
+
 class ModelSettings(StrictModel):
     provider: Literal["policy", "anthropic", "replay"] | None = Field(
         None, description="None: anthropic when ANTHROPIC_API_KEY is set, else policy."
@@ -199,16 +212,47 @@ class ModelSettings(StrictModel):
     timeout: float = Field(120.0, gt=0, le=3600, description="Seconds per Messages API request.")
     max_retries: int = Field(2, alias="maxRetries", ge=0, le=10, description="SDK retries on 429/5xx/529.")
     prices: dict[str, Annotated[float, Field(ge=0)]] = Field(
-        default_factory=dict, description="USD per million tokens: input, output, cacheRead, cacheWrite."
+        default_factory=dict,
+        description="USD per million tokens: input, output, cacheRead, cacheWrite (5-minute), cacheWrite1h.",
+    )
+    thinking: Thinking = Field(
+        default_factory=lambda: Thinking(type="adaptive"),
+        description="Extended thinking: adaptive (the model thinks when a choice needs it), enabled (with "
+        "budgetTokens) or disabled.",
+    )
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = Field(
+        "medium", description="output_config.effort; None leaves it to the model's default."
+    )
+    strict_tools: bool = Field(
+        True, alias="strictTools",
+        description="strict: true on every tool definition (inputs constrained to the tool's grammar).",
+    )
+    prompt_cache: Literal["auto", "5m", "1h", "off"] = Field(
+        "auto", alias="promptCache",
+        description="Cache lifetime: auto picks 1h before a long wait (bake, long monitor, approval), else 5m.",
     )
 
+    @model_validator(mode="after")
+    def _thinking_fits(self) -> ModelSettings:
+        budget = self.thinking.budget_tokens
+        if self.thinking.type == "enabled":
+            if budget is None:
+                raise ConfigPathError(("model", "thinking", "budgetTokens"), 'thinking "enabled" needs budgetTokens')
+            if budget >= self.max_tokens:
+                raise ConfigPathError(("model", "thinking", "budgetTokens"),
+                                      f"budgetTokens ({budget}) must be less than model.maxTokens ({self.max_tokens})")
+        elif budget is not None:
+            raise ConfigPathError(("model", "thinking", "budgetTokens"),
+                                  f'budgetTokens applies to thinking "enabled" only, not "{self.thinking.type}"')
+        return self
 
     @field_validator("prices")
     @classmethod
     def _known_price_keys(cls, prices: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(prices) - {"input", "output", "cacheRead", "cacheWrite"})
+        unknown = sorted(set(prices) - {"input", "output", "cacheRead", "cacheWrite", "cacheWrite1h"})
         if unknown:
-            raise ValueError(f"unknown price key(s) {', '.join(unknown)}; valid: input, output, cacheRead, cacheWrite")
+            raise ValueError(f"unknown price key(s) {', '.join(unknown)}; valid: input, output, cacheRead, cacheWrite, "
+                             "cacheWrite1h")
         return prices
 
 

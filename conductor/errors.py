@@ -24,6 +24,7 @@ EXIT_ROLLED_BACK = 3
 EXIT_REFUSED = 4  # a freeze (or another standing rule) refused the command before anything changed
 EXIT_PAUSED = 5  # `conductor status`: the orchestration waits for a person's approval
 EXIT_IN_PROGRESS = 6  # `conductor status`: still in flight (with --wait: the timeout came first)
+EXIT_BRAIN_STOPPED = 7  # the brain ended its turns with work due and no person asked (`--model policy` finishes)
 
 
 class ConductorError(Exception):

@@ -92,7 +92,7 @@ def build_report(
         next_steps=data["next_steps"],
         notes=data["notes"],
         brain=data["brain"] or "none (status only)",
-        usage_line=_usage_line(data["usage"], outcome, config.model),
+        usage_line=_usage_line(data["usage"], outcome, config.model, state),
         exit_code=exit_code,
         signals=[s.format() for s in emitted],
     )
@@ -265,11 +265,16 @@ def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[st
     return steps
 
 
-def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: ModelSettings | None = None) -> str:
-    """``12 turns, 48,210 tokens, cache hit 83%, est. $0.042``: one line, for the whole orchestration.
+def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: ModelSettings | None = None,
+                state: OrchestrationState | None = None) -> str:
+    """``12 turns, 48,210 tokens, cache hit 83%, est. $0.042; this run, per turn: $0.011 (1h write) ·
+    $0.002``: one
+    line, for the whole orchestration, then what each turn of this run cost.
 
-    The cache hit ratio is cache reads over all input tokens; the cost is an estimate from
-    ``model.prices`` or the published prices of the configured model (omitted when unknown).
+    The cache hit ratio is cache reads over all input tokens; the cost is the sum of the turns'
+    journaled estimates (``model.prices`` or the published prices, each cache write at the rate
+    of the lifetime it asked for), else estimated from the totals. Token figures modelled from
+    request sizes (a scripted cassette) are labelled "estimated tokens".
     """
     turns = usage.get("turns", 0)
     if not turns:
@@ -282,9 +287,16 @@ def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: Mo
     if tokens_in or tokens_out or read or write:
         total_in = tokens_in + read + write
         ratio = read / total_in if total_in else 0.0
-        line += f", {total_in + tokens_out:,} tokens, cache hit {ratio:.0%}"
-        if settings is not None:
+        estimated = "estimated " if state is not None and state.usage_estimated else ""
+        line += f", {total_in + tokens_out:,} {estimated}tokens, cache hit {ratio:.0%}"
+        cost = state.cost_usd if state is not None and state.cost_usd is not None else None
+        if cost is None and settings is not None:
             cost = estimate_cost(usage, settings)
-            if cost is not None:
-                line += f", est. ${cost:.3f}" if cost < 10 else f", est. ${cost:,.2f}"
+        if cost is not None:
+            line += f", est. ${cost:.3f}" if cost < 10 else f", est. ${cost:,.2f}"
+        per_turn = [f"${t.cost:.4f}" + (" (1h write)" if t.usage.cache_creation_1h_input_tokens else "")
+                    for t in (outcome.turn_log if outcome is not None else []) if t.cost is not None]
+        if per_turn:
+            shown = per_turn if len(per_turn) <= 20 else [*per_turn[:19], f"… {len(per_turn) - 19} more"]
+            line += "; this run, per turn: " + " · ".join(shown)
     return line

@@ -28,7 +28,15 @@ from conductor.command import Command, parse_command
 from conductor.config import VERSION_PATTERN, ConductorConfig, find_config
 from conductor.config_file import load_config
 from conductor.dispatch import execute
-from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, EXIT_ROLLED_BACK, LockHeldError, UsageError
+from conductor.errors import (
+    EXIT_BRAIN_STOPPED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_ROLLED_BACK,
+    LockHeldError,
+    UsageError,
+)
 from conductor.journal.queries import in_flight, latest
 from conductor.journal.state import OrchestrationState, Phase
 from conductor.journal.store import Journal
@@ -420,6 +428,11 @@ class Conductor(ReleaseVerbs):
             code = EXIT_ERROR
         elif any(s.kind == "ROLLBACK" for s in emitted) or final.outcome == "rolled_back":
             code = EXIT_ROLLED_BACK
+        elif final.in_flight and outcome.stop == "stopped_early":
+            code = EXIT_BRAIN_STOPPED
+            notes.append(f"orchestration #{final.id} is still in flight: `conductor orchestrate {final.strategy} "
+                         "--model policy` finishes it with the offline policy brain; `conductor watch` keeps the "
+                         "watchdog on it, `/orchestrate rollback` undoes it")
         elif final.in_flight and not final.waits_for_person and outcome.stop in _STOPPED_SHORT:
             # The brain was stopped (turns, budget, a refusal, a cut-off answer) with the release
             # neither done nor paused for a person: not a success a pipeline may carry on from.
@@ -461,7 +474,8 @@ def _given_bundle(
     return PlatformBundle(platform=platform, metrics=metrics, clock=clock)
 
 
-_STOPPED_SHORT = frozenset({"max_turns", "token_budget", "refusal", "max_tokens", "context_window"})
+_STOPPED_SHORT = frozenset({"max_turns", "token_budget", "refusal", "max_tokens", "context_window",
+                            "cannot_continue"})
 
 
 def _loop_notes(outcome: LoopOutcome) -> list[str]:
@@ -469,8 +483,12 @@ def _loop_notes(outcome: LoopOutcome) -> list[str]:
         "max_turns": f"stopped: the brain used all of model.maxTurns; {WATCHED}",
         "token_budget": f"stopped: the brain used its model.tokenBudget; {WATCHED}",
         "refusal": f"stopped: the model refused to continue; {WATCHED}",
+        "stopped_early": f"stopped: the brain stopped early (it ended its turn {outcome.nudges + 1} times with a "
+                         f"runbook step due and no person asked); {WATCHED}",
     }
     notes = [messages[outcome.stop]] if outcome.stop in messages else []
+    if outcome.budget_note:
+        notes = [outcome.budget_note]
     if outcome.final_text:
         notes.append(signal_format.neutralize(outcome.final_text.strip()))
     return notes

@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     APPROVAL_REQUESTED = "approval_requested"
     TOOL_CALL = "tool_call"
     BRAIN_TURN = "brain_turn"
+    BRAIN_NUDGED = "brain_nudged"
     DEPLOYING = "deploying"
     DEPLOYED = "deployed"
     FAILED = "failed"
@@ -133,6 +134,21 @@ class BrainTurn(Payload):
     text: str = ""
     max_tokens: int | None = None
     tool_calls: list[JSONObject] = Field(default_factory=list)
+    cache_ttl: str | None = None  # the prompt-cache lifetime the turn asked for: 5m, 1h, None (caching off)
+    cache_write_1h: int = 0  # of usage's cache_creation_input_tokens, those written for 1 hour
+    usage_estimated: bool = False  # usage modelled from request sizes (a scripted cassette), not the API's
+    cost_usd: float | None = None  # estimated from conductor.models.pricing; None: the model is unpriced
+
+
+class BrainNudged(Payload):
+    """The brain ended its turn while the runbook had a step due now (not a pause for a person):
+    the loop told it so (``nudge`` of at most 2) instead of ending the run."""
+
+    kind: Literal[EventKind.BRAIN_NUDGED] = EventKind.BRAIN_NUDGED
+    turn: int
+    nudge: int
+    due: str  # the runbook's tool that was due
+    why: str = ""
 
 
 class Deploying(Payload):
@@ -316,7 +332,8 @@ class Unrecognized(Payload):
 PAYLOADS: dict[EventKind, type[Payload]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
-        OrchestrationStarted, ApprovalGranted, ApprovalRequested, ToolCall, BrainTurn, Deploying, Deployed,
+        OrchestrationStarted, ApprovalGranted, ApprovalRequested, ToolCall, BrainTurn, BrainNudged, Deploying,
+        Deployed,
         Failed, Switching, TrafficShifted, BaselineSampled, HealthChecked, InstanceReplaced, BakeStarted,
         Retired, StableRedeployed, Completed, RollbackStarted, RolledBack, SignalSent, NotifyFailed,
         OrchestrationEnded, ReleasePaused, ReleaseResumed, ReleaseAborted, KeptWarm,

@@ -135,6 +135,8 @@ class OrchestrationState:
     signals: list[str] = field(default_factory=list)
     turns: int = 0
     usage: dict[str, int] = field(default_factory=dict)
+    cost_usd: float | None = None  # summed from the turns that were priced
+    usage_estimated: bool = False  # some turn's usage was modelled, not the API's own
     started_at: float = 0.0
     last_at: float = 0.0
     last_seq: int = 0
@@ -235,6 +237,9 @@ def _on_brain_turn(state: OrchestrationState, event: Event, p: ev.BrainTurn) -> 
     state.turns += 1
     for key, value in p.usage.items():
         state.usage[key] = state.usage.get(key, 0) + int(value or 0)
+    if p.cost_usd is not None:
+        state.cost_usd = (state.cost_usd or 0.0) + p.cost_usd
+    state.usage_estimated = state.usage_estimated or p.usage_estimated
 
 
 def _on_ended(state: OrchestrationState, event: Event, p: ev.OrchestrationEnded) -> None:
@@ -280,6 +285,7 @@ _ORCHESTRATION_FOLDS: dict[type[ev.Payload], WholeFold] = {
     ev.OrchestrationStarted: _no_state,  # consumed by fold(); a second one is ignored
     ev.SignalSent: _on_signal,
     ev.BrainTurn: _on_brain_turn,
+    ev.BrainNudged: _no_state,
     ev.OrchestrationEnded: _on_ended,
     ev.ApprovalGranted: _on_approval_granted,
     ev.ReleasePaused: _on_paused,

@@ -63,15 +63,34 @@ def make_client(
 class AnthropicModel:
     """Claude behind the :class:`~conductor.models.base.Model` interface."""
 
-    def __init__(self, client: anthropic.Anthropic, model: str, *, name: str = "anthropic") -> None:
+    def __init__(self, client: anthropic.Anthropic, model: str, *, name: str = "anthropic",
+                 estimated_usage: bool = False) -> None:
         self.name = name  # "anthropic", or "replay" when the client serves a cassette
         self.model = model
         self._client = client
+        self.estimated_usage = estimated_usage
 
     @property
     def client(self) -> anthropic.Anthropic:
         """The SDK client (its key, gateway, retries and any recorder), for the REPL's questions."""
         return self._client
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        """The request's input tokens, as the API counts them (no turn is generated)."""
+        try:
+            counted = self._client.messages.count_tokens(
+                model=self.model,
+                system=cast(Any, request.system),
+                messages=cast(Any, request.messages),
+                tools=cast(Any, request.tools),
+                **_options(request),
+            )
+            return int(counted.input_tokens)
+        except anthropic.AnthropicError as exc:
+            raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise ModelError(f"Claude ({self.model}): count_tokens answered no token count "
+                             f"({_short(str(exc))})") from exc
 
     def next_turn(self, request: ModelRequest) -> Turn:
         try:
@@ -81,13 +100,14 @@ class AnthropicModel:
                 system=cast(Any, request.system),
                 messages=cast(Any, request.messages),
                 tools=cast(Any, request.tools),
+                **_options(request),
             )
         except anthropic.AnthropicError as exc:
             raise ModelError(describe_error(exc, self.model, str(self._client.base_url))) from exc
         except ValueError as exc:  # a 200 whose body is not JSON (a proxy's page, a cut connection)
             raise ModelError(f"Claude ({self.model}): the API's answer is not JSON ({_short(str(exc))})") from exc
         try:
-            return turn_from_message(message)
+            return turn_from_message(message, estimated=self.estimated_usage)
         except (AttributeError, TypeError, KeyError, ValueError) as exc:
             # JSON, but not a Message (no ``content``, a gateway's own document): a model failure,
             # so the policy brain can take over, never an "unexpected error".
@@ -95,7 +115,17 @@ class AnthropicModel:
                              f"({type(exc).__name__}: {_short(str(exc))})") from exc
 
 
-def turn_from_message(message: Any) -> Turn:
+def _options(request: ModelRequest) -> dict[str, Any]:
+    """``thinking`` and ``output_config`` when the loop set them (the SDK omits what is absent)."""
+    options: dict[str, Any] = {}
+    if request.thinking is not None:
+        options["thinking"] = request.thinking
+    if request.output_config is not None:
+        options["output_config"] = request.output_config
+    return options
+
+
+def turn_from_message(message: Any, *, estimated: bool = False) -> Turn:
     """A Messages API ``Message`` as a Turn; ``content`` keeps every block the API must see again
     (thinking blocks are tied to the conversation and have to be sent back unchanged)."""
     texts: list[str] = []
@@ -114,6 +144,7 @@ def turn_from_message(message: Any) -> Turn:
         else:
             content.append(block.to_dict(mode="json"))
     usage = message.usage
+    split = getattr(usage, "cache_creation", None)
     return Turn(
         text="\n".join(t for t in texts if t).strip(),
         tool_calls=calls,
@@ -123,6 +154,8 @@ def turn_from_message(message: Any) -> Turn:
             output_tokens=usage.output_tokens or 0,
             cache_read_input_tokens=usage.cache_read_input_tokens or 0,
             cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            cache_creation_1h_input_tokens=(getattr(split, "ephemeral_1h_input_tokens", 0) or 0) if split else 0,
+            estimated=estimated,
         ),
         content=content,
     )

@@ -80,9 +80,11 @@ def _digest(value: Any) -> str:
 class Cassette:
     """The interactions of one file; ``save`` rewrites it atomically after each new one."""
 
-    def __init__(self, path: Path, interactions: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, path: Path, interactions: list[dict[str, Any]] | None = None,
+                 meta: dict[str, Any] | None = None) -> None:
         self.path = path
         self.interactions = interactions or []
+        self.meta = meta or {}
 
     @classmethod
     def load(cls, path: Path) -> Cassette:
@@ -94,14 +96,23 @@ class Cassette:
             raise UsageError(f"cassette {path} is unreadable: {exc}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise UsageError(f"cassette {path} is not a {FORMAT} file")
-        return cls(path, list(data.get("interactions", [])))
+        meta = data.get("meta")
+        return cls(path, list(data.get("interactions", [])), meta if isinstance(meta, dict) else None)
+
+    @property
+    def origin(self) -> str:
+        """``recorded`` (a live model), ``scripted`` or ``policy-recorded``; unlabelled counts as recorded."""
+        return str(self.meta.get("origin", "recorded"))
 
     @property
     def model(self) -> str | None:
         return next((i["request"].get("model") for i in self.interactions if i["request"].get("model")), None)
 
     def save(self, secrets: Iterable[str] = ()) -> None:
-        text = json.dumps({"format": FORMAT, "interactions": self.interactions},
+        document: dict[str, Any] = {"format": FORMAT, "interactions": self.interactions}
+        if self.meta:
+            document["meta"] = self.meta
+        text = json.dumps(document,
                           indent=1, sort_keys=True, ensure_ascii=False)
         for secret in secrets:
             if secret:

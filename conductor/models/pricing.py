@@ -4,8 +4,11 @@ Kept free of the SDK import so the report can price a run without loading ``anth
 
 Prices are USD per million tokens, as published for the Claude API in late 2026. They drift, and
 gateways bill differently, so ``model.prices`` in the config (keys ``input``, ``output``,
-``cacheRead``, ``cacheWrite``) overrides them key by key. Cache writes are priced at the
-5-minute rate, the only one Conductor asks for. The footer says "estimated" for a reason.
+``cacheRead``, ``cacheWrite``, ``cacheWrite1h``) overrides them key by key. A cache write costs
+1.25× the input price for the 5-minute lifetime and 2× for the 1-hour one (the published
+multipliers; ``cacheWrite1h`` defaults to twice ``input``); a usage dict says how many of its
+``cache_creation_input_tokens`` were 1-hour writes in ``cache_creation_1h_input_tokens`` (from the
+API's ``usage.cache_creation.ephemeral_1h_input_tokens``). The footer says "estimated" for a reason.
 """
 
 from __future__ import annotations
@@ -31,14 +34,20 @@ class Prices:
     output: float
     cache_read: float
     cache_write: float
+    cache_write_1h: float | None = None  # None: twice the input price
 
     def cost(self, usage: dict[str, int]) -> float:
-        """USD for a usage dict (``input_tokens``, ``output_tokens``, cache read/write tokens)."""
+        """USD for a usage dict (``input_tokens``, ``output_tokens``, cache read/write tokens; the
+        1-hour share of the writes in ``cache_creation_1h_input_tokens``)."""
+        written = usage.get("cache_creation_input_tokens", 0)
+        hour = min(usage.get("cache_creation_1h_input_tokens", 0), written)
+        hour_rate = self.cache_write_1h if self.cache_write_1h is not None else 2 * self.input
         return (
             usage.get("input_tokens", 0) * self.input
             + usage.get("output_tokens", 0) * self.output
             + usage.get("cache_read_input_tokens", 0) * self.cache_read
-            + usage.get("cache_creation_input_tokens", 0) * self.cache_write
+            + (written - hour) * self.cache_write
+            + hour * hour_rate
         ) / 1_000_000
 
 
@@ -56,7 +65,9 @@ PUBLISHED: dict[str, Prices] = {
     "claude-haiku-4": Prices(1.0, 5.0, 0.10, 1.25),
 }
 
-_CONFIG_KEYS = {"input": "input", "output": "output", "cacheRead": "cache_read", "cacheWrite": "cache_write"}
+_CONFIG_KEYS = {"input": "input", "output": "output", "cacheRead": "cache_read", "cacheWrite": "cache_write",
+                "cacheWrite1h": "cache_write_1h"}
+_REQUIRED_KEYS = ("input", "output", "cacheRead", "cacheWrite")
 
 
 def prices_for(model: str, overrides: dict[str, float] | None = None) -> Prices | None:
@@ -68,7 +79,7 @@ def prices_for(model: str, overrides: dict[str, float] | None = None) -> Prices 
     base = PUBLISHED[max(matches, key=len)] if matches else None
     overrides = {k: v for k, v in (overrides or {}).items() if k in _CONFIG_KEYS}
     if base is None:
-        if len(overrides) < len(_CONFIG_KEYS):
+        if any(key not in overrides for key in _REQUIRED_KEYS):
             return None
         base = Prices(0.0, 0.0, 0.0, 0.0)
     values = {field: getattr(base, field) for field in _CONFIG_KEYS.values()}

@@ -42,5 +42,7 @@ def build_brain(config: ConductorConfig, state_dir: Path) -> BrainChoice:
     client = make_client(REPLAY_KEY, base_url="http://replay.invalid",
                          http_client=httpx2.Client(transport=replayer.transport()),
                          max_retries=config.model.max_retries)
-    model = AnthropicModel(client, cassette.model or "unknown-model", name="replay")
+    # A scripted or policy-recorded cassette's usage was modelled from request sizes, not counted.
+    estimated = cassette.origin != "recorded"
+    model = AnthropicModel(client, cassette.model or "unknown-model", name="replay", estimated_usage=estimated)
     return BrainChoice(model, f"replay brain: {path.name} ({len(cassette.interactions)} recorded exchanges)")

@@ -63,10 +63,13 @@ def test_a_full_canary_with_claude_pauses_for_approval_then_promotes(
     first = ws.cli(capsys, "orchestrate", "canary", "10")
     assert first.code == 0, first.err
     assert "| api | v1.0.0 | v1.1.0 | Awaiting approval (10% → 25%) |" in first.out
-    assert "Canary healthy at 10%: recommend ramping to 25%." in first.out
-    assert "_Brain: anthropic · 6 turns, 19,500 tokens, cache hit 94%, est. $0.007 · exit 0_" in first.out
+    assert "- healthy at 10%" in first.out  # the approval request's recommendation: no closing turn paid for
+    assert ("_Brain: anthropic · 5 turns, 16,250 tokens, cache hit 94%, est. $0.006; this run, per turn: "
+            + " · ".join(["$0.0012"] * 5) + " · exit 0_") in first.out
+    assert len(fake.requests) == 5 and len(fake.replies) == 1  # the scripted closing text was never asked for
+    fake.replies.clear()
     turns = ws.journal_events("brain_turn")
-    assert [e.data["usage"] for e in turns] == [USAGE] * 6
+    assert [e.data["usage"] for e in turns] == [USAGE] * 5
     assert all(e.actor == "brain:anthropic" for e in turns)
 
     fake.add(
@@ -79,7 +82,7 @@ def test_a_full_canary_with_claude_pauses_for_approval_then_promotes(
     assert second.code == 0, second.err
     assert "<conductor>DEPLOYED:api</conductor>" in second.out
     assert "| api | v1.1.0 | v1.1.0 | Complete |" in second.out, second.out
-    assert len(fake.requests) == 10  # promote finished the orchestration: no turn after it
+    assert len(fake.requests) == 9  # promote finished the orchestration: no turn after it
     assert all(decision == "allowed" for _, decision, _ in tool_calls(ws))
     approvals = ws.journal_events("approval_granted")
     assert {e.actor for e in approvals} == {"person:cli"}  # only people approve
@@ -91,15 +94,19 @@ def test_every_request_carries_the_cached_prefix_and_the_live_state(
     fake.add(*to_approval())
     ws.cli(capsys, "orchestrate", "canary", "10")
     first, third = fake.requests[0], fake.requests[2]
-    assert first["system"][0]["cache_control"] == {"type": "ephemeral"}
+    # The static prefix lives an hour (approvals are minutes apart and every run shares it); the moving
+    # breakpoint follows the runbook's next wait.
+    hour, five = {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral"}
+    assert [r["system"][0]["cache_control"] for r in fake.requests] == [hour] * 5
+    assert [r["tools"][-1]["cache_control"] for r in fake.requests] == [hour] * 5
     assert "You are **Conductor**" in first["system"][0]["text"]
-    assert [t["name"] for t in first["tools"]][-1] == "rollback" and "cache_control" in first["tools"][-1]
-    for body in fake.requests:
+    assert [t["name"] for t in first["tools"]][-1] == "rollback"
+    for index, body in enumerate(fake.requests):
         last = body["messages"][-1]["content"]
         assert last[-1]["text"].startswith("## Live state")  # the state rides on the newest message only
-        assert last[-2]["cache_control"] == {"type": "ephemeral"}  # the moving breakpoint before it
         breakpoints = [b for m in body["messages"] for b in m["content"] if "cache_control" in b]
-        assert len(breakpoints) == 1
+        # the moving breakpoint before it; an hour before the 5th: the runbook's next step is a long monitor
+        assert last[-2]["cache_control"] == (five if index < 4 else hour) and len(breakpoints) == 1
     assert "| api | v1.0.0 | v1.1.0 | Deployed | 0% | 10% | 10% |" in third["messages"][-1]["content"][-1]["text"]
     assert not any("Live state" in json.dumps(m) for m in third["messages"][:-1])
 
@@ -125,6 +132,8 @@ def test_a_guard_refusal_comes_back_as_an_error_result_the_model_recovers_from(
         message(tool("shift_traffic", service="api", percent=10)),  # not deployed yet: refused
         message(tool("deploy", service="api", version="v1.1.0")),
         message(tool("shift_traffic", service="api", percent=10)),
+        message(tool("check_health", service="api")),
+        message(tool("request_approval", service="api", percent=25, recommendation="healthy at 10%")),
         message(text("Canary at 10%.")),
     )
     result = ws.cli(capsys, "orchestrate", "canary", "10")
@@ -132,8 +141,8 @@ def test_a_guard_refusal_comes_back_as_an_error_result_the_model_recovers_from(
     refused = fake.tool_results(1)[0]
     assert refused["is_error"] is True
     assert "deploy v1.1.0" in json.loads(refused["content"])["message"]
-    assert tool_calls(ws) == [("shift_traffic", "refused", "refused"), ("deploy", "allowed", "ok"),
-                              ("shift_traffic", "allowed", "ok")]
+    assert tool_calls(ws)[:3] == [("shift_traffic", "refused", "refused"), ("deploy", "allowed", "ok"),
+                                  ("shift_traffic", "allowed", "ok")]
 
 
 @pytest.mark.parametrize(("call", "expected"), [
@@ -155,10 +164,10 @@ def test_a_rate_limit_mid_run_is_retried_and_the_run_goes_on(
 ) -> None:
     fake.add(message(tool("deploy", service="api", version="v1.1.0")),
              error(429, "rate_limit_error", "slow down"),
-             message(text("Deployed.")))
+             *to_approval()[2:])
     result = ws.cli(capsys, "orchestrate", "canary", "10")
-    assert result.code == 0 and "Deployed." in result.out
-    assert len(ws.journal_events("brain_turn")) == 2
+    assert result.code == 0 and "Awaiting approval (10% → 25%)" in result.out
+    assert len(ws.journal_events("brain_turn")) == 4
 
 
 def test_persistent_overload_leaves_traffic_watched_and_the_policy_takes_over(
@@ -203,7 +212,7 @@ def test_a_tool_call_cut_by_max_tokens_never_runs_and_the_turn_is_retried_larger
 ) -> None:
     fake.add(message(text("Deploying"), tool("deploy", service="api"), stop_reason="max_tokens"),
              message(tool("deploy", service="api", version="v1.1.0")),
-             message(text("Deployed.")))
+             message(text("CANNOT CONTINUE: deployed, stopping for this test.")))
     ws.cli(capsys, "orchestrate", "canary", "10")
     assert [r["max_tokens"] for r in fake.requests] == [4096, 8192, 8192]
     assert fake.requests[1]["messages"] == fake.requests[0]["messages"]  # the cut turn was dropped
@@ -238,12 +247,40 @@ def test_the_token_budget_is_per_orchestration_across_runs(
     ws.write_config(one_service(tokenBudget=1000))
     big = {"input_tokens": 400, "output_tokens": 200}
     fake.add(message(tool("deploy", service="api", version="v1.1.0"), usage=big),
+             {"input_tokens": 100},  # count_tokens (600 of 1,000 spent): 100 + 200 fits
              message(tool("shift_traffic", service="api", percent=10), usage=big))
     first = ws.cli(capsys, "orchestrate", "canary", "10")
     assert "stopped: the brain used its model.tokenBudget" in first.out
     second = ws.cli(capsys, "orchestrate", "canary", "25")  # an approval does not reset the budget
     assert "stopped: the brain used its model.tokenBudget" in second.out
-    assert len(fake.requests) == 2
+    assert len(fake.requests) == 3
+    assert "max_tokens" not in fake.requests[1] and fake.requests[1]["tools"] == fake.requests[2]["tools"]
+
+
+def test_count_tokens_stops_the_budget_before_the_turn_that_would_exceed_it(
+    ws: Workspace, fake: FakeMessagesAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.write_config(one_service(tokenBudget=3000))
+    big = {"input_tokens": 800, "output_tokens": 400}  # 1,200 spent: two more such turns would reach 3,600
+    fake.add(message(tool("deploy", service="api", version="v1.1.0"), usage=big),
+             {"input_tokens": 1500})  # count_tokens: 1,500 + 400 out > the 1,800 left
+    result = ws.cli(capsys, "orchestrate", "canary", "10")
+    assert "stopped before the next turn: count_tokens weighs its prompt at 1,500 tokens" in result.out
+    assert result.code == 1  # in flight, neither done nor paused for a person
+    assert len(fake.requests) == 2 and "max_tokens" not in fake.requests[1]  # the count: no turn generated
+    assert len(ws.journal_events("brain_turn")) == 1  # the turn that would have exceeded it never ran
+
+
+def test_count_tokens_lets_a_turn_that_fits_go_ahead(
+    ws: Workspace, fake: FakeMessagesAPI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ws.write_config(one_service(tokenBudget=3000))
+    big = {"input_tokens": 800, "output_tokens": 400}
+    fake.add(message(tool("deploy", service="api", version="v1.1.0"), usage=big),
+             {"input_tokens": 900},  # fits: 900 + 400 < 1,800 left
+             message(text("CANNOT CONTINUE: stopping for this test."), usage={"input_tokens": 10, "output_tokens": 10}))
+    result = ws.cli(capsys, "orchestrate", "canary", "10")
+    assert len(ws.journal_events("brain_turn")) == 2 and "count_tokens" not in result.out
 
 
 def test_pause_turn_sends_the_paused_turn_back_to_be_continued(
@@ -259,12 +296,12 @@ def test_pause_turn_sends_the_paused_turn_back_to_be_continued(
 @pytest.mark.parametrize(("stop_reason", "note", "code"), [
     # cut off with the release neither done nor paused: the brain stopped short (README: exit 1)
     ("model_context_window_exceeded", "outgrew the model's context window", 1),
-    ("stop_sequence", "Done here.", 0),  # the model chose to stop: a pause for the person
+    ("stop_sequence", "CANNOT CONTINUE: done here.", 1),  # like end_turn: a stated inability is exit 1
 ])
 def test_other_stop_reasons_end_the_run_cleanly(
     ws: Workspace, fake: FakeMessagesAPI, capsys: pytest.CaptureFixture[str], stop_reason: str, note: str, code: int
 ) -> None:
-    fake.add(message(text("Done here."), stop_reason=stop_reason))
+    fake.add(message(text("CANNOT CONTINUE: done here."), stop_reason=stop_reason))
     result = ws.cli(capsys, "orchestrate", "canary", "10")
     assert result.code == code and note in result.out and len(fake.requests) == 1
 
@@ -286,7 +323,7 @@ def test_a_slow_model_call_does_not_leave_the_canary_unwatched(ws: Workspace) ->
                 tool_name, arguments = script.pop(0)
                 return Turn("", [ToolCall(f"t{len(script)}", tool_name, arguments)], "tool_use")
             conductor.bundle.clock.sleep(15)  # the API took 15 s to answer
-            return Turn("done", [], "end_turn")
+            return Turn("CANNOT CONTINUE: done", [], "end_turn")
 
     conductor = Conductor.from_config(ws.config_path, brain=SlowBrain())
     conductor.run("/orchestrate canary 10")

@@ -38,8 +38,7 @@ def canary_to_approval() -> list[Any]:
         message(tool("check_health", id="toolu_0004", service="api"), usage=usage),
         message(tool("request_approval", id="toolu_0005", service="api", percent=25,
                      recommendation="error rate and p95 within baseline at 10%"), usage=usage),
-        message(text("The canary is healthy at 10%. Recommend ramping up to 25%."), usage=usage),
-    ]
+    ]  # no closing turn: the run ends at the approval request (its recommendation is the text)
 
 
 def record(path: Path, config: dict[str, Any], replies: list[Any], *commands: list[str]) -> None:

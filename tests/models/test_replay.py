@@ -60,14 +60,14 @@ def test_record_then_replay_gives_an_identical_journal_across_runs(
     assert [r.code for r in recorded] == [0, 0]
     text_on_disk = cassette.read_text()
     assert KEY not in text_on_disk and "authorization" not in text_on_disk.lower()
-    assert len(json.loads(text_on_disk)["interactions"]) == len(fake.requests) == 11
+    assert len(json.loads(text_on_disk)["interactions"]) == len(fake.requests) == 10
 
     monkeypatch.delenv("CONDUCTOR_RECORD")
     again = second_workspace(tmp_path, CANARY_CONFIG)
     replayed = [replay(again, capsys, monkeypatch, cassette, "canary", "10"),
                 replay(again, capsys, monkeypatch, cassette, "canary", "100")]
     assert [r.code for r in replayed] == [0, 0]
-    assert "replay brain: canary.json (11 recorded exchanges)" in replayed[0].out
+    assert "replay brain: canary.json (10 recorded exchanges)" in replayed[0].out
     assert "<conductor>DEPLOYED:api</conductor>" in replayed[1].out
     assert journal(again) == journal(workspace)
 
@@ -95,8 +95,9 @@ def test_the_committed_fixture_replays_offline(
     result = replay(workspace, capsys, monkeypatch, FIXTURES / "canary_10_approval.json", "canary", "10")
     assert result.code == 0, result.out
     assert "| api | v1.0.0 | v1.1.0 | Awaiting approval (10% → 25%) |" in result.out
-    assert "Recommend ramping up to 25%." in result.out
-    assert "_Brain: replay · 6 turns" in result.out
+    assert "error rate and p95 within baseline at 10%" in result.out  # the approval request's recommendation
+    assert "_Brain: replay · 5 turns, 15,625 estimated tokens" not in result.out  # a live-shaped fixture: exact
+    assert "_Brain: replay · 5 turns" in result.out
 
 
 def test_replay_without_a_cassette_is_a_usage_error(

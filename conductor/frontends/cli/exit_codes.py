@@ -8,6 +8,7 @@ needs a word more (``watch`` exits 3 when it rolled something back).
 from __future__ import annotations
 
 from conductor.errors import (
+    EXIT_BRAIN_STOPPED,
     EXIT_ERROR,
     EXIT_IN_PROGRESS,
     EXIT_OK,
@@ -28,6 +29,8 @@ MEANINGS: dict[int, str] = {
     EXIT_REFUSED: "refused (a freeze): nothing was changed",
     EXIT_PAUSED: "status: paused, awaiting a person's approval",
     EXIT_IN_PROGRESS: "status: still in progress (with --wait: the timeout came first)",
+    EXIT_BRAIN_STOPPED: "the brain stopped early: it ended its turn with a runbook step due and no person asked, "
+    "even after two reminders; the release stays in flight (`--model policy` finishes it)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); stderr says what is left taking traffic",
 }
 

@@ -116,6 +116,10 @@ def check_expectations(
         actors = [e.actor for e in events if e.kind == "rolled_back"]
         if not actors or not actors[0].startswith(expect.rolled_back_by):
             failures.append(f"first rollback by {actors[0] if actors else 'nobody'}, expected {expect.rolled_back_by}")
+    if expect.nudges is not None:
+        nudged = sum(1 for e in events if e.kind == "brain_nudged")
+        if nudged != expect.nudges:
+            failures.append(f"the brain was told {nudged} times that it stopped early, expected {expect.nudges}")
     if expect.max_turns is not None and result.turns > expect.max_turns:
         failures.append(f"{result.turns} model turns, expected at most {expect.max_turns}")
     if expect.order:

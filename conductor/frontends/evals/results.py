@@ -36,6 +36,8 @@ class ScenarioResult:
     made_safe_by: list[str] = field(default_factory=list)
     seconds: float = 0.0
     known_bug: str | None = None
+    malformed: int = 0  # tool calls refused as malformed (bad arguments, unknown tool)
+    malformed_strict: int = 0  # of those, the ones strict tool use's grammar could still produce
 
     @property
     def invariants_passed(self) -> int:

@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from conductor.agent.messages import conforms, strict_schema
 from conductor.errors import ConductorError, UsageError
 from conductor.frontends.evals.crash import arm
 from conductor.frontends.evals.expectations import check_expectations, made_safe_by, rollback_timing
@@ -35,6 +36,7 @@ from conductor.journal.state import fold
 from conductor.journal.store import Event, Journal
 from conductor.locks import ServiceLocks
 from conductor.session import Conductor
+from conductor.toolbox import TOOLS
 from conductor.watchdog import Watchdog
 
 
@@ -109,6 +111,7 @@ def _judge(scenario: Scenario, brain: str, result: ScenarioResult, root: Path, b
     state = fold(e for e in events if e.orchestration == last) if last is not None else None
     result.outcome = state.status if state is not None else "idle"
     result.turns, result.usage = _turns(events)
+    result.malformed, result.malformed_strict = malformed_calls(events, list(config.orchestration.services))
     result.time_to_rollback = rollback_timing(events)
     result.made_safe_by = made_safe_by(events)
     notes = [n for s in result.steps for n in s.notes]
@@ -120,6 +123,20 @@ def _judge(scenario: Scenario, brain: str, result: ScenarioResult, root: Path, b
         diverged = [n for s in result.steps for n in s.notes if "diverged" in n]
         if diverged:
             result.failures.append(f"the run diverged from the cassette: {diverged[0]}")
+
+
+def malformed_calls(events: list[Event], services: list[str]) -> tuple[int, int]:
+    """Calls the dispatcher refused as malformed, and how many of them a model could still make
+    with strict tool use: the tool exists and the arguments fit its strict schema (types, enums,
+    closed objects) — out-of-range numbers and bad strings strict mode does not constrain."""
+    refused = [e for e in events if e.kind == "tool_call" and e.data.get("decision") == "invalid"]
+    still = 0
+    for event in refused:
+        tool = TOOLS.get(str(event.data.get("tool")))
+        arguments = event.data.get("arguments")
+        if tool is not None and conforms(strict_schema(tool.json_schema(), services), arguments):
+            still += 1
+    return len(refused), still
 
 
 def _turns(events: list[Event]) -> tuple[int, dict[str, int]]:

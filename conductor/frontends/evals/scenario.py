@@ -114,6 +114,7 @@ class Expectations(_Strict):
                                             description="At most this many deploys of each service (no duplicates).")
     fallback: bool | None = Field(None, description="The policy brain had to take over from a failing model.")
     model_failed: bool | None = Field(None, alias="modelFailed", description="A run's brain failed (API error).")
+    nudges: int | None = Field(None, ge=0, description="Times the loop told the brain it stopped early (journaled).")
     skip_invariants: list[str] = Field(default_factory=list, alias="skipInvariants")
 
     def merged(self, other: Expectations | None) -> Expectations:

@@ -64,6 +64,12 @@ def render_table(results: list[ScenarioResult], console: Console, seconds: float
     if seconds is not None:
         summary += f" in {seconds:.1f}s"
     console.print(f"[{'red' if failed else 'green'}]{summary}[/]")
+    malformed = sum(r.malformed for r in results)
+    if malformed:
+        still = sum(r.malformed_strict for r in results)
+        console.print(f"malformed tool calls refused: {malformed} (without strict tool use); {still} of them fit the "
+                      f"strict schemas, so {still} would remain with it (ranges and lengths are checked by the "
+                      "dispatcher only)")
     for r in failed:
         console.print(f"[red]✗ {r.scenario} ({r.brain}): {problem(r)}[/red]")
     for r in results:
@@ -86,6 +92,7 @@ def to_json(results: list[ScenarioResult], seconds: float | None = None) -> dict
                           for s in r.steps],
                 "turns": r.turns, "usage": r.usage, "cache_hit_ratio": r.cache_hit_ratio,
                 "time_to_rollback": r.time_to_rollback, "made_safe_by": r.made_safe_by,
+                "malformed_calls": r.malformed, "malformed_calls_under_strict": r.malformed_strict,
                 "seconds": round(r.seconds, 3),
             }
             for r in results

@@ -14,15 +14,24 @@ replaying it exercises the same parsing, retry and error paths as a live model.
                {"error": 529, "times": 3},
                {"policy": "rest"}]]}
 
-Entries: ``say``/``call`` (one assistant turn; ``stopReason`` overrides), ``error`` (``times``
+Entries: ``say``/``call`` (one assistant turn; ``stopReason`` overrides; ``think`` puts a
+signed thinking block first, which the loop must send back unchanged), ``error`` (``times``
 HTTP errors in a row; ``model.maxRetries`` + 1 of them fail the turn), ``policy`` (``true``:
-one turn of the policy brain; ``"rest"``: the policy brain for the rest of the run). Usage is
-modelled from request sizes (~4 characters a token, the static prefix cached after turn one),
-so token and cache columns of the scorecard are plausible, not measured.
+one turn of the policy brain; ``"rest"``: the policy brain for the rest of the run).
+
+Usage is modelled, not measured: :class:`~conductor.frontends.evals.prompt_cache.PromptCache`
+reads and writes cache entries by the breakpoints and lifetimes each request asks for, on the
+scenario's clock, with ~4 characters a token; ``count_tokens`` answers the same estimate. The
+replay brain labels such usage "estimated" (the cassette's ``meta.origin`` is not ``recorded``).
+
+A tool sent with ``strict: true`` constrains a real model's input to its schema, so a scripted
+call that does not fit it is a script error (a live API could not produce it): a scenario that
+tests malformed calls sets ``"model": {"strictTools": false}``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +40,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from conductor.agent.messages import conforms
 from conductor.config import ConductorConfig
 from conductor.errors import UsageError
+from conductor.frontends.evals.prompt_cache import PromptCache, prompt_tokens, tokens
 from conductor.models.base import ModelRequest, Turn
 from conductor.models.policy import PolicyModel
 from conductor.models.registry import BrainChoice
@@ -40,15 +51,12 @@ from conductor.models.registry import BrainChoice
 SCRIPTED_KEY = "scripted-recording-no-key"
 
 
-def _tokens(value: Any) -> int:
-    return max(1, len(json.dumps(value, ensure_ascii=False)) // 4)
-
-
 @dataclass
 class Script:
     model: str
     runs: list[list[dict[str, Any]]]
     next_run: int = 0
+    cache: PromptCache = field(default_factory=PromptCache)  # shared by the runs: one API key's cache
 
     @classmethod
     def load(cls, path: Path) -> Script:
@@ -76,25 +84,40 @@ class ScriptedBrain:
     model_id: str
     max_retries: int
     name: str = "replay"
+    cache: PromptCache = field(default_factory=PromptCache)
     _queue: list[Any] = field(default_factory=list)
     _policy: PolicyModel = field(default_factory=PolicyModel)
     _turn: int = 0
     _ids: int = 0
+    _now: float = 0.0
 
-    def next_turn(self, request: ModelRequest) -> Turn:
+    @property
+    def model(self) -> str:
+        return self.model_id
+
+    def _claude(self) -> Any:
         import httpx2
 
         # deferred: the anthropic SDK is heavy: only recording a live model loads it
         from conductor.models.anthropic import AnthropicModel, make_client
         from conductor.models.cassette import Recorder
 
-        self._plan(request)
         recorder = Recorder(self.cassette)
         transport = httpx2.MockTransport(self._serve)
         client = make_client(SCRIPTED_KEY, base_url="http://scripted.invalid",
                              http_client=recorder.client(transport=transport), max_retries=self.max_retries)
+        return AnthropicModel(client, self.model_id, name=self.name, estimated_usage=True)
+
+    def count_tokens(self, request: ModelRequest) -> int:
+        count: int = self._claude().count_tokens(request)
+        return count
+
+    def next_turn(self, request: ModelRequest) -> Turn:
+        self._now = request.context.now
+        self._plan(request)
         try:
-            return AnthropicModel(client, self.model_id, name=self.name).next_turn(request)
+            turn: Turn = self._claude().next_turn(request)
+            return turn
         finally:
             self._queue.clear()
             self._turn += 1
@@ -102,11 +125,16 @@ class ScriptedBrain:
     def _serve(self, request: Any) -> Any:
         import httpx2
 
+        headers = {"request-id": f"req_scripted_{self._turn:03d}", "retry-after-ms": "1"}
+        body = json.loads(request.content or b"{}")
+        if request.url.path.endswith("/count_tokens"):
+            return httpx2.Response(200, json={"input_tokens": prompt_tokens(body)}, headers=headers)
         if not self._queue:
             raise AssertionError("the scripted brain was asked more often than planned")
-        status, body = self._queue.pop(0)
-        headers = {"request-id": f"req_scripted_{self._turn:03d}", "retry-after-ms": "1"}
-        return httpx2.Response(status, json=body, headers=headers)
+        status, answer = self._queue.pop(0)
+        if status == 200:
+            answer = dict(answer, usage={**self.cache.usage(body, self._now), **answer["usage"]})
+        return httpx2.Response(status, json=answer, headers=headers)
 
     def _plan(self, request: ModelRequest) -> None:
         """Queue the HTTP answers for this turn: errors first, then the turn (if retries reach it)."""
@@ -137,23 +165,31 @@ class ScriptedBrain:
                 content, stop = turn.content, turn.stop_reason
             else:
                 content = [{"type": "text", "text": entry["say"]}] if entry.get("say") else []
+                if entry.get("think"):
+                    signature = hashlib.sha256(str(entry["think"]).encode()).hexdigest()[:32]
+                    content.insert(0, {"type": "thinking", "thinking": entry["think"],
+                                       "signature": f"scripted-{signature}"})
                 for call in entry.get("call", []):
+                    _check_strict(request, call)
                     self._ids += 1
                     content.append({"type": "tool_use", "id": f"toolu_s{self._turn:02d}{self._ids:03d}",
                                     "name": call["name"], "input": call.get("input", {})})
                 stop = entry.get("stopReason") or ("tool_use" if entry.get("call") else "end_turn")
         return {"id": f"msg_scripted_{self._turn:03d}", "type": "message", "role": "assistant",
                 "model": self.model_id, "content": content, "stop_reason": stop, "stop_sequence": None,
-                "usage": _usage(request, content, first=self._turn == 0)}
+                "usage": {"output_tokens": tokens(content) + 12}}  # the input side: PromptCache, at send
 
 
-def _usage(request: ModelRequest, content: list[dict[str, Any]], first: bool) -> dict[str, int]:
-    static = _tokens(request.system) + _tokens(request.tools)
-    history = _tokens(request.messages[:-1]) if len(request.messages) > 1 else 0
-    newest = _tokens(request.messages[-1])
-    return {"input_tokens": newest, "output_tokens": _tokens(content) + 12,
-            "cache_creation_input_tokens": static + history if first else 0,
-            "cache_read_input_tokens": 0 if first else static + history}
+def _check_strict(request: ModelRequest, call: dict[str, Any]) -> None:
+    """A scripted call must be one a strict tool's grammar can produce (module docstring)."""
+    tools = {t.get("name"): t for t in request.tools}
+    if not any(t.get("strict") for t in request.tools):
+        return
+    tool = tools.get(call["name"])
+    if tool is None or (tool.get("strict") and not conforms(tool["input_schema"], call.get("input", {}))):
+        raise UsageError(f"scripted call {call['name']}({json.dumps(call.get('input', {}))}) does not fit the strict "
+                         'tool definitions, so no live model could make it; set "model": {"strictTools": false} '
+                         "in the scenario to test malformed calls")
 
 
 @contextmanager
@@ -163,7 +199,8 @@ def scripted_brains(script: Script, cassette: Path) -> Iterator[None]:
     def choose(requested: str | None, config: ConductorConfig, state_dir: Path) -> BrainChoice:
         if requested == "policy":  # a step run on the offline brain on purpose: nothing to record
             return BrainChoice(PolicyModel(), "offline policy brain")
-        brain = ScriptedBrain(script.take_run(), cassette, script.model, config.model.max_retries)
+        brain = ScriptedBrain(script.take_run(), cassette, script.model, config.model.max_retries,
+                              cache=script.cache)
         return BrainChoice(brain, f"scripted brain recording to {cassette.name}")
 
     with mock.patch("conductor.session.choose_brain", choose):
