@@ -32,9 +32,13 @@ _CHECK_PATHS = (
     "$.assessment.latency_ms", "$.assessment.baseline_latency_ms", "$.assessment.percentile",
     "$.assessment.requests", "$.assessment.evidence.settings.max_error_rate",
     "$.assessment.evidence.settings.max_latency_ms", "$.window_start", "$.assessment.evidence.baseline",
+    "$.assessment.evidence.settings.error_tolerance", "$.assessment.evidence.settings.error_floor",
+    "$.assessment.evidence.settings.latency_tolerance",
     *(f"$.assessment.evidence.tests[{i}].{key}" for i in range(4)
-      for key in ("name", "p0_regression", "figures.slow_regression_ms")),
+      for key in ("name", "p0_regression", "p0_non_inferior", "figures.slow_regression_ms",
+                  "figures.slow_non_inferior_ms")),
 )
+_TESTS_AT, _TEST_FIELDS = 15, 5  # where the tests' figures start in _CHECK_PATHS, and how many each
 _BASELINE_PATHS = ("$.usable", "$.baseline.requests", "$.baseline.errors", "$.baseline.p95_ms", "$.baseline.error")
 _HEAVY = ("health_checked", "baseline_sampled")
 
@@ -49,7 +53,7 @@ class Check(NamedTuple):
     reason: str
     error_rate: float | None
     stable_error_rate: float | None
-    error_bound: float | None  # the judge's regression bound: above it the canary is worse than stable
+    error_bound: float | None  # the regression bound: confidently above it, the canary is worse than stable
     error_limit: float | None  # rollbackThreshold.errorRate
     latency_ms: float | None
     stable_latency_ms: float | None
@@ -59,6 +63,10 @@ class Check(NamedTuple):
     requests: int
     window_start: float | None
     baseline: str | None  # concurrent | historical | none
+    error_ok_bound: float | None = None  # the non-inferiority bound: confidently below it, the canary is fine
+    latency_ok_bound: float | None = None
+    error_tolerance_line: float | None = None  # stable x (1 + tolerance) + floor: the line the judge tests
+    latency_tolerance_line: float | None = None
 
 
 @dataclass
@@ -290,18 +298,27 @@ def _number(value: Any) -> float | None:
 
 def _check(seq: int, at: float, values: list[Any]) -> Check:
     verdict, reason, err, stable_err, lat, stable_lat, percentile, requests, max_err, max_lat, start, kind = values[:12]
-    error_p0 = latency_bound = None
-    for i in range(12, 24, 3):  # the judge's tests, by name: their order is the judge's business
-        name = values[i]
+    error_tol, error_floor, latency_tol = (_number(v) for v in values[12:15])
+    error_reg = error_ni = latency_reg = latency_ni = None
+    for i in range(_TESTS_AT, _TESTS_AT + 4 * _TEST_FIELDS, _TEST_FIELDS):  # by name: their order is the judge's
+        name, p0_reg, p0_ni, slow_reg, slow_ni = values[i:i + _TEST_FIELDS]
         if name == "error_rate":
-            error_p0 = _number(values[i + 1])
+            error_reg, error_ni = _percent(p0_reg), _percent(p0_ni)
         elif name == "latency":
-            latency_bound = _number(values[i + 2])
-    limit = _number(max_err)
-    return Check(seq, at, str(verdict), str(reason or ""), _number(err), _number(stable_err),
-                 None if error_p0 is None else 100.0 * error_p0, None if limit is None else 100.0 * limit,
-                 _number(lat), _number(stable_lat), latency_bound, _number(max_lat), str(percentile or "p95"),
-                 int(requests or 0), _number(start), kind if isinstance(kind, str) else None)
+            latency_reg, latency_ni = _number(slow_reg), _number(slow_ni)
+    stable_rate, stable_ms = _number(stable_err), _number(stable_lat)
+    error_line = None if stable_rate is None or error_tol is None else \
+        stable_rate * (1 + error_tol) + 100.0 * (error_floor or 0.0)
+    latency_line = None if stable_ms is None or latency_tol is None else stable_ms * (1 + latency_tol)
+    return Check(seq, at, str(verdict), str(reason or ""), _number(err), stable_rate, error_reg, _percent(max_err),
+                 _number(lat), stable_ms, latency_reg, _number(max_lat), str(percentile or "p95"), int(requests or 0),
+                 _number(start), kind if isinstance(kind, str) else None, error_ni, latency_ni, error_line,
+                 latency_line)
+
+
+def _percent(fraction: Any) -> float | None:
+    value = _number(fraction)
+    return None if value is None else 100.0 * value
 
 
 @dataclass(frozen=True)

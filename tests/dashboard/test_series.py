@@ -42,6 +42,14 @@ def test_series_are_the_journals_numbers(paused: Workspace) -> None:
             assert mine.latency_bound == judge_test(a, "latency")["figures"]["slow_regression_ms"]
             assert mine.error_limit == pytest.approx(100 * a["evidence"]["settings"]["max_error_rate"])
             assert mine.latency_limit == a["evidence"]["settings"]["max_latency_ms"]
+            assert mine.error_ok_bound == pytest.approx(100 * judge_test(a, "error_rate")["p0_non_inferior"])
+            assert mine.latency_ok_bound == judge_test(a, "latency")["figures"]["slow_non_inferior_ms"]
+            settings = a["evidence"]["settings"]
+            assert mine.error_tolerance_line == pytest.approx(
+                a["baseline_error_rate"] * (1 + settings["error_tolerance"]) + 100 * settings["error_floor"])
+            assert mine.latency_tolerance_line == pytest.approx(
+                a["baseline_latency_ms"] * (1 + settings["latency_tolerance"]))
+            assert mine.error_ok_bound < mine.error_tolerance_line < mine.error_bound  # the judge's band
         shifts = [(e["at"], e["data"]["weights"]["green"]) for e in raw_events(paused, "traffic_shifted")
                   if e["service"] == name]
         assert series.traffic[1:] == shifts and [p for _, p in shifts] == [10, 25]
@@ -95,7 +103,8 @@ def test_a_chart_draws_the_journals_numbers_where_its_axes_say(paused: Workspace
         assert at == pytest.approx(raw["at"], abs=(d["x1"] - d["x0"]) / d["width"] * 0.1)
         assert rate == pytest.approx(raw["data"]["assessment"]["error_rate"], abs=d["y1"] / d["height"] * 0.1)
     assert 'data-series="limit" data-value="5"' in drawn  # rollbackThreshold.errorRate, drawn in
-    assert 'data-series="bound"' in drawn and 'data-series="stable"' in drawn
+    for series in ("bound", "ok", "tolerance", "stable"):
+        assert f'data-series="{series}"' in drawn
     assert drawn.count('class="change"') == 1  # the one traffic change so far (0 → 10%)
 
 

@@ -6,8 +6,10 @@ Three charts per service, on one time axis (seconds since the release started, p
 
 - **traffic**: the new version's share after each change, as steps;
 - **error rate** and **latency**: the canary and stable over the evidence the judge weighed (since
-  the last traffic change), the judge's regression bound (stable's confidence limit plus the
-  tolerance: the canary above it is a regression) and the absolute ``rollbackThreshold``.
+  the last traffic change); stable plus the tolerance (the line the judge tests against); the
+  judge's two bounds around it, stable's confidence limits plus the tolerance (confidently above
+  the regression bound the canary is a regression; confidently below the non-inferiority bound it
+  is fine); and the absolute ``rollbackThreshold``.
 
 Every chart marks each traffic change (a vertical line) and carries the verdicts as a ribbon
 under the time axis, one colour per verdict.
@@ -22,8 +24,9 @@ from conductor.release_history import Check, ReleaseHistory, ServiceSeries
 
 VERDICT_COLORS = {"non_inferior": "#2e7d32", "inconclusive": "#9e9e9e", "regression": "#c62828",
                   "unavailable": "#ef6c00"}
-CANARY, STABLE, BOUND, LIMIT = "#1565c0", "#6d4c41", "#7b1fa2", "#c62828"
-Figures = tuple[float | None, float | None, float | None, float | None]  # canary, stable, bound, limit
+CANARY, STABLE, BOUND, LIMIT, OK, TOLERANCE = "#1565c0", "#6d4c41", "#7b1fa2", "#c62828", "#2e7d32", "#a1887f"
+# canary, stable, regression bound, limit, non-inferiority bound, stable + tolerance
+Figures = tuple[float | None, float | None, float | None, float | None, float | None, float | None]
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,12 @@ def service_charts(history: ReleaseHistory, svc: ServiceSeries) -> list[Chart]:
                     changes=changes, verdicts=runs, y_max=100.0, slug=f"{svc.name}-traffic")
     percentile = svc.checks[-1].percentile if svc.checks else "p95"
     errors = _judged(f"{svc.name}: error rate", "%", x0, x1, svc.checks, changes, runs, f"{svc.name}-errors",
-                     lambda c: (c.error_rate, c.stable_error_rate, c.error_bound, c.error_limit))
+                     lambda c: (c.error_rate, c.stable_error_rate, c.error_bound, c.error_limit, c.error_ok_bound,
+                                c.error_tolerance_line))
     latency = _judged(f"{svc.name}: {percentile} latency", "ms", x0, x1, svc.checks, changes, runs,
                       f"{svc.name}-latency",
-                      lambda c: (c.latency_ms, c.stable_latency_ms, c.latency_bound, c.latency_limit))
+                      lambda c: (c.latency_ms, c.stable_latency_ms, c.latency_bound, c.latency_limit,
+                                 c.latency_ok_bound, c.latency_tolerance_line))
     return [traffic, errors, latency]
 
 
@@ -79,13 +84,17 @@ def _judged(title: str, unit: str, x0: float, x1: float, checks: list[Check], ch
             runs: list[tuple[float, float, str]], slug: str,
             pick: Callable[[Check], Figures]) -> Chart:
     rows = [(c.at, pick(c)) for c in checks]
-    canary = Line("canary", "canary", CANARY, [(at, v[0]) for at, v in rows])
-    stable = Line("stable", "stable", STABLE, [(at, v[1]) for at, v in rows])
-    bound = Line("bound", "judge's regression bound", BOUND, [(at, v[2]) for at, v in rows], dash=True)
+
+    def line(name: str, label: str, color: str, index: int, dash: bool = False) -> Line:
+        return Line(name, label, color, [(at, v[index]) for at, v in rows], dash=dash)
+
     limits = [v[3] for _, v in rows if v[3] is not None]
     limit = Line("limit", "rollbackThreshold", LIMIT, [(x0, limits[-1]), (x1, limits[-1])], dash=True) \
         if limits else None
-    return Chart(title, unit, x0, x1, [stable, bound, canary], limit, changes, runs, slug=slug)
+    lines = [line("stable", "stable", STABLE, 1), line("tolerance", "stable+tolerance", TOLERANCE, 5, dash=True),
+             line("bound", "regression bound", BOUND, 2, dash=True), line("ok", "non-inferior bound", OK, 4, dash=True),
+             line("canary", "canary", CANARY, 0)]
+    return Chart(title, unit, x0, x1, lines, limit, changes, runs, slug=slug)
 
 
 def verdict_runs(checks: list[Check]) -> list[tuple[float, float, str]]:

@@ -93,7 +93,9 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
     for at, label in chart.changes:
         x = sx(at)
         canvas.line(x, TOP, x, TOP + plot_h, "#90a4ae", dash="3,3", meta={"class": "change"})
-        canvas.text(x + 2, TOP + 9, label, size=9, color="#607d8b")
+        at_edge = x > LEFT + plot_w - 30  # a change at the end: its label goes left of the line
+        canvas.text(x - 2 if at_edge else x + 2, TOP + 9, label, size=9, color="#607d8b",
+                    anchor="end" if at_edge else "start")
     canvas.rect(LEFT, TOP, plot_w, plot_h, "", stroke="#999999")
     if chart.limit is not None and limit is not None:
         y = TOP + 1 if off_scale else sy(limit)
