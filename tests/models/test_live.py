@@ -3,8 +3,9 @@
     CONDUCTOR_LIVE_TESTS=1 ANTHROPIC_API_KEY=sk-… .venv/bin/pytest -m live tests/models/test_live.py
 
 It checks what must hold whatever the model says: the guards were obeyed, the run stopped in a
-consistent state (waiting for approval, or rolled back), usage was journaled, and the cassette
-recorded on the way replays offline to the same journal.
+consistent state (waiting for approval, or rolled back), the API accepted the request shape (strict
+tools, thinking, effort, 1-hour cache breakpoints), its own usage was journaled, and the key never
+reached the cassette.
 """
 
 from __future__ import annotations
@@ -40,4 +41,6 @@ def test_a_real_canary_to_the_first_approval(
     assert "Awaiting approval (10% → 25%)" in result.out or "ROLLBACK" in result.out
     turns = workspace.journal_events("brain_turn")
     assert turns and all(t.data["usage"]["output_tokens"] > 0 for t in turns)
+    # strict tools, thinking, effort and the chosen cache lifetimes were accepted; usage is the API's own
+    assert all(t.data["cache_ttl"] in ("5m", "1h") and not t.data["usage_estimated"] for t in turns)
     assert LIVE_KEY not in cassette.read_text()
