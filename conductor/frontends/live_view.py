@@ -61,7 +61,7 @@ class TrendPoint:
 class ServiceView:
     name: str
     phase: str  # the status label people read ("Canary 10%", "Awaiting approval (10% → 25%)")
-    stable_version: str | None
+    stable_version: str | None  # the version the release started from (stable until it completes)
     target_version: str | None
     stable_percent: int
     new_percent: int
@@ -287,7 +287,7 @@ class ReleaseWatcher:
         horizon = now - TREND_SECONDS
         trend = tuple(p for p in tracked.trend.get(svc.name, ()) if p.at >= horizon)
         return ServiceView(
-            name=svc.name, phase=svc.status_label, stable_version=svc.stable_version,
+            name=svc.name, phase=svc.status_label, stable_version=svc.from_version or svc.stable_version,
             target_version=svc.target_version, stable_percent=100 - new, new_percent=new,
             health=svc.health if not svc.terminal else None,
             waiting_for=waiting_for(state, svc, self.settings, now), trend=trend, terminal=svc.terminal,

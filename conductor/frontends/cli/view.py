@@ -28,6 +28,7 @@ from rich.text import Text
 
 from conductor.config import find_config
 from conductor.config_file import load_config
+from conductor.errors import JournalError
 from conductor.frontends import terminal
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option
@@ -101,8 +102,16 @@ class _Source:
         if self.watcher is None:
             if not self.path.exists():
                 return Snapshot((), 0, journal_exists=False)
-            self.journal = ReadOnlyJournal(self.path)
-            self.watcher = ReleaseWatcher(self.journal, self.config.orchestration)
+            try:
+                # A journal the first driver is creating at this very moment may have no tables
+                # yet: wait for it like for a missing one (an error after a good read is real).
+                journal = ReadOnlyJournal(self.path)
+                watcher = ReleaseWatcher(journal, self.config.orchestration)
+                first = watcher.refresh()
+            except JournalError:
+                return Snapshot((), 0, journal_exists=False)
+            self.journal, self.watcher = journal, watcher
+            return first
         return self.watcher.refresh()
 
     def close(self) -> None:
@@ -168,8 +177,14 @@ class _LiveScreen(_Display):
     def __init__(self) -> None:
         self.console = terminal.console()
         self._live: Live | None = None
+        self._drawn: tuple[Any, ...] | None = None
+        self._drawn_at = 0.0
 
     def update(self, snapshot: Snapshot) -> None:
+        key = (snapshot.seq, snapshot.key())
+        if key == self._drawn and time.monotonic() - self._drawn_at < 1.0:
+            return  # nothing new: redraw once a second only, for the countdowns
+        self._drawn, self._drawn_at = key, time.monotonic()
         screen = render(snapshot)
         if self._live is None:
             self._live = Live(screen, console=self.console, auto_refresh=False, transient=False,
@@ -224,7 +239,8 @@ def _release(release: ReleaseView) -> list[RenderableType]:
         phase = s.phase.split(" (")[0]  # "Awaiting approval": the percentages are in the line below
         versions = f"{s.stable_version or '—'} → {s.target_version or '—'}"
         waits = f" waits for {s.waiting_for}" if s.waiting_for else ""
-        notes.append(Text.assemble(f"  {s.name} {versions}:", (waits or " nothing", "bold" if waits else "")))
+        idle = " done" if s.terminal else " nothing (it moves on by itself)"
+        notes.append(Text.assemble(f"  {s.name} {versions}:", (waits or idle, "bold" if waits else "")))
         if h is None:
             table.add_row(s.name, phase, traffic, "—", "—", Text("—" if s.terminal else "not observed", "dim"), "")
             continue
