@@ -22,6 +22,7 @@ import asyncio
 import hmac
 import json
 import secrets
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -364,6 +365,8 @@ class Dashboard:
         raise web.HTTPSeeOther(self.raw_link(f"/release/{release}"))
 
     def _run(self, plan: actions.Plan, activity: Activity) -> None:
+        """Run the action; its outcome goes to the page and, for whoever runs the dashboard, stderr."""
+        print(activity.note(), file=sys.stderr, flush=True)
         try:
             conductor = self.open_conductor()
             try:
@@ -374,6 +377,7 @@ class Dashboard:
             activity.error = f"{type(exc).__name__}: {exc}"
         finally:
             self._busy.release()
+            print(activity.note(), file=sys.stderr, flush=True)
 
     def idle(self) -> bool:
         """No action from this dashboard is running (tests wait for it)."""
