@@ -432,16 +432,24 @@ def test_the_clis_flags_work_in_the_repl_and_a_typo_gets_the_closest(ws: Workspa
 
 
 def test_leaving_with_a_release_in_flight_that_nothing_watches_says_so(ws: Workspace) -> None:
+    from conductor.watchdog import watch_round
+
     shell, out = repl(ws, Script("/orchestrate canary 10", "n", "/quit"))
-    shell.run()
-    assert "nothing is watching it" not in out.getvalue()  # its last check was just now
-    shell, out = repl(ws, Script("/quit"))
-    with sqlite3.connect(ws.state_dir / "journal.db") as db:  # the last check was long ago: nobody checks
-        db.execute("UPDATE events SET wall = '2020-01-01T00:00:00.000+00:00'")
-    shell.run()
+    shell.run()  # the watchdog ran inside the command only: nothing watches the canary now
     assert "api Awaiting approval (10% → 25%) (orchestration #1): in flight and nothing is watching it" \
         in out.getvalue()
     assert "`conductor watch` keeps the watchdog on it" in out.getvalue()
+    watcher = Conductor.from_config(ws.config_path)
+    watch_round(watcher)  # what `conductor watch` does every interval, from another process
+    watcher.close()
+    shell, out = repl(ws, Script("/quit"))
+    shell.run()
+    assert "nothing is watching it" not in out.getvalue()
+    with sqlite3.connect(ws.state_dir / "journal.db") as db:  # that watcher's last check was long ago
+        db.execute("UPDATE events SET wall = '2020-01-01T00:00:00.000+00:00'")
+    shell, out = repl(ws, Script("/quit"))
+    shell.run()
+    assert "nothing is watching it" in out.getvalue()
 
 
 def test_the_verbs_in_the_repl(ws: Workspace) -> None:

@@ -104,6 +104,7 @@ class Repl:
         self.brain_note = brain_note
         self.ask = ask
         self._live: Live | None = None
+        self._last_command_ended: datetime | None = None  # our own inline watchdog stopped then
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -146,6 +147,12 @@ class Repl:
         return True
 
     def command(self, line: Line) -> None:
+        try:
+            self._command(line)
+        finally:
+            self._last_command_ended = datetime.now(UTC)
+
+    def _command(self, line: Line) -> None:
         word, words = line.command, " ".join(line.words)
         if word == "/help":
             self.say(HELP)
@@ -302,13 +309,14 @@ class Repl:
         """Leaving with a release in flight that no process watches: say so (the watchdog ran
         inside this REPL's commands; between them, nothing rolls a bad version back)."""
         try:
-            unwatched = unwatched_services(self.conductor)
+            unwatched = unwatched_services(self.conductor, since=self._last_command_ended)
         except ConductorError:
             return
         if unwatched:
-            self.say(f"{'; '.join(unwatched)}: in flight and nothing is watching it (no health check in the "
-                     "last few intervals). `conductor watch` keeps the watchdog on it; `conductor view` shows it; "
-                     "`conductor orchestrate rollback` returns all traffic to stable.", style="yellow")
+            self.say(f"{'; '.join(unwatched)}: in flight and nothing is watching it (no process checked its health "
+                     "since this REPL's last command, or lately). `conductor watch` keeps the watchdog on it; "
+                     "`conductor view` shows it; `conductor orchestrate rollback` returns all traffic to stable.",
+                     style="yellow")
 
     def question(self, text: str) -> None:
         """Free text: Claude answers it with read-only tools, streamed here as it is written."""
@@ -409,9 +417,10 @@ def _one_line(record: dict[str, Any]) -> str:
     return " · ".join(scalars)
 
 
-def unwatched_services(conductor: Conductor) -> list[str]:
-    """Services of releases in flight on which no process journaled a health check lately
-    (wall-clock time: the simulator's virtual time says nothing about who is running)."""
+def unwatched_services(conductor: Conductor, since: datetime | None = None) -> list[str]:
+    """Services of releases in flight on which no process journaled a health check lately, nor
+    after ``since`` (when this REPL's last command, whose watchdog ran inline, ended): wall-clock
+    time, since the simulator's virtual time says nothing about who is running."""
     if not conductor.has_journal:
         return []
     window = _WATCHED_INTERVALS * conductor.config.orchestration.health_check_interval + 5.0
@@ -420,7 +429,7 @@ def unwatched_services(conductor: Conductor) -> list[str]:
     for state in conductor.in_flight():
         checks = conductor.journal.events(state.id, after=max(0, state.last_seq - 2000), kinds=("health_checked",))
         last = max((datetime.fromisoformat(e.wall) for e in checks), default=None)
-        if last is not None and (now - last).total_seconds() <= window:
+        if last is not None and (now - last).total_seconds() <= window and (since is None or last > since):
             continue
         for svc in state.services.values():
             if not svc.terminal:
