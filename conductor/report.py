@@ -267,8 +267,8 @@ def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[st
 
 def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: ModelSettings | None = None,
                 state: OrchestrationState | None = None) -> str:
-    """``12 turns, 48,210 tokens, cache hit 83%, est. $0.042; this run, per turn: $0.011 (1h write) ·
-    $0.002``: one
+    """``12 turns, 48,210 tokens, cache hit 83%, est. $0.042; this run, per turn (…): $0.0111
+    129/164/0/2,311* · $0.0031 130/78/2,311/718``: one
     line, for the whole orchestration, then what each turn of this run cost.
 
     The cache hit ratio is cache reads over all input tokens; the cost is the sum of the turns'
@@ -294,9 +294,12 @@ def _usage_line(usage: dict[str, int], outcome: LoopOutcome | None, settings: Mo
             cost = estimate_cost(usage, settings)
         if cost is not None:
             line += f", est. ${cost:.3f}" if cost < 10 else f", est. ${cost:,.2f}"
-        per_turn = [f"${t.cost:.4f}" + (" (1h write)" if t.usage.cache_creation_1h_input_tokens else "")
+        per_turn = [f"${t.cost:.4f} {t.usage.input_tokens:,}/{t.usage.output_tokens:,}/"
+                    f"{t.usage.cache_read_input_tokens:,}/{t.usage.cache_creation_input_tokens:,}"
+                    + ("*" if t.usage.cache_creation_1h_input_tokens else "")
                     for t in (outcome.turn_log if outcome is not None else []) if t.cost is not None]
         if per_turn:
             shown = per_turn if len(per_turn) <= 20 else [*per_turn[:19], f"… {len(per_turn) - 19} more"]
-            line += "; this run, per turn: " + " · ".join(shown)
+            line += ("; this run, per turn (est. $ input/output/cache read/cache write tokens, * written for 1h): "
+                     + " · ".join(shown))
     return line

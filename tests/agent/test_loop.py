@@ -64,8 +64,9 @@ def test_a_full_canary_with_claude_pauses_for_approval_then_promotes(
     assert first.code == 0, first.err
     assert "| api | v1.0.0 | v1.1.0 | Awaiting approval (10% → 25%) |" in first.out
     assert "- healthy at 10%" in first.out  # the approval request's recommendation: no closing turn paid for
-    assert ("_Brain: anthropic · 5 turns, 16,250 tokens, cache hit 94%, est. $0.006; this run, per turn: "
-            + " · ".join(["$0.0012"] * 5) + " · exit 0_") in first.out
+    assert ("_Brain: anthropic · 5 turns, 16,250 tokens, cache hit 94%, est. $0.006; this run, per turn (est. $ "
+            "input/output/cache read/cache write tokens, * written for 1h): "
+            + " · ".join(["$0.0012 200/50/3,000/0"] * 5) + " · exit 0_") in first.out
     assert len(fake.requests) == 5 and len(fake.replies) == 1  # the scripted closing text was never asked for
     fake.replies.clear()
     turns = ws.journal_events("brain_turn")
