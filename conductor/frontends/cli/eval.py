@@ -90,7 +90,8 @@ def record_command(args: argparse.Namespace) -> int:
         result = record_live(scenario) if args.model == "anthropic" else record_scripted(scenario)
         mark = "✓" if result.ok else "✗"
         why = "" if result.ok else f": {result.first_violation or result.failures[0]}"
-        print(f"{mark} {scenario.name}: cassette {scenario.brain.cassette} written ({result.turns} turns){why}")
+        turns = f"{result.turns} turn" + ("" if result.turns == 1 else "s")
+        print(f"{mark} {scenario.name}: cassette {scenario.brain.cassette} written ({turns}){why}")
         if not result.ok:
             code = EXIT_ERROR
     return code
