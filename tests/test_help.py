@@ -60,3 +60,8 @@ def test_a_mistyped_option_gets_the_closest(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         main(["status", "--zzzzzz"])
     assert "did you mean" not in capsys.readouterr().err
+
+
+def test_every_subcommand_shares_the_column_of_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    top = helps(monkeypatch, columns=100)[""]
+    assert "    orchestrate  deploy, ramp up, roll back" in top  # not on a line of its own

@@ -54,6 +54,15 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         kwargs.setdefault("width", min(shutil.get_terminal_size((100, 24)).columns, 100) - 2)
         super().__init__(prog, **kwargs)
 
+    def add_argument(self, action: argparse.Action) -> None:
+        """argparse measures subcommand names one indent short, so the longest (``orchestrate``)
+        got a line of its own: count them where they are printed."""
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS and isinstance(action, argparse._SubParsersAction):
+            longest = max((len(name) for name in action.choices), default=0)
+            self._action_max_length = max(self._action_max_length,
+                                          longest + self._current_indent + self._indent_increment)
+
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         paragraphs = re.split(r"\n\s*\n", text.strip("\n"))
         out = []
