@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -241,3 +242,21 @@ def test_the_releases_list_streams_each_outcome(read_only: Dashboard, paused: Wo
         assert time.monotonic() < deadline
         update = _next_update(response)
     conn.close()
+
+
+def test_pages_are_served_while_another_process_holds_the_journals_write_lock(paused: Workspace) -> None:
+    """The dashboard only reads (WAL readers never wait for a writer): a release being written —
+    here a write transaction held open — is shown at once, not after SQLite's busy timeout."""
+    writer = sqlite3.connect(paused.state_dir / "journal.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO orchestrations(command, strategy, created_wall) VALUES ('x', 'canary', 'now')")
+    dashboard, served = serve(paused)
+    try:
+        started = time.monotonic()
+        page = request(dashboard, path_of(dashboard.url("/release/1")))
+        listed = request(dashboard, path_of(dashboard.url("/")))
+        assert page.status == 200 and listed.status == 200 and time.monotonic() - started < 5
+    finally:
+        served.stop()
+        writer.execute("ROLLBACK")
+        writer.close()
