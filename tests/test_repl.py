@@ -278,6 +278,7 @@ class Terminal:
             os.execve(sys.executable, [sys.executable, "-m", "conductor", "chat"], env)
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # rows, columns
         self.pid, self.fd, self.seen, self.cursor = pid, fd, "", 0
+        self.raw = ""  # everything written, escape codes included
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def type(self, keys: str) -> None:
@@ -298,6 +299,7 @@ class Terminal:
                     chunk = ""
                 for _ in range(chunk.count("\x1b[6n")):  # answer "where is the cursor?" as a terminal does
                     os.write(self.fd, b"\x1b[1;1R")
+                self.raw += chunk
                 self.seen += _visible(chunk)
         self.cursor = found.end()
         return self.seen
@@ -364,6 +366,7 @@ def test_in_a_terminal_completion_approval_history_and_ctrl_d(
     assert term.exit_code() == 0
     entries = [line[1:] for line in (tmp_path / "history").read_text().splitlines() if line.startswith("+")]
     assert entries == ["/orchestrate canary 10"]  # the answers y and n are not commands
+    assert set(re.findall(r"\x1b\[[0-9;]*m", term.raw)) <= {"\x1b[0m", "\x1b[m"}  # NO_COLOR: no style at all
     assert [e.actor for e in ws.journal_events("approval_granted")] == ["person:repl"] * 2
 
 

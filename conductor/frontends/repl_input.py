@@ -238,6 +238,7 @@ def prompt_reader(
     from prompt_toolkit.completion import Completer, Completion
     from prompt_toolkit.document import Document
     from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+    from prompt_toolkit.styles import Style
 
     class StateCompleter(Completer):
         def get_completions(self, document: Document, complete_event: Any) -> Any:
@@ -254,9 +255,11 @@ def prompt_reader(
             kept = FileHistory(str(history))
         except OSError:  # a read-only home: history for this session only
             kept = InMemoryHistory()
+    # NO_COLOR: prompt_toolkit drops colours itself; the toolbar's reverse video goes too.
+    plain = Style.from_dict({"bottom-toolbar": "noreverse"}) if terminal.no_color() else None
     commands: PromptSession[str] = PromptSession(
         history=kept, completer=StateCompleter(), complete_while_typing=False,
-        bottom_toolbar=lambda: toolbar(), refresh_interval=1.0, input=input, output=output,
+        bottom_toolbar=lambda: toolbar(), refresh_interval=1.0, input=input, output=output, style=plain,
     )
     answers: PromptSession[str] = PromptSession(history=InMemoryHistory(), input=input, output=output)
 
