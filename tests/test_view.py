@@ -18,8 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+import conductor as conductor_package
 from conductor.frontends.live_view import ReleaseWatcher, sparkline
 from conductor.journal.store import Journal
 from conductor.readonly_journal import ReadOnlyJournal
@@ -74,7 +76,10 @@ def test_the_view_follows_a_release_another_process_drives(workspace: Workspace)
         view.terminate()
         view.wait(timeout=10)
     assert view.returncode == 0  # SIGTERM ends a view quietly: it had nothing to undo
-    assert all(d["schema"] == "conductor.view/v1" for d in docs)
+    schema = json.loads((Path(conductor_package.__file__).parent / "schemas" / "view.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for doc in docs:  # every document as published
+        jsonschema.validate(doc, schema)
     assert docs[0]["releases"] == []  # started before anything existed, and waited for it
     seen = [s["traffic"]["new"] for d in docs for r in d["releases"] if r["status"] == "running"
             for s in r["services"] if s["service"] == "api" and s["phase"] != "Complete"]
