@@ -107,6 +107,7 @@ def test_a_journal_written_before_the_types_folds_to_the_same_state(tmp_path: Pa
             # per-service approvals came later: whole-release approvals give every service the release's
             assert svc.pop("exact_request") == got["exact_request"]
         assert (got.pop("paused"), got.pop("aborted"), got.pop("undo_of")) == (None, None, None)  # added later
+        assert (got.pop("cost_usd"), got.pop("usage_estimated")) == (None, False)  # per-turn costs came later
         for name, svc in got["services"].items():  # the sequential judge: new names, evidence beside
             if svc["health"] is not None:
                 assert svc["health"].pop("evidence") is None and svc["health"].pop("observed_until") is None
