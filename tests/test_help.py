@@ -65,3 +65,12 @@ def test_a_mistyped_option_gets_the_closest(capsys: pytest.CaptureFixture[str]) 
 def test_every_subcommand_shares_the_column_of_help(monkeypatch: pytest.MonkeyPatch) -> None:
     top = helps(monkeypatch, columns=100)[""]
     assert "    orchestrate  deploy, ramp up, roll back" in top  # not on a line of its own
+
+
+def test_a_mistyped_command_or_choice_gets_the_closest(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["orchestrat"])
+    assert capsys.readouterr().err.rstrip().endswith("did you mean 'orchestrate'?")
+    with pytest.raises(SystemExit):
+        main(["orchestrate", "--model", "polcy"])
+    assert capsys.readouterr().err.rstrip().endswith("did you mean 'policy'?")

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -57,6 +58,11 @@ class _Parser(argparse.ArgumentParser):
         """``unrecognized arguments: --autp`` → ``… (did you mean --auto?)``, from the options of
         the subcommand the line names (the root parser reports its subcommands' leftovers)."""
         parser: argparse.ArgumentParser = self
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice is not None:  # `conductor orchestrat`, `--model polcy`
+            options = re.findall(r"'([^']*)'", choice.group(2))
+            close = closest_option(choice.group(1), options)
+            return (f"{message}; did you mean {close!r}?" if close else message), parser
         if not message.startswith("unrecognized arguments: "):
             return message, parser
         for action in self._actions:
