@@ -167,7 +167,12 @@ class Downstream(asyncio.Protocol):
                 self._refuse(400, "malformed HTTP request\n")
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too
+        """The client is done sending: answer what it asked (a half-close is legal), then close."""
+        if not self.queue or self.current is not None:
+            return None  # nothing pending, or a request it can no longer finish: close (it counts as gone)
+        for exchange in self.queue:
+            exchange.keep_alive = False
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -272,6 +277,8 @@ class Downstream(asyncio.Protocol):
         if upstream is not None and upstream.sent_head:
             upstream.send_body(body)
             return
+        if exchange.responded:  # answered before its body ended (an early 4xx, say): the rest goes nowhere
+            return
         exchange.body.append(body)
         if exchange.body_size > BUFFER_LIMIT:
             exchange.resendable = False
@@ -297,6 +304,8 @@ class Downstream(asyncio.Protocol):
         """The answer to the head of the queue was sent whole: close, or start the next request."""
         if self.queue and self.queue[0] is exchange:
             self.queue.popleft()
+        if not exchange.complete:  # its body is still coming: the connection cannot carry another request
+            exchange.keep_alive = False
         if not exchange.keep_alive or self.router._stopping:
             self._close()
             return
@@ -370,15 +379,17 @@ class Upstream(asyncio.Protocol):
         elif exchange.length is not None:
             parts.append(b"Content-Length: %d\r\n" % exchange.length)
         parts.append(b"\r\n")
+        for chunk in exchange.body:  # what has arrived of the body goes in the same send as the head
+            parts.append(b"%x\r\n%s\r\n" % (len(chunk), chunk) if exchange.chunked else chunk)
+        if exchange.complete:
+            if exchange.chunked:
+                parts.append(b"0\r\n\r\n")
+            self.request_done = True
         assert self.transport is not None
         self.transport.write(b"".join(parts))
         self.sent_head = True
-        for chunk in exchange.body:
-            self.send_body(chunk)
         if not exchange.resendable:
             exchange.body = []
-        if exchange.complete:
-            self.end_body()
 
     def send_body(self, chunk: bytes) -> None:
         assert self.transport is not None and self.exchange is not None

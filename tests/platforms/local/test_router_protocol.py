@@ -173,3 +173,13 @@ def test_a_request_head_over_the_limit_is_refused_not_buffered(rig: Rig) -> None
     answer = raw_exchange(rig.router.port, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431")
     assert rig.router.stats.slots["blue"].errors_total == 0  # the client's fault, not the slot's
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(rig: Rig) -> None:
+    with socket.create_connection(("127.0.0.1", rig.router.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /half HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"GET /half")
