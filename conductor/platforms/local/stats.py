@@ -197,11 +197,18 @@ class RouterCollector(Collector):
     """Exposes every data plane's counters to prometheus_client, read at scrape time (no per-request cost).
 
     ``source`` returns, per service, the weights and per-slot totals; a data plane that cannot
-    answer is left out of that scrape (an absent series, never a zero that looks healthy).
+    answer is left out of that scrape (an absent series, never a zero that looks healthy). Without
+    a source, the :class:`ServiceStats` in ``services`` are read directly.
     """
 
-    def __init__(self, source: TotalsSource) -> None:
+    def __init__(self, source: TotalsSource | None = None) -> None:
         self.source = source
+        self.services: dict[str, ServiceStats] = {}  # read directly when there is no ``source`` (in-process)
+
+    def _totals(self) -> dict[str, tuple[dict[Slot, int], dict[Slot, SlotTotals]]]:
+        if self.source is not None:
+            return self.source()
+        return {name: totals_from_json(service.totals()) for name, service in list(self.services.items())}
 
     def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
         labels = ["service", "slot"]
@@ -214,7 +221,7 @@ class RouterCollector(Collector):
         latency = HistogramMetricFamily(
             "conductor_router_request_duration_seconds", "Latency seen by the router per slot.", labels=labels
         )
-        for name, (weights, slots) in self.source().items():
+        for name, (weights, slots) in self._totals().items():
             for slot, stats in slots.items():
                 values = [name, slot]
                 requests.add_metric(values, stats.requests)
