@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,3 +150,14 @@ def test_kill_9_of_the_control_process_under_load_drops_nothing_and_the_next_sta
     assert load.versions["v1.0.0"] > 0 and load.versions["v2.0.0"] > 0
     control.stop()
     assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()  # the data plane stops with `down`
+
+
+@pytest.mark.parametrize("value", ["nginx", True, 1, None])
+def test_platform_router_is_strictly_typed(tmp_path: Path, value: object) -> None:
+    from conductor.errors import ConfigError
+
+    from .conftest import write_workspace
+
+    services = {"api": {"command": demo_command()}}
+    with pytest.raises(ConfigError, match=r"platform\.router"):
+        write_workspace(tmp_path, services, platform={"router": value})
