@@ -40,7 +40,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "orchestrate", help="deploy, ramp up, roll back, or show status (the spec's /orchestrate)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: None, 1: None, 2: None, 3: None, 4: None, 130: None}),
+        epilog=exit_codes.epilog({0: None, 1: None, 2: None, 3: None, 4: None, 7: None, 130: None}),
     )
     parser.add_argument("words", nargs="*", metavar="ARGS", help="e.g. `canary 10` or `rollback api`")
     add_config_option(parser)

@@ -27,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "done, or paused awaiting the next approval", 1: None,
                                   2: "bad usage, or nothing in flight to promote: nothing was changed",
-                                  3: None, 4: None, 130: None}),
+                                  3: None, 4: None, 7: None, 130: None}),
     )
     parser.add_argument("service", nargs="?", help="approve for this service only (canary)")
     parser.add_argument("--full", action="store_true", help="approve 100%% (a canary in flight): `canary 100`")

@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "done, paused awaiting approval, or nothing was paused", 1: None,
                                   2: "bad usage, or nothing in flight: nothing was changed", 3: None,
-                                  4: "refused (a freeze): still paused", 130: None}),
+                                  4: "refused (a freeze): still paused", 7: None, 130: None}),
     )
     add_verb_options(parser, drives=True)
     parser.set_defaults(handler=run)

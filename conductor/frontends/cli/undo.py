@@ -28,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
         epilog=exit_codes.epilog({0: "the previous version is deployed (or --dry-run)", 1: None,
                                   2: "bad usage, nothing to undo, or a release in flight: nothing was changed",
                                   3: "the undo itself was rolled back (the previous version was unhealthy)",
-                                  4: None, 130: None}),
+                                  4: None, 7: None, 130: None}),
     )
     parser.add_argument("service", nargs="?", help="undo this service only")
     parser.add_argument("--to-revision", type=int, metavar="N", help="go to the versions release #N completed")
