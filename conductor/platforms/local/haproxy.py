@@ -52,12 +52,12 @@ from conductor.platforms.local.dataplane import (
     socket_dir,
     spawn_process,
 )
+from conductor.platforms.local.haproxy_log import LOG_TAG, LogReader
 from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.local.stats import ServiceStats, SlotTotals
 
 LINES_PER_SLOT = 16
 MAX_WEIGHT = 256
-LOG_TAG = "cdr"
 PLACEHOLDER_PORT = 1  # a free line points nowhere useful: it is in maintenance anyway
 # srv_admin_state bits (management guide, "show servers state"): forced or DNS maintenance, forced drain.
 # (The "maintenance from the config" bit stays set on a line the config disabled, even once it is ready.)
@@ -125,63 +125,6 @@ def split_weights(green: int, live: dict[Slot, int]) -> dict[Slot, int]:
         else:
             weights[slot] = max(1, min(MAX_WEIGHT, round(pct[slot] * scale / live[slot])))
     return weights
-
-
-class LogReader:
-    """Receives HAProxy's per-request log datagrams and counts them per slot."""
-
-    def __init__(self, path: Path, stats: ServiceStats) -> None:
-        self.path = path
-        self.stats = stats
-        self.lines_seen = 0
-        self._stop = threading.Event()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()  # left by a control process that was killed
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
-        self._sock.bind(str(path))
-        path.chmod(0o600)
-        self._sock.settimeout(0.2)
-        self._thread = threading.Thread(target=self._run, name=f"haproxy-log-{stats.service}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        slots = self.stats.slots
-        while not self._stop.is_set():
-            try:
-                data = self._sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            for line in data.decode("ascii", "replace").splitlines():
-                fields = line.split()
-                if len(fields) != 4 or fields[0] != LOG_TAG:
-                    continue  # HAProxy's own notices ("Server api/blue0 is UP") share the log
-                server, status_text, active = fields[1], fields[2], fields[3]
-                try:
-                    status, active_ms = int(status_text), int(active)
-                except ValueError:
-                    continue
-                slot: Slot | None = None
-                for known in SLOTS:
-                    if server.startswith(known):
-                        slot = known
-                if slot is None:  # <NOSRV>: refused before any server (none serving): the busier slot's error
-                    weights = self.stats.weights
-                    slot = "green" if weights["green"] > weights["blue"] else "blue"
-                    if status < 500:
-                        continue
-                self.lines_seen += 1
-                slots[slot].record(max(active_ms, 0) + 0.5, status >= 500 or status < 0)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
 
 
 class HAProxyDataPlane(DataPlane):
