@@ -53,7 +53,6 @@ from conductor.platforms.local.dataplane import (
     spawn_process,
 )
 from conductor.platforms.local.haproxy_log import LOG_TAG, LogReader
-from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.local.stats import ServiceStats, SlotTotals
 
 LINES_PER_SLOT = 16
@@ -133,9 +132,7 @@ class HAProxyDataPlane(DataPlane):
     kind = "haproxy"
     capacity = LINES_PER_SLOT
 
-    def __init__(
-        self, service: str, host: str, port: int, home: Path, log_dir: Path, settings: LocalSettings
-    ) -> None:
+    def __init__(self, service: str, host: str, port: int, home: Path, log_dir: Path) -> None:
         super().__init__(service, host, port, home, log_dir)
         sockets = socket_dir(home)
         self.admin = sockets / f"haproxy-{service}.sock"

@@ -197,7 +197,7 @@ class LocalRuntime:
             # deferred: the HAProxy driver loads only when HAProxy is the data plane
             from conductor.platforms.local.haproxy import HAProxyDataPlane
 
-            return HAProxyDataPlane(service, self.settings.router_host, port, self.home, log_dir, self.settings)
+            return HAProxyDataPlane(service, self.settings.router_host, port, self.home, log_dir)
         return BuiltinDataPlane(service, self.settings.router_host, port, self.home, log_dir)
 
     def _watch_planes(self) -> None:
