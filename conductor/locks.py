@@ -126,8 +126,11 @@ def action_lock(state_dir: Path, service: str, timeout: float = 60.0) -> Iterato
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockHeldError(f"{service}: another action held it for over {timeout:g}s") from None
+                    holder = describe_holder(os.pread(fd, _HOLDER_BYTES, 0))
+                    raise LockHeldError(f"{service}: another action held it for over {timeout:g}s ({holder})") from None
                 time.sleep(0.02)
+        os.ftruncate(fd, 0)  # who acts, for the message above in another process
+        os.pwrite(fd, holder_record(), 0)
         try:
             yield
         finally:

@@ -143,3 +143,13 @@ def test_mcp_reports_name_the_tool(workspace: Workspace) -> None:
     assert "Approve the ramp-up to 25%: the `orchestrate` tool with `canary 25`" in text
     assert shown.structured_content is not None
     assert shown.structured_content["next_steps"][0].endswith("`/orchestrate canary 25`")  # the engine's words
+
+
+def test_an_action_lock_held_too_long_names_its_holder(workspace: Workspace) -> None:
+    from conductor.locks import action_lock
+
+    held = action_lock(workspace.state_dir, "api")
+    with held, pytest.raises(LockHeldError) as refused, action_lock(workspace.state_dir, "api", timeout=0.05):
+        pass
+    assert str(refused.value).startswith("api: another action held it for over 0.05s (pid ")
+    assert f" on {socket.gethostname()}, since 20" in str(refused.value)
