@@ -22,7 +22,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 import conductor as conductor_package
-from conductor.frontends.live_view import ReleaseWatcher, sparkline
+from conductor.frontends.live_view import LAST_EVENTS, ReleaseWatcher, sparkline
 from conductor.journal.store import Journal
 from conductor.readonly_journal import ReadOnlyJournal
 from conductor.session import Conductor
@@ -145,9 +145,14 @@ def test_the_watcher_reads_only_what_is_new_and_keeps_a_trend(workspace: Workspa
     conductor.run("/orchestrate canary 10")
     watcher = ReleaseWatcher(ReadOnlyJournal(workspace.state_dir / "journal.db"), conductor.config.orchestration)
     first = watcher.refresh()
-    assert watcher.refresh() == first  # nothing new: the same picture
+    again = watcher.refresh()
+    assert again.releases == first.releases and again.new_events == ()  # nothing new: the same picture
     conductor.run("/orchestrate canary 50")
     second = watcher.refresh()
+    shown = [line.seq for _, line in second.new_events]
+    expected = [e.seq for e in workspace.journal_events() if e.seq > first.seq
+                and e.kind not in ("tool_call", "brain_turn", "notify_failed", "baseline_sampled")]
+    assert shown == expected and len(shown) > LAST_EVENTS  # every one, not the last few on screen
     api = second.releases[0].services[0]
     assert api.new_percent == 50 and len(api.trend) > len(first.releases[0].services[0].trend)
     assert all(p.error_rate is not None and 0 <= p.error_rate < 5 for p in api.trend)

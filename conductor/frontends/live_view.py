@@ -138,6 +138,9 @@ class Snapshot:
     releases: tuple[ReleaseView, ...]
     seq: int  # the newest journal event read
     journal_exists: bool = True
+    # Every event line read by this refresh, with its release's id, however many (``events`` of a
+    # release keeps the last few only): what a line-per-change log prints.
+    new_events: tuple[tuple[int, EventLine], ...] = ()
 
     @property
     def in_flight(self) -> bool:
@@ -173,10 +176,13 @@ class ReleaseWatcher:
         self._tracked: dict[int, _Tracked] = {}
         self._cursor: int | None = None
         self._last_event: Event | None = None
+        self._new: list[tuple[int, EventLine]] = []
 
     def refresh(self) -> Snapshot:
+        self._new = []
         if self._cursor is None:
             self._start()
+            self._new = [(oid, line) for oid, t in sorted(self._tracked.items()) for line in t.events]
         else:
             for event in self.journal.events(after=self._cursor):
                 self._apply(event)
@@ -228,8 +234,9 @@ class ReleaseWatcher:
             if point is not None:
                 tracked.trend.setdefault(event.service, deque(maxlen=TREND_POINTS)).append(point)
         if event.kind not in _QUIET:
-            tracked.events.append(EventLine(event.seq, event.at, event.wall, event.service, event.actor,
-                                            describe(event)))
+            line = EventLine(event.seq, event.at, event.wall, event.service, event.actor, describe(event))
+            tracked.events.append(line)
+            self._new.append((tracked.state.id, line))
 
     def _trend_point(self, tracked: _Tracked, event: Event) -> TrendPoint | None:
         """The check's own window: the difference of two running totals of the same step (the
@@ -279,7 +286,7 @@ class ReleaseWatcher:
             status = "paused" if state.in_flight and state.paused is not None else state.status
             releases.append(ReleaseView(state.id, state.command, state.strategy, status, state.auto, services,
                                         tuple(tracked.events), tuple(state.signals)))
-        return Snapshot(tuple(releases), self._cursor or 0)
+        return Snapshot(tuple(releases), self._cursor or 0, new_events=tuple(self._new))
 
     def _service(self, state: OrchestrationState, svc: ServiceState, tracked: _Tracked, now: float) -> ServiceView:
         new = svc.candidate_percent if state.strategy != "rolling" or svc.terminal or not svc.replicas else round(

@@ -146,7 +146,6 @@ class _ChangeLines(_Display):
 
     def __init__(self) -> None:
         self._shown: dict[tuple[int, str], tuple[Any, ...]] = {}
-        self._seen_event = 0
         self._said_empty = False
 
     def update(self, snapshot: Snapshot) -> None:
@@ -156,17 +155,14 @@ class _ChangeLines(_Display):
                 _write("no release in the journal yet; waiting for one\n" if snapshot.journal_exists
                        else "no journal yet (no release has started here); waiting for one\n")
             return
-        lines = []
+        lines = [f"#{oid} {_clock(event.wall)} {event.service or '-'}: {event.text}"
+                 for oid, event in snapshot.new_events]
         for release in snapshot.releases:
-            for event in release.events:
-                if event.seq > self._seen_event:
-                    lines.append(f"#{release.id} {_clock(event.wall)} {event.service or '-'}: {event.text}")
             for service in release.services:
                 key = service.key()
                 if self._shown.get((release.id, service.name)) != key:
                     self._shown[(release.id, service.name)] = key
                     lines.append(f"#{release.id} {release.status} {service_line(service)}")
-            self._seen_event = max([self._seen_event, *(e.seq for e in release.events)])
         if lines:
             _write("".join(safe_text(line) + "\n" for line in lines))
 
