@@ -74,7 +74,9 @@ PROMPT = "conductor> "
 HELP = """\
 /orchestrate                     deployment status
 /orchestrate blue-green          blue-green deployment
-/orchestrate canary [percent]    canary deployment (asks before each ramp-up)
+/orchestrate canary [percent] [service]
+                                 canary deployment (asks before each ramp-up); with a service:
+                                 approve that service only
 /orchestrate rolling             rolling update
 /orchestrate rollback [service]  roll back one service, or every one in flight
   options, as in the CLI: --auto, --dry-run, --release SERVICE=VERSION, --retry, --full-cutover
@@ -84,7 +86,8 @@ HELP = """\
 /promote [service] [--full]      the approval `canary <next step>` (--full: `canary 100`)
 /abort [service] [--reason T]    roll back and mark the release aborted
 /pause [--reason T], /resume     hold an --auto ramp where it is; carry on
-/undo [service] [--to-revision N]  a completed release back to the version before it
+/undo [service] [--to-revision N]
+                                 a completed release back to the version before it (or release N's)
 /history [service], /list        past releases (who approved what, the outcome); services now
 /help, /quit                     this text; leave (Ctrl-D works too)
 anything else                    a question for Claude about the deployment (read-only)
