@@ -70,19 +70,33 @@ def _level_action(live: list[ServiceState], config: ConductorConfig, now: float)
         if svc.candidate_percent < 100:
             return CallTool("shift_traffic", {"service": svc.name, "percent": 100}, "flip to the new color")
     for svc in live:
-        if not observed_healthy(svc):
-            if inconclusive_too_long(svc, config, now):
-                return pause_inconclusive(svc, 100, _WAIT.format(service=svc.name, reason=_reason(svc),
-                                                                 strategy="blue-green"))
+        if not svc.observed_since_shift:
             return CallTool("check_health", {"service": svc.name}, "observe after the flip")
+        if not observed_healthy(svc) and inconclusive_too_long(svc, config, now):
+            return pause_inconclusive(svc, 100, _WAIT.format(service=svc.name, reason=_reason(svc),
+                                                             strategy="blue-green"))
     remaining = {svc.name: _bake_left(svc, config, now) for svc in live}
-    done = next((svc for svc in live if remaining[svc.name] <= 1e-6), None)
+    done = next((svc for svc in live if remaining[svc.name] <= 1e-6 and observed_healthy(svc)), None)
     if done is not None:
         return CallTool("promote", {"service": done.name}, "bake complete")
-    soonest = min(live, key=lambda s: remaining[s.name])  # one wait covers every bake of the level
-    return CallTool("monitor", {"service": soonest.name, "seconds": round(remaining[soonest.name], 3)},
-                    "bake at 100%" + (f" (with {', '.join(s.name for s in live if s is not soonest)})"
-                                      if len(live) > 1 else ""))
+    baking = [svc for svc in live if remaining[svc.name] > 1e-6]
+    if baking:  # one wait covers every bake of the level; the watchdog judges each service meanwhile
+        soonest = min(baking, key=lambda s: remaining[s.name])
+        others = [s.name for s in live if s is not soonest]
+        return CallTool("monitor", {"service": soonest.name, "seconds": round(remaining[soonest.name], 3)},
+                        "bake at 100%" + (f" (with {', '.join(others)})" if others else ""))
+    # Baked, still inconclusive (low traffic): wait for the judge's decision in one call, up to the
+    # step's maximum duration, rather than one check per turn that would spend the brain's turns.
+    slow = next(svc for svc in live if not observed_healthy(svc))
+    return CallTool("monitor", {"service": slow.name, "seconds": _rest_of_step(slow, config, now)},
+                    "gather evidence")
+
+
+def _rest_of_step(svc: ServiceState, config: ConductorConfig, now: float) -> float:
+    """Seconds until the step reaches ``maxStepDuration`` since the flip (at least one interval)."""
+    started = svc.last_shift_at if svc.last_shift_at is not None else now
+    remaining = started + config.orchestration.max_step_duration - now
+    return round(max(remaining, float(config.orchestration.health_check_interval)), 3)
 
 
 def _bake_left(svc: ServiceState, config: ConductorConfig, now: float) -> float:

@@ -67,19 +67,23 @@ def monitor(rt: Runtime, args: MonitorInput, actor: str) -> ToolResult:
         return ToolResult("no_data", f"{svc.name}: the new version takes no traffic; nothing to monitor")
     percent = svc.candidate_percent
     label = f"baking {svc.name}" if percent >= 100 else f"observing {svc.name} at {percent}%"
-    rt.wait(args.seconds, label, stop=lambda: _monitor_done(rt.state().service(args.service)))
+    rt.wait(args.seconds, label, stop=lambda: _monitor_done(rt.state().service(args.service), rt.now(),
+                                                            rt.config.orchestration.bake_time))
     return _health_result(rt, rt.state().service(args.service))
 
 
-def _monitor_done(svc: ServiceState) -> bool:
-    """A wait ends early when the new version stops taking traffic (rolled back meanwhile) or, on
-    a canary step below 100%, once the judge has decided either way: a bake and a rolling batch
-    keep their full time. (The tool's description, part of every recorded request, is unchanged.)"""
+def _monitor_done(svc: ServiceState, now: float, bake_time: float) -> bool:
+    """A wait ends early when the new version stops taking traffic (rolled back meanwhile) or,
+    once the judge has decided either way, on a canary step below 100% or at 100% after the bake
+    (a low-traffic blue-green waiting for evidence): a bake still running and a rolling batch keep
+    their full time. (The tool's description, part of every recorded request, is unchanged.)"""
     if not svc.new_version_live:
         return True
     decided = (svc.observed_since_shift and svc.health is not None
                and svc.health.verdict not in (HealthVerdict.INCONCLUSIVE, HealthVerdict.UNAVAILABLE))
-    return decided and svc.phase is Phase.CANARY and svc.candidate_percent < 100
+    baked = svc.bake_started_at is not None and now >= svc.bake_started_at + bake_time - 1e-6
+    return decided and ((svc.phase is Phase.CANARY and svc.candidate_percent < 100)
+                        or (svc.candidate_percent >= 100 and baked))
 
 
 def request_approval(rt: Runtime, args: RequestApprovalInput, actor: str) -> ToolResult:

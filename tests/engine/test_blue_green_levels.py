@@ -80,3 +80,22 @@ def test_dependency_levels() -> None:
     assert dependency_levels(config, ["a", "b", "c", "d"]) == [["a", "b"], ["c"], ["d"]]
     assert dependency_levels(config, ["b", "d"]) == [["b", "d"]]  # a dependency outside the release holds nothing
     assert dependency_levels(config, []) == []
+
+
+def test_a_low_traffic_level_waits_for_evidence_in_few_turns_then_asks_a_person(workspace: Workspace) -> None:
+    """Too little traffic for the judge to decide: the level bakes in one wait, then waits for the
+    judge up to maxStepDuration in one more (not one check per turn, which used to spend the brain's
+    40 turns long before the bake ended: exit 1), and pauses for a person (exit 0)."""
+    config = release_config(bakeTime=BAKE, maxStepDuration=1800)
+    config["platform"] = {"kind": "sim", "requestRate": 2}
+    result, elapsed, conductor = _run(workspace, config)
+    try:
+        assert result.exit_code == 0, result.report
+        assert result.data["status"] == "awaiting_approval"
+        [state] = conductor.in_flight()
+        assert state.turns < 20, state.turns
+        assert 1800 <= elapsed < 1800 + 120  # the whole step's time, once for the level
+        assert any(s.phase.value == "Awaiting approval" for s in state.services.values())
+        assert all(s.candidate_percent == 100 for s in state.services.values())  # nothing rolled back
+    finally:
+        conductor.close()
