@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.live import Live
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         show: _Display = _JsonLines()
     elif sys.stdout.isatty():
-        show = _LiveScreen()
+        show = _Screen() if args.once else _LiveScreen()
     else:
         show = _ChangeLines()
     try:
@@ -167,6 +168,13 @@ class _ChangeLines(_Display):
             _write("".join(safe_text(line) + "\n" for line in lines))
 
 
+class _Screen(_Display):
+    """A terminal, once: the picture printed, no redraw."""
+
+    def update(self, snapshot: Snapshot) -> None:
+        terminal.console().print(render(snapshot))
+
+
 class _LiveScreen(_Display):
     """A terminal: the whole picture, redrawn in place (rich Live), a few times a second at most."""
 
@@ -248,7 +256,7 @@ def _release(release: ReleaseView) -> list[RenderableType]:
         rates = [p.error_rate for p in s.trend]
         ceiling = max([*(r for r in rates if r is not None), 2 * (h.baseline_error_rate or 0.0), 0.01])  # stable: ▄
         table.add_row(s.name, phase, traffic, errors, latency, verdict, sparkline(rates[-8:], ceiling))
-        notes.append(Text(f"    {safe_text(h.reason)}{_evidence(s)}", style="dim"))
+        notes.append(Padding(Text(f"{safe_text(h.reason)}{_evidence(s)}", style="dim"), (0, 0, 0, 4)))
     events = [Text(f"  {_clock(e.wall)}  {e.service or '-':<8} {safe_text(e.text)}", style="dim")
               for e in release.events]
     return [title, table, *notes, Text("  last events:", style="dim"), *events, Text("")]
