@@ -30,7 +30,7 @@ from conductor.config import ConductorConfig
 from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, LockHeldError, UsageError
 from conductor.history import ReleaseRecord, release_history
 from conductor.journal.events import ReleaseAborted, ReleasePaused, ReleaseResumed
-from conductor.journal.state import OrchestrationState
+from conductor.journal.state import OrchestrationState, fold
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
 from conductor.models.registry import BrainChoice
@@ -127,14 +127,11 @@ class ReleaseVerbs:
         # The release holding ``service``, all of it: a release is a unit (Argo aborts a rollout).
         results = [self._rollback(Command("rollback", service=name), actor, sinks, emitted, reason=text)
                    for name in flights[0].services]
-        final = results[-1]
-        for earlier in results[:-1]:
-            for note in earlier.data.get("notes", []):
-                final = _with_note(final, note)
-        final.exit_code = max(r.exit_code for r in results) if any(r.exit_code for r in results) else 0
-        if any(r.exit_code == EXIT_ERROR for r in results):  # a rollback that failed is never hidden
-            final.exit_code = EXIT_ERROR
-        return final
+        notes = [note for r in results for note in r.data.get("notes", [])]
+        codes = {r.exit_code for r in results}
+        code = EXIT_ERROR if EXIT_ERROR in codes else max(codes)  # a rollback that failed is never hidden
+        return self._result(Command("rollback", service=service), fold(self.journal.events(flights[0].id)),
+                            emitted, code, notes=notes)
 
     def pause(self: _Session, *, reason: str = "", actor: str = "person:cli") -> Result:
         """Hold every release in flight where it is: no deploy, no more traffic, no promotion

@@ -383,3 +383,12 @@ def test_an_undo_to_a_version_that_is_now_bad_is_rolled_back_by_the_judge(worksp
         assert serving(conductor, "api") == "v1.1.0"  # back on the release the undo tried to take back
     finally:
         conductor.close()
+
+
+def test_abort_of_one_service_takes_back_the_whole_release_it_belongs_to(conductor: Conductor) -> None:
+    conductor.run("canary 5", actor=ACTOR)
+    result = conductor.abort("web", reason="web's graph", actor=ACTOR)
+    assert result.exit_code == EXIT_ROLLED_BACK == result.data["exit_code"]
+    assert set(statuses(result).values()) == {"Rolled back"}
+    assert sorted(s.services[0] for s in result.signals) == ["api", "web", "worker"]
+    assert conductor.in_flight() == []
