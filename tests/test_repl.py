@@ -120,6 +120,9 @@ def test_bad_commands_say_what_is_wrong_and_change_nothing(ws: Workspace) -> Non
     text = out.getvalue()
     assert "✗ " in text and "percent" in text and "'sideways'" in text
     assert "✗ unknown command /deploy; /help lists them" in text
+    shell, out = repl(ws, Script("/orchestrat canary 10"))
+    shell.run()
+    assert "✗ unknown command /orchestrat; did you mean /orchestrate? /help lists them" in out.getvalue()
     assert "nope" in text
     assert ws.state_files() == before
 

@@ -35,6 +35,7 @@ it cannot forge a ``<conductor>`` signal for a harness reading stdout.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError, UsageError
 from conductor.frontends.repl_input import (
+    COMMANDS,
     Hints,
     Io,
     Line,
@@ -170,7 +172,9 @@ class Repl:
         elif word in VERBS:
             self.verb(line)
         else:
-            self.error(f"unknown command {word}; /help lists them")
+            close = difflib.get_close_matches(word, [*COMMANDS, "/exit"], n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            self.error(f"unknown command {word}; {hint}/help lists them")
 
     # -- commands --------------------------------------------------------------------------------
 
