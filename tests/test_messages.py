@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from conductor.errors import LockHeldError
-from conductor.frontends.phrasing import for_cli, for_mcp
+from conductor.frontends.phrasing import for_cli, for_mcp, for_repl
 from conductor.locks import ServiceLocks, describe_holder
 from conductor.report import _usage_line
 from conductor.session import Conductor
@@ -29,6 +29,10 @@ def test_each_front_end_says_the_commands_its_own_way() -> None:
     assert for_mcp(advice) == ("Approve the ramp-up to 25%: the `orchestrate` tool with `canary 25`; "
                                "or the `orchestrate` tool (status) for status")
     assert for_cli("typed /orchestrate canary 10 earlier") == "typed /orchestrate canary 10 earlier"  # prose stays
+    verbs = "see `conductor history`, then `conductor undo api --to-revision 3`; `conductor watch` meanwhile"
+    assert for_repl(verbs) == "see `/history`, then `/undo api --to-revision 3`; `conductor watch` meanwhile"
+    assert for_mcp(verbs) == "see the `release_history` tool, then the `undo_release` tool; `conductor watch` meanwhile"
+    assert for_cli(verbs) == verbs
 
 
 def test_cli_reports_and_errors_suggest_cli_commands_the_repl_keeps_its_own(

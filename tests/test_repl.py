@@ -461,7 +461,7 @@ def test_leaving_with_a_release_in_flight_that_nothing_watches_says_so(ws: Works
 def test_the_verbs_in_the_repl(ws: Workspace) -> None:
     script = Script("/orchestrate canary 10", "n", "/pause --reason 'a dashboard looks odd'", "/resume", "n",
                     "/promote", "n", "/history", "/list", "/abort api --reason 'p95 drifts'",
-                    "/undo api --to-revision x")
+                    "/undo api --to-revision x", "/undo api")
     shell, out = repl(ws, script)
     shell.run()
     text = out.getvalue()
@@ -469,6 +469,7 @@ def test_the_verbs_in_the_repl(ws: Workspace) -> None:
     assert approvals[:2] == [("person:repl", 10), ("person:repl", 25)]  # /promote = `canary 25`
     assert "<conductor>ROLLBACK:api:" in text
     assert "✗ expected a whole number, got 'x'" in text
+    assert "(see `/history`)" in text and "`conductor history`" not in text  # the REPL's own words
     assert "/orchestrate canary 10" in text  # /history lists the release
     paused, resumed, aborted = (ws.journal_events(k) for k in ("release_paused", "release_resumed", "release_aborted"))
     assert [(e.actor, e.data.get("reason")) for e in paused] == [("person:repl", "a dashboard looks odd")]

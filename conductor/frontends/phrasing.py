@@ -9,7 +9,9 @@ shows (only those in backticks: a quoted command, never prose):
     REPL   `/orchestrate canary 25` (its own grammar: unchanged)
     MCP    the `orchestrate` tool with `canary 25`
 
-The journal keeps the spec's form (``approval_granted.via``), whatever was shown.
+The day-to-day verbs' messages name the CLI's commands (`conductor history`); the REPL says its
+own (`/history`), MCP its tools (`release_history`). The journal keeps the spec's form
+(``approval_granted.via``), whatever was shown.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import re
 from typing import Any
 
 _QUOTED = re.compile(r"`/orchestrate((?: [^`]*)?)`")
+_CLI_QUOTED = re.compile(r"`conductor (orchestrate|promote|abort|pause|resume|undo|history|list)((?: [^`]*)?)`")
+_TOOLS = {"promote": "promote_release", "abort": "abort_release", "pause": "pause_release",
+          "resume": "resume_release", "undo": "undo_release", "history": "release_history"}
 
 
 def for_cli(text: str) -> str:
@@ -25,13 +30,24 @@ def for_cli(text: str) -> str:
     return _QUOTED.sub(lambda m: f"`conductor orchestrate{m.group(1)}`", text)
 
 
+def for_repl(text: str) -> str:
+    """`conductor history` → `/history`, `conductor orchestrate canary 25` → `/orchestrate canary 25`
+    (commands the REPL has; `conductor watch`, `conductor view` stay: they run beside it)."""
+    return _CLI_QUOTED.sub(lambda m: f"`/{m.group(1)}{m.group(2)}`", text)
+
+
 def for_mcp(text: str) -> str:
-    """`/orchestrate canary 25` → the `orchestrate` tool with `canary 25` (empty: status)."""
+    """`/orchestrate canary 25` → the `orchestrate` tool with `canary 25` (empty: status);
+    `conductor history` → the `release_history` tool."""
     def tool(match: re.Match[str]) -> str:
         words = match.group(1).strip()
         return f"the `orchestrate` tool with `{words}`" if words else "the `orchestrate` tool (status)"
 
-    return _QUOTED.sub(tool, text)
+    def verb(match: re.Match[str]) -> str:
+        name = _TOOLS.get(match.group(1))
+        return f"the `{name}` tool" if name else match.group(0)
+
+    return _CLI_QUOTED.sub(verb, _QUOTED.sub(tool, text))
 
 
 def report_for_cli(data: dict[str, Any]) -> dict[str, Any]:

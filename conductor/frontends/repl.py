@@ -48,6 +48,7 @@ from rich.table import Table
 from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError, UsageError
+from conductor.frontends.phrasing import for_repl
 from conductor.frontends.repl_input import (
     COMMANDS,
     Hints,
@@ -358,7 +359,7 @@ class Repl:
         self.io.console.print(Text(text, style=style or ""))
 
     def error(self, message: str) -> None:
-        self.io.console.print(Text(f"✗ {message}", style="bold red"))
+        self.io.console.print(Text(f"✗ {for_repl(message)}", style="bold red"))
 
     def show_signal(self, signal: Signal) -> None:
         self._end_progress()
@@ -387,7 +388,7 @@ class Repl:
 
     def show_report(self, result: Result) -> None:
         self._end_progress()
-        report = result.report
+        report = for_repl(result.report)  # `/history`, not `conductor history`
         for signal in result.signals:  # already shown, highlighted, as they happened
             report = report.replace(signal.format() + "\n", "")
         self.show_markdown(report.rstrip() + "\n")
