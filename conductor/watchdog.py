@@ -29,6 +29,7 @@ from conductor.tools.health import observe
 from conductor.tools.outcome import finish_if_done
 from conductor.tools.recovery import interrupted_rollback, rollback_reason
 from conductor.tools.runtime import Runtime
+from conductor.tools.warm import kept_warm, retire_expired
 
 if TYPE_CHECKING:
     from conductor.signals import Signal
@@ -130,8 +131,31 @@ class Patrol:
         return self._view.refresh()
 
     def round(self) -> list[str]:
-        """Tick every orchestration in flight once; return the services rolled back."""
-        return _round(self.conductor, self.in_flight(), self.on_signal, self.dogs)
+        """Tick every orchestration in flight once; return the services rolled back. Then retire
+        the old colors whose ``scaleDownDelay`` ran out (nothing to do unless it is set)."""
+        rolled_back = _round(self.conductor, self.in_flight(), self.on_signal, self.dogs)
+        if self.conductor.config.orchestration.scale_down_delay > 0 and self.conductor.has_journal:
+            scale_down(self.conductor)
+        return rolled_back
+
+
+def scale_down(conductor: Project) -> list[str]:
+    """Retire each kept-warm color whose delay ran out, under its service's lock, unless a release
+    in flight holds the service (its idle color is that release's candidate now). A lock held by
+    a live process means someone acts on the service: it waits for the next round."""
+    notes: list[str] = []
+    now = conductor.bundle.clock.now()
+    for color in kept_warm(conductor.journal, conductor.bundle.platform).values():
+        if color.until > now:
+            continue
+        try:
+            with ServiceLocks(conductor.state_dir, [color.service]):
+                busy = {name for state in conductor.in_flight() for name in state.services}
+                notes += retire_expired(conductor.journal, conductor.bundle.platform, now, busy,
+                                        only={color.service})
+        except LockHeldError:
+            continue
+    return notes
 
 
 def _round(

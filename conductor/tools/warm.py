@@ -54,12 +54,14 @@ def kept_warm(journal: Journal, platform: Platform) -> dict[str, WarmColor]:
     return still
 
 
-def retire_expired(journal: Journal, platform: Platform, now: float, busy: set[str]) -> list[str]:
-    """Retire every kept-warm color whose delay is over, except on ``busy`` services (held by an
-    orchestration in flight: their idle color is that release's candidate). Returns the notes."""
+def retire_expired(journal: Journal, platform: Platform, now: float, busy: set[str],
+                   only: set[str] | None = None) -> list[str]:
+    """Retire every kept-warm color whose delay is over (of ``only`` those services, if given),
+    except on ``busy`` services (held by an orchestration in flight: their idle color is that
+    release's candidate). The caller holds the services' locks. Returns the notes."""
     notes = []
     for color in kept_warm(journal, platform).values():
-        if color.until > now or color.service in busy:
+        if color.until > now or color.service in busy or (only is not None and color.service not in only):
             continue
         platform.retire(color.service, color.slot)
         journal.append(Retired(slot=color.slot, version=color.version), at=now, actor=ACTOR,

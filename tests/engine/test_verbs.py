@@ -20,6 +20,7 @@ from conductor.paths import state_dir_for
 from conductor.platforms.base import Platform, ServiceSnapshot, Slot, SlotState
 from conductor.platforms.registry import build_platform
 from conductor.verbs import NOTHING_IN_FLIGHT
+from conductor.watchdog import Patrol
 from tests.conftest import Workspace, release_config
 
 ACTOR = "person:test"
@@ -392,3 +393,23 @@ def test_abort_of_one_service_takes_back_the_whole_release_it_belongs_to(conduct
     assert set(statuses(result).values()) == {"Rolled back"}
     assert sorted(s.services[0] for s in result.signals) == ["api", "web", "worker"]
     assert conductor.in_flight() == []
+
+
+def test_a_long_running_watch_retires_the_old_colors_when_the_delay_runs_out(workspace: Workspace) -> None:
+    conductor = _blue_green(workspace, scaleDownDelay=60)
+    try:
+        conductor.run("blue-green", actor=ACTOR)
+        patrol = Patrol(conductor)
+        patrol.round()
+        assert conductor.bundle.platform.snapshot("api").slots["blue"].instances  # still warm: within 60 s
+        conductor.bundle.clock.sleep(61)
+        patrol.round()
+        retired = [e for e in workspace.journal_events("retired") if e.actor == "scale-down"]
+        assert sorted(e.service for e in retired) == ["api", "web", "worker"]
+        assert not conductor.bundle.platform.snapshot("api").slots["blue"].instances
+        assert serving(conductor, "api") == "v1.1.0"  # the release itself is untouched
+        patrol.round()  # nothing left to retire: nothing journaled twice
+        assert len([e for e in workspace.journal_events("retired") if e.actor == "scale-down"]) == 3
+        assert "is no longer running: it is redeployed first" in conductor.undo("api", dry_run=True).report
+    finally:
+        conductor.close()
