@@ -432,6 +432,10 @@ def test_the_clis_flags_work_in_the_repl_and_a_typo_gets_the_closest(ws: Workspa
     assert "✗ unknown option --autp for /orchestrate; did you mean --auto?" in text
     assert "dry run: nothing changed" in text
     assert "✗ --release needs a value (e.g. --release api=v1.2.0)" in text
+    shell, out = repl(ws, Script("/orchestrate canary 100 --full-cutover"))
+    shell.run()  # a one-step cutover is deliberate enough to be typed on a command line, not in a chat
+    assert "✗ a one-step cutover to 100% is confirmed on a command line only: `conductor orchestrate canary 100 " \
+        "--full-cutover` in a terminal" in out.getvalue()
     assert not [p for p in script.prompts if p.endswith("[y/N] ")]  # --auto ramps without asking
     assert "<conductor>DEPLOYED:api</conductor>" in text
     assert ws.journal_events("completed")[0].data["version"] == "v1.2.0"

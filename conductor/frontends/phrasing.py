@@ -33,7 +33,12 @@ def for_cli(text: str) -> str:
 def for_repl(text: str) -> str:
     """`conductor history` → `/history`, `conductor orchestrate canary 25` → `/orchestrate canary 25`
     (commands the REPL has; `conductor watch`, `conductor view` stay: they run beside it)."""
-    return _CLI_QUOTED.sub(lambda m: f"`/{m.group(1)}{m.group(2)}`", text)
+    def own(match: re.Match[str]) -> str:
+        if "--full-cutover" in match.group(2):  # a one-step cutover is typed in a terminal only
+            return match.group(0)
+        return f"`/{match.group(1)}{match.group(2)}`"
+
+    return _CLI_QUOTED.sub(own, text)
 
 
 def for_mcp(text: str) -> str:

@@ -82,7 +82,7 @@ HELP = """\
                                  approve that service only
 /orchestrate rolling             rolling update
 /orchestrate rollback [service]  roll back one service, or every one in flight
-  options, as in the CLI: --auto, --dry-run, --release SERVICE=VERSION, --retry, --full-cutover
+  options, as in the CLI: --auto, --dry-run, --release SERVICE=VERSION, --retry
 /status                          the status (asks nothing)
 /approve                         approve the ramp-up the canary is waiting for
 /rollback [service]              the same as /orchestrate rollback [service]
@@ -203,7 +203,6 @@ class Repl:
             result = self.conductor.run(
                 text, actor=ACTOR, on_signal=self.show_signal, on_progress=self.show_progress,
                 auto=line.flag("--auto"), dry_run=line.flag("--dry-run"), retry=line.flag("--retry"),
-                full_cutover=line.flag("--full-cutover"),
                 release=release_overrides(line.options.get("--release", [])),
             )
         except KeyboardInterrupt:

@@ -42,10 +42,10 @@ STRATEGIES = ("blue-green", "canary", "rolling", "rollback")
 
 # The CLI's options, by the command that takes them (True: takes a value).
 OPTIONS: dict[str, bool] = {"--auto": False, "--dry-run": False, "--release": True, "--retry": False,
-                            "--full-cutover": False, "--full": False, "--reason": True, "--to-revision": True,
+                            "--full": False, "--reason": True, "--to-revision": True,
                             "--limit": True}
 ALLOWED: dict[str, tuple[str, ...]] = {
-    "/orchestrate": ("--auto", "--dry-run", "--release", "--retry", "--full-cutover"),
+    "/orchestrate": ("--auto", "--dry-run", "--release", "--retry"),
     "/rollback": ("--dry-run",),
     "/promote": ("--full",),
     "/abort": ("--reason", "--dry-run"),
@@ -92,6 +92,10 @@ def split_flags(words: Sequence[str], command: str) -> tuple[list[str], dict[str
             positional.append(word)
             continue
         name, eq, value = word.partition("=")
+        if name == "--full-cutover":  # deliberate enough to be typed on a command line, not a chat
+            raise UsageError("a one-step cutover to 100% is confirmed on a command line only: "
+                             "`conductor orchestrate canary 100 --full-cutover` in a terminal; here, a small first "
+                             "step (`/orchestrate canary 10`) or `/orchestrate blue-green`")
         if name not in allowed:
             raise UsageError(unknown_option(name, allowed, command))
         if OPTIONS[name]:
