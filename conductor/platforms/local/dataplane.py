@@ -249,10 +249,13 @@ class BuiltinDataPlane(DataPlane):
         if record and record.get("kind") == self.kind and int(record.get("port") or 0) == self.port:
             process = recorded_process(record)
             if process is not None:
+                fresh = self.control
+                self.control = Path(record.get("control") or fresh)  # where it listens (TMPDIR may differ now)
                 try:
                     hello = self._call({"op": "hello"}, timeout=5.0)
                 except PlatformError:
                     hello = {}
+                    self.control = fresh
                 if hello.get("pid") == process.pid and hello.get("port") == self.port:
                     self.process = process
                     self.adopted = True
@@ -292,6 +295,9 @@ class BuiltinDataPlane(DataPlane):
         self.process = process
         self.adopted = False
         self._weights = {"blue": 100, "green": 0}
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "control": str(self.control)}
 
     def restart(self, backends: dict[Slot, list[str]], weights: dict[Slot, int]) -> None:
         self._start()

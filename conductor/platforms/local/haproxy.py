@@ -149,21 +149,26 @@ class HAProxyDataPlane(DataPlane):
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def open(self, record: dict[str, Any] | None) -> bool:
-        self._reader = LogReader(self.log_socket, self.stats)
         if record and record.get("kind") == self.kind and int(record.get("port") or 0) == self.port:
             process = recorded_process(record)
             if process is not None:
+                fresh = (self.admin, self.log_socket)
+                # the sockets its config names (the temporary directory may differ for this process)
+                self.admin = Path(record.get("admin") or self.admin)
+                self.log_socket = Path(record.get("logSocket") or self.log_socket)
                 try:
                     self._read_lines()
                 except PlatformError:
-                    pass
+                    self.admin, self.log_socket = fresh
                 else:
+                    self._reader = LogReader(self.log_socket, self.stats)
                     self.process = process
                     self.adopted = True
                     self._weights = self._applied()
                     self.stats.weights = dict(self._weights)
                     return True
         self._kill_recorded(record, 5.0)
+        self._reader = LogReader(self.log_socket, self.stats)
         try:
             self._start()
         except BaseException:
@@ -242,7 +247,7 @@ class HAProxyDataPlane(DataPlane):
             self._reader = None
 
     def record(self) -> dict[str, Any]:
-        return {**super().record(), "admin": str(self.admin)}
+        return {**super().record(), "admin": str(self.admin), "logSocket": str(self.log_socket)}
 
     def describe(self) -> str:
         return super().describe() + f", admin socket {self.admin}"

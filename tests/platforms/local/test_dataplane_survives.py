@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,14 +58,14 @@ class Control:
         self.process: subprocess.Popen[bytes] | None = None
         self.platform = LocalPlatform(ControlClient(ws.state_dir))
 
-    def start(self) -> dict[str, Any]:
+    def start(self, **env: str) -> dict[str, Any]:
         log = open(self.ws.root / "control.out", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVE, str(self.ws.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), **env},
         )
         process = self.process
         status: dict[str, Any] = {}
@@ -135,7 +136,11 @@ def test_kill_9_of_the_control_process_under_load_drops_nothing_and_the_next_sta
         assert wait_until(lambda: load.done > down_at + 300), "no traffic flowed while the control process was down"
         assert load.failures == [], load.failures[:5]
         assert start_time(int(plane["pid"])) == plane["started"]  # the very data plane, still running
-        control.start()  # adopts: the port was never closed
+        elsewhere = tempfile.mkdtemp(prefix="cdr-", dir="/tmp")  # another shell: another runtime directory
+        try:
+            control.start(XDG_RUNTIME_DIR=elsewhere)  # adopts: the port was never closed
+        finally:
+            shutil.rmtree(elsewhere, ignore_errors=True)
         assert data_plane_record(ws)["pid"] == plane["pid"]
         assert control.platform.snapshot("api").weights == {"blue": 80, "green": 20}
         control.platform.set_weights("api", {"blue": 0, "green": 100})  # the new control process drives it
