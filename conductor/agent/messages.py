@@ -107,7 +107,7 @@ def _for_model(value: Any) -> Any:
     if isinstance(value, float):
         return float(f"{value:.4g}")
     if isinstance(value, dict):
-        return {k: _for_model(v) for k, v in value.items()}
+        return {k: _evidence_for_model(v) if k == "evidence" else _for_model(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         numeric = all(isinstance(v, int | float) or (isinstance(v, list | tuple) and all(
             isinstance(x, int | float) for x in v)) for v in value)
@@ -115,6 +115,22 @@ def _for_model(value: Any) -> Any:
             return f"({len(value)} values, omitted)"
         return [_for_model(v) for v in value]
     return value
+
+
+EVIDENCE_KEPT = ("verdict", "needed_seconds")
+
+
+def _evidence_for_model(evidence: Any) -> Any:
+    """The judge's evidence as the model needs it: the verdict, how long until it can decide, and
+    each sequential test's outcome as ``{name: outcome}``. The e-values, null rates and raw counts
+    are what a person audits (the journal, the report and the dashboard keep them); they were
+    three quarters of every ``check_health`` result and the model does not act on them."""
+    if not isinstance(evidence, dict) or not isinstance(evidence.get("tests"), list):
+        return _for_model(evidence)
+    kept = {key: _for_model(evidence[key]) for key in EVIDENCE_KEPT if key in evidence}
+    kept["tests"] = {str(t.get("name")): _for_model(t.get("outcome")) for t in evidence["tests"]
+                     if isinstance(t, dict)}
+    return kept
 
 
 def cached(definitions: Iterable[dict[str, Any]], ttl: CacheTTL | None = None) -> list[dict[str, Any]]:

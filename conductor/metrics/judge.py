@@ -350,7 +350,11 @@ def judge(candidate: SlotEvidence, stable: SlotEvidence | None, baseline: Baseli
         return result(Verdict.NON_INFERIOR, f"{rules or 'within the absolute limits'} ({scope}{note})", tests)
     needed = _needed_seconds(tests, candidate.seconds)
     waiting = ", ".join(t.name for t in tests if t.outcome is Verdict.INCONCLUSIVE)
-    more = f"about {math.ceil(needed / 60)} more minutes at this traffic" if needed is not None else \
+    more = f"about {_minutes(math.ceil(needed / 60))} more at this traffic" if needed is not None else \
         "no trend yet at this traffic"
     return result(Verdict.INCONCLUSIVE, f"inconclusive after {scope} ({waiting} undecided): {more}{note}",
                   tests, needed)
+
+
+def _minutes(count: int) -> str:
+    return f"{count} minute" if count == 1 else f"{count} minutes"
