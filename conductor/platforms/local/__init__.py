@@ -1,10 +1,12 @@
-"""The local platform: real OS processes behind a weighted router, on this machine.
+"""The local platform: real OS processes behind a weighted data plane, on this machine.
 
 What a team with one server uses, and what makes ``conductor demo`` real. ``conductor up`` starts
-the control process (:mod:`.control`), which hosts every instance (:mod:`.supervisor`), one router
-per service (:mod:`.router`) and the runtime tying them together (:mod:`.runtime`). Everything
-else, including ``conductor orchestrate``, talks to it through :mod:`.client`, which is what the
-registry builds: a client-backed Platform, the ``router`` metrics provider, and real time.
+the control process (:mod:`.control`), which hosts every instance (:mod:`.supervisor`) and drives
+one data plane per service (:mod:`.dataplane`: the built-in :mod:`.router` in a process of its own,
+or HAProxy, :mod:`.haproxy`), tied together by the runtime (:mod:`.runtime`). The data planes
+outlive the control process. Everything else, including ``conductor orchestrate``, talks to it
+through :mod:`.client`, which is what the registry builds: a client-backed Platform, the
+``router`` metrics provider, and real time.
 """
 
 from __future__ import annotations

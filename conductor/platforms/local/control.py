@@ -2,7 +2,7 @@
 
 ``conductor up`` runs :func:`serve`; every other command (orchestrate, watch, down, demo) reaches
 the running services through :mod:`conductor.platforms.local.client`. Why an HTTP API and not a
-library call: the processes and routers must outlive any one command, and several commands may
+library call: the processes and data planes must outlive any one command, and several commands may
 act at once. Why a token: any local user can connect to a loopback port; only someone who can
 read ``.mothership/local/token`` (mode 0600, renewed at every start) may act. Why a lock file:
 two control processes for the same directory would fight over the same instances; ``flock`` is

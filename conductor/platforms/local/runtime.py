@@ -46,13 +46,13 @@ T = TypeVar("T")
 
 
 class LocalRuntime:
-    """Runs every configured service's instances and router in this process.
+    """Runs every configured service's instances and drives its data plane (a process of its own).
 
     >>> runtime = LocalRuntime(config, settings, Path(".mothership"))
-    >>> runtime.start()                      # adopt or start instances, open the router ports
+    >>> runtime.start()                      # adopt or start the data planes and the instances
     >>> runtime.deploy("api", "green", "v1.1.0", replicas=2)
     >>> runtime.set_weights("api", {"blue": 0, "green": 100})
-    >>> runtime.shutdown()                   # drain, stop every instance, close the ports
+    >>> runtime.shutdown()                   # drain and stop the data planes, stop every instance
     """
 
     def __init__(self, config: ConductorConfig, settings: LocalSettings, state_dir: Path) -> None:
@@ -73,7 +73,7 @@ class LocalRuntime:
             settings, self.home, state_dir / "logs", project_root(state_dir), self._changed, self._event
         )
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="local-routers", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="local-control-api", daemon=True)
         self._started = False
         self._restored: set[str] = set()  # services whose records now describe live processes
         self._planes_stop = threading.Event()
@@ -147,7 +147,8 @@ class LocalRuntime:
     # -- start and stop ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the routers, then adopt, replace or start every service's instances, and restore the split."""
+        """Adopt or start the data planes, then adopt, replace or start every service's instances, and restore
+        the split (an adopted data plane's own split: it is what has been serving)."""
         services = self.config.orchestration.services
         missing = [s for s in services if s not in self.settings.services]
         if missing:
