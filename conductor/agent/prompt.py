@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from conductor.journal.state import OrchestrationState
+from conductor.journal.state import OrchestrationState, Phase
 from conductor.strategies.ramp import ramp_target
 from conductor.tools.observation import service_summary
 from conductor.tools.runtime import Runtime
@@ -64,4 +64,5 @@ def state_block(rt: Runtime, state: OrchestrationState) -> str:
         now=rt.now(),
         next_steps={s.name: ramp_target(state, s, rt.config.orchestration.canary_steps)
                     for s in state.services.values()},
+        finished=[str(Phase.COMPLETE), str(Phase.ROLLED_BACK)],  # a Failed service may still need a rollback
     )
