@@ -8,9 +8,10 @@ server (``<NOSRV>``, no instance serving) with a 5xx counts as an error of the s
 most of the traffic: it was that slot's request, and "no data" must never look healthy.
 
 HAProxy 2.6 logs times in whole milliseconds; a request is counted at the middle of its
-millisecond (``Ta + 0.5``). The socket's receive buffer is made large (8 MiB) so bursts are not
-dropped; while nobody reads (the control process is down) HAProxy drops its lines and keeps
-serving.
+millisecond (``Ta + 0.5``). The socket's receive buffer is asked for 8 MiB (the kernel caps it at
+``net.core.rmem_max``) so bursts are kept; a line the kernel still drops is missing from the
+windows, not counted as anything (``show stat`` totals, for /metrics, stay exact). While nobody
+reads (the control process is down) HAProxy drops its lines and keeps serving.
 """
 
 from __future__ import annotations
