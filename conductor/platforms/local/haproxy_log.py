@@ -38,8 +38,11 @@ class LogReader:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # left by a control process that was killed
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        with contextlib.suppress(OSError):
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        try:  # past rmem_max where allowed (CAP_NET_ADMIN), else as much as it allows
+            self._sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 * 1024 * 1024)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
         self._sock.bind(str(path))
         path.chmod(0o600)
         self._sock.settimeout(0.2)
