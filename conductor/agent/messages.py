@@ -99,8 +99,27 @@ def result_text(result: ToolResult) -> str:
     series (a latency histogram's buckets) replaced by their length. The journal keeps every
     figure; the model needs the verdicts, reasons and summary statistics, and each token of a
     tool result is paid for again as a cache write, so a 50-bucket histogram is not sent."""
-    return json.dumps(_for_model(result.to_dict()), sort_keys=True, separators=(",", ":"), default=str,
-                      ensure_ascii=False)
+    return json.dumps(_for_model(_without_state_columns(result.to_dict())), sort_keys=True, separators=(",", ":"),
+                      default=str, ensure_ascii=False)
+
+
+STATE_COLUMNS = ("phase", "stable_version", "target_version", "new_version_percent", "approved_percent",
+                 "instances_updated", "replicas")
+
+
+def _without_state_columns(result: dict[str, Any]) -> dict[str, Any]:
+    """A single service's result without the columns of the live-state table, which the same user
+    message carries right after the tool results (``prompts/state.md.j2``), rendered from the
+    journal after the call. Sending them twice cost about 60 tokens a service on every
+    ``check_health``; ``get_status`` lists several services and keeps everything."""
+    data = result.get("data")
+    if not isinstance(data, dict) or not {"service", "phase", "health"} <= data.keys():
+        return result
+    kept = {k: v for k, v in data.items() if k not in STATE_COLUMNS}
+    health = kept.get("health")
+    if isinstance(health, dict) and str(health.get("reason", "")) in str(result.get("message", "")):
+        kept["health"] = {k: v for k, v in health.items() if k != "reason"}  # the message says it already
+    return {**result, "data": kept}
 
 
 def _for_model(value: Any) -> Any:

@@ -200,3 +200,30 @@ def test_the_model_reads_tool_results_compact_without_raw_series() -> None:
     assert data["data"]["baseline"] == {"latency_buckets": "(40 values, omitted)", "error_rate": 0.5113,
                                         "tests": [{"name": "latency"}]}
     assert data["message"] == "api is healthy" and "\": " not in text
+
+
+def test_a_health_check_reaches_the_model_without_what_the_state_block_and_the_journal_carry() -> None:
+    """The judge's e-values, the state table's columns and a reason the message repeats stay out of
+    the model's copy of a ``check_health`` result; the verdict, each test's outcome and the time
+    still needed stay in. A result without a service's health (``get_status``) keeps its columns."""
+    from conductor.agent.messages import result_text
+    from conductor.tools.schemas import ToolResult
+
+    reason = "inconclusive after 20022 requests over 10s (error_rate undecided): no trend yet at this traffic"
+    evidence = {"verdict": "inconclusive", "needed_seconds": 480.0, "false_alarm_rate": 0.01,
+                "candidate": {"errors": 111, "requests": 20022},
+                "tests": [{"name": "error_rate", "outcome": "inconclusive", "log_e_regression": -4.468},
+                          {"name": "latency", "outcome": "non_inferior", "log_e_non_inferior": 30.63}]}
+    health = {"verdict": "inconclusive", "reason": reason, "error_rate": 0.5544, "evidence": evidence}
+    data = {"service": "api", "phase": "Canary", "stable_version": "v1", "target_version": "v2",
+            "new_version_percent": 10, "approved_percent": 10, "replicas": 2, "instances_updated": 0,
+            "observed_since_last_change": True, "health": health}
+    sent = json.loads(result_text(ToolResult("ok", f"api: inconclusive: {reason}", data)))["data"]
+    assert sent == {"service": "api", "observed_since_last_change": True, "health": {
+        "verdict": "inconclusive", "error_rate": 0.5544, "evidence": {
+            "verdict": "inconclusive", "needed_seconds": 480.0,
+            "tests": {"error_rate": "inconclusive", "latency": "non_inferior"}}}}
+    other = json.loads(result_text(ToolResult("ok", "something else", data)))["data"]
+    assert other["health"]["reason"] == reason and "phase" not in other
+    status = {"services": [data], "now": 3.0}
+    assert json.loads(result_text(ToolResult("ok", "status", status)))["data"]["services"][0]["phase"] == "Canary"
