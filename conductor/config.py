@@ -378,15 +378,16 @@ def describe_errors(
         elif error["type"] == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") in _PATTERN_RULES:
             rule = _PATTERN_RULES[error["ctx"]["pattern"]]
             lines.append(f"{source}: {where}: {json.dumps(error['input'])} is not {rule}")
-        elif error["type"] == "literal_error" and isinstance(error.get("input"), str):
+        elif error["type"] == "literal_error":
             options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-            close = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.6) \
+                if isinstance(error["input"], str) else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
             lines.append(f"{source}: {where}: must be one of {', '.join(map(repr, options))}, "
                          f"got {_json_kind(error['input'])}{hint}")
         elif error["type"] in _EXPECTED:
-            lines.append(f"{source}: {where or '(top level)'}: must be {_EXPECTED[error['type']]}, "
-                         f"got {_json_kind(error['input'])}")
+            lines.append(f"{source}: {where or '(top level)'}: must be {_EXPECTED[error['type']]}"
+                         f"{_EXAMPLES.get(where, '')}, got {_json_kind(error['input'])}")
         else:
             message = re.sub(r"^Value error, ", "", error["msg"])
             lines.append(f"{source}: {where or '(top level)'}: {message}")
@@ -402,7 +403,13 @@ _PATTERN_RULES = {
     VERSION_PATTERN: "a valid version: 1 to 128 characters, letters, digits, '.', '_', '+' and '-', starting with "
     "a letter or digit (e.g. v1.2.0)",
     ENV_NAME_PATTERN: "a valid environment variable name: letters, digits and '_', not starting with a digit",
+    MODEL_ID_PATTERN: "a model id: 1 to 200 characters, letters, digits and '.', '_', ':', '@', '/', '-', starting "
+    "with a letter or digit (e.g. claude-sonnet-4-5)",
 }
+
+# An object whose shape a person would not guess from its name: what one looks like.
+_EXAMPLES = {"model.thinking": ' such as {"type": "adaptive"}, {"type": "disabled"} or '
+             '{"type": "enabled", "budgetTokens": 2048}'}
 
 # Strict types: what a field wanted, said in JSON's words (a string is never coerced).
 _EXPECTED = {

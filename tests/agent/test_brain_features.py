@@ -174,6 +174,22 @@ def test_prompt_cache_and_effort_are_strictly_typed() -> None:
     assert isinstance(parse_core_config(one_service(effort=None)), ConductorConfig)
 
 
+@pytest.mark.parametrize(("model", "message"), [
+    ({"effort": 3}, "model.effort: must be one of 'low', 'medium', 'high', 'xhigh', 'max', got 3"),
+    ({"promptCache": 5}, "model.promptCache: must be one of 'auto', '5m', '1h', 'off', got 5"),
+    ({"thinking": "disabled"}, 'model.thinking: must be a JSON object such as {"type": "adaptive"}, '
+                               '{"type": "disabled"} or {"type": "enabled", "budgetTokens": 2048}, got the string'),
+    ({"name": ""}, 'model.name: "" is not a model id'),
+])
+def test_a_wrongly_typed_model_setting_says_what_it_takes(model: dict[str, Any], message: str) -> None:
+    from conductor.config import parse_core_config
+    from conductor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        parse_core_config({**one_service(), "model": model}, "config.json")
+    assert f"config.json: {message}" in str(raised.value)
+
+
 def test_the_cache_plan_follows_the_runbook() -> None:
     from conductor.agent.waits import CachePlan, plan_cache
 

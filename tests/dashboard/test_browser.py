@@ -126,3 +126,21 @@ def test_a_charts_series_in_the_browser_match_the_journals_numbers(read_only: Da
         for (at, value, x_pixel, y_pixel), raw in zip(drawn, checks, strict=True):
             assert at == pytest.approx(raw["at"], abs=x_pixel * 0.1)
             assert value == pytest.approx(raw["data"]["assessment"][figure], abs=y_pixel * 0.1)
+
+
+_LAYOUT = """() => ({overflow: document.documentElement.scrollWidth - window.innerWidth,
+  charts: [...document.querySelectorAll('svg.chart')].map(svg => svg.getBoundingClientRect().width)})"""
+
+
+def test_on_a_laptop_screen_charts_are_legible_and_nothing_scrolls_sideways(
+        read_only: Dashboard, paused: Workspace, page: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    report = tmp_path / "release.html"
+    assert paused.cli(capsys, "report", "--html", str(report)).code == 0
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for url in (read_only.url("/release/1"), report.as_uri()):
+        page.goto(url)
+        layout = page.evaluate(_LAYOUT)
+        assert layout["overflow"] <= 0, url  # the report's long lines wrap
+        # the charts' 10-unit text drawn at 8.5 px or more (they are 720 units wide)
+        assert len(layout["charts"]) == 9 and min(layout["charts"]) >= 612, (url, layout["charts"])
+    page.screenshot(path=str(SHOTS / "report-laptop.png"), full_page=True)

@@ -183,6 +183,21 @@ def test_before_the_first_release_and_for_a_release_that_is_not_there(workspace:
         served.stop()
 
 
+def test_an_id_the_journal_cannot_hold_or_an_unknown_action_is_a_404_not_a_500(acting: Dashboard) -> None:
+    for path in ("/release/99999999999999999999999", "/release/9223372036854775808/journal",
+                 "/release/0", "/release/2/confirm/approve", "/release/1/confirm/bogus"):
+        reply = request(acting, path_of(acting.url(path)))
+        assert reply.status == 404, (path, reply.status, reply.body[-300:])
+    cookie = "; ".join(f"{k}={v}" for k, v in request(acting, path_of(acting.url("/release/1"))).cookies().items())
+    origin = f"http://127.0.0.1:{acting.port}"
+    for path in ("/release/1/bogus", "/release/99999999999999999999999/approve"):
+        posted = request(acting, path_of(acting.url(path)), method="POST", body="csrf=x",
+                         headers={"Cookie": cookie, "Origin": origin,
+                                  "Content-Type": "application/x-www-form-urlencoded"})
+        assert posted.status == 404, (path, posted.status)
+    assert set(acting._histories) <= {1}  # asking for releases that do not exist caches nothing
+
+
 def test_the_whole_journal_is_paged(read_only: Dashboard, paused: Workspace) -> None:
     total = len(raw_events(paused))
     page = request(read_only, path_of(read_only.url("/release/1/journal?offset=10")))

@@ -40,6 +40,8 @@ def test_the_markdown_report_links_its_charts_written_on_their_own(paused: Works
     assert sorted(p.suffix for p in charts.iterdir()) == [".png"] * 9 + [".svg"] * 9
     assert "| api | " in text and "non-inferior" in text and "**person:cli** approved up to 10%" in text
     assert "<conductor>" not in text
+    assert "1. Approve the ramp-up to 25%: `conductor orchestrate canary 25`" in text  # the CLI's words
+    assert f"wrote {charts / 'release-1-api-errors.svg'} and release-1-api-errors.png" in result.err
 
 
 def test_stdout_by_default_and_a_missing_release_is_a_usage_error(paused: Workspace,

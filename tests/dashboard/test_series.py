@@ -110,6 +110,20 @@ def test_a_chart_draws_the_journals_numbers_where_its_axes_say(paused: Workspace
     assert drawn.count('class="change"') == 1  # the one traffic change so far (0 → 10%)
 
 
+def test_traffic_change_labels_sit_above_the_plot_clear_of_the_thresholds_label(paused: Workspace) -> None:
+    start_canary(paused, "/orchestrate canary 25")  # a change late on the axis, near the off-scale limit's label
+    history = _history(paused)
+    latency = next(c for c in service_charts(history, history.services["api"]) if c.slug == "api-latency")
+    drawn = svg.render(latency)
+    top = _domain(drawn)["top"]
+    texts = re.findall(r'<text x="([-\d.]+)" y="([-\d.]+)" font-size="([\d.]+)"[^>]*>([^<]*)</text>', drawn)
+    changes = [(float(y), float(size)) for _, y, size, label in texts if label in ("10%", "25%")]
+    threshold = [float(y) for _, y, _, label in texts if label.startswith("rollbackThreshold 1000ms")]
+    assert len(changes) == 2 and threshold, texts
+    assert all(y <= top for y, _ in changes)  # a label's baseline above the plot box: its glyphs outside it
+    assert all(y - 10 >= top for y in threshold)  # the threshold's label wholly inside the box, under its top
+
+
 def test_thinning_keeps_every_spike_and_bounds_the_size() -> None:
     points = [(float(i), 1.0) for i in range(10_000)]
     points[5_000] = (5000.0, 9.0)

@@ -16,6 +16,7 @@ It reads the journal only: a release still in flight is reported as it stands.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from conductor.errors import EXIT_OK, UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option
+from conductor.frontends.phrasing import for_cli
 
 
 def add_parser(subparsers: Any) -> None:
@@ -61,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
         made = report.load(conductor, args.release)
     finally:
         conductor.close()
+    # the next steps as a person types them where this file was made: `conductor orchestrate canary 25`
+    made = dataclasses.replace(made, output_format=for_cli(made.output_format))
     written: list[str] = []
     try:
         charts = report.write_charts(made, args.charts) if args.charts is not None else {}
-        written += [str(p) for p in charts.values()]
+        written += [f"{p} and {p.with_suffix('.png').name}" for p in charts.values()]
         if args.html is not None:
             args.html.write_text(report.html(made), encoding="utf-8")
             written.append(str(args.html))

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from conductor.session import Conductor
 
 STATIC = {"live.js": "text/javascript", "dashboard.css": "text/css"}
+MAX_RELEASE_ID = 2**63 - 1  # SQLite's largest INTEGER
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -112,15 +113,19 @@ class Dashboard:
     def history(self, release: int) -> ReleaseHistory | None:
         """The release's series, advanced to the journal's end (None if it has no such release)."""
         journal = self.journal()
-        if journal is None:
-            return None
+        if journal is None or not 0 < release <= MAX_RELEASE_ID:
+            return None  # an id SQLite cannot hold is no release (not a 500)
         with self._guard:
             if release not in self._histories:
                 self._histories[release] = (ReleaseHistory(journal, release), threading.Lock())
             history, lock = self._histories[release]
         with lock:
             history.advance()
-        return history if history.found else None
+            if not history.found:  # not cached: a client asking for ids that do not exist costs no memory
+                with self._guard:
+                    self._histories.pop(release, None)
+                return None
+        return history
 
     # -- the application ------------------------------------------------------------------------
 
@@ -326,6 +331,9 @@ class Dashboard:
         if not self.allow_actions:
             return self._message("Read-only", "This dashboard is read-only: start it with --allow-actions.", 403,
                                  back=f"/release/{release}")
+        missing = await self._no_such(release, name)
+        if missing is not None:
+            return missing
         session = request.cookies.get(access.SESSION_COOKIE)
         if not session:  # the first page sets it; a confirmation needs one to bind the form to
             raise web.HTTPSeeOther(self.raw_link(f"/release/{release}"))
@@ -337,8 +345,21 @@ class Dashboard:
             command=plan.command, actor=actions.ACTOR, csrf=self._csrf(session), fingerprint=plan.fingerprint,
             action_href=f"/release/{release}/{name}"))
 
+    async def _no_such(self, release: int, name: str) -> web.Response | None:
+        """404 for an action the dashboard does not have or a release the journal does not have
+        (a 409 "nothing to do" is for a real release that cannot take that action now)."""
+        if name not in actions.ACTIONS:
+            return self._message("Not found", f"There is no action {name!r}; the actions are "
+                                 f"{', '.join(actions.ACTIONS)}.", 404, back=f"/release/{release}")
+        if await asyncio.to_thread(self.history, release) is None:
+            return self._message("Not found", f"The journal has no release #{release}.", 404, back="/")
+        return None
+
     async def act(self, request: web.Request) -> web.StreamResponse:
         release, name = int(request.match_info["id"]), request.match_info["action"]
+        missing = await self._no_such(release, name)
+        if missing is not None:
+            return missing
         form = await request.post()
         session = request.cookies.get(access.SESSION_COOKIE, "")
         supplied = form.get("csrf")

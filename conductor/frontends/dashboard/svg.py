@@ -94,7 +94,8 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
         x = sx(at)
         canvas.line(x, TOP, x, TOP + plot_h, "#90a4ae", dash="3,3", meta={"class": "change"})
         at_edge = x > LEFT + plot_w - 30  # a change at the end: its label goes left of the line
-        canvas.text(x - 2 if at_edge else x + 2, TOP + 9, label, size=9, color="#607d8b",
+        # above the plot box, so it never sits on the threshold's label or the data
+        canvas.text(x - 2 if at_edge else x + 2, TOP - 3, label, size=9, color="#607d8b",
                     anchor="end" if at_edge else "start")
     canvas.rect(LEFT, TOP, plot_w, plot_h, "", stroke="#999999")
     if chart.limit is not None and limit is not None:
@@ -109,8 +110,8 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
                             "5,3" if line.dash else "", meta={"data-series": line.name})
     legend_x = LEFT + 8.0
     for line in [*chart.lines, *([chart.limit] if chart.limit is not None else [])]:
-        canvas.rect(legend_x, 24, 12, 3, line.color)
-        canvas.text(legend_x + 16, 29, line.label)
+        canvas.rect(legend_x, 22, 12, 3, line.color)
+        canvas.text(legend_x + 16, 27, line.label)
         legend_x += 24 + 6 * len(line.label)
     return {"data-chart": chart.slug, "data-x0": f"{x0:g}", "data-x1": f"{x1:g}", "data-y0": "0",
             "data-y1": f"{y1:g}", "data-left": str(LEFT), "data-top": str(TOP), "data-width": str(plot_w),
