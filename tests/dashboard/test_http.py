@@ -3,6 +3,7 @@ actions, the confirmation's promise kept, live updates as server-sent events."""
 
 from __future__ import annotations
 
+import fcntl
 import http.client
 import json
 import os
@@ -12,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from urllib.parse import urlencode
 
 from conductor.frontends.dashboard.server import Dashboard
 from tests.conftest import Workspace
@@ -229,6 +231,48 @@ def test_the_command_prints_a_url_with_a_token_and_stops_on_sigterm(paused: Work
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(10)
     assert code == 0
+
+
+def test_stopped_in_the_middle_of_an_action_it_says_what_was_cut_short_and_exits_130(paused: Workspace) -> None:
+    """The action's thread ends with the process: the person must not read "stopped" and think
+    the promotion went through. The test holds api's action lock, so the promotion is still
+    waiting for it (for up to a minute) when SIGTERM comes."""
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    (paused.state_dir / "locks").mkdir(exist_ok=True)
+    with open(paused.state_dir / "locks" / "api.action", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.Popen([sys.executable, "-m", "conductor", "dashboard", "--allow-actions"], cwd=paused.root,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None
+            proc.stdout.readline()
+            found = re.search(r":(\d+)/\?token=(\S+)", proc.stdout.readline())
+            assert found
+            port, token = int(found.group(1)), found.group(2)
+
+            def get(path: str, cookie: str = "") -> http.client.HTTPResponse:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                conn.request("GET", f"{path}?token={token}", headers={"Cookie": cookie} if cookie else {})
+                return conn.getresponse()
+
+            cookie = "; ".join(c.split(";", 1)[0] for c in get("/release/1").headers.get_all("Set-Cookie") or [])
+            assert "conductor_session=" in cookie
+            form = get("/release/1/confirm/promote", cookie).read().decode()
+            fields = dict(re.findall(r'name="(csrf|expect)" value="([^"]+)"', form))
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("POST", f"/release/1/promote?token={token}", body=urlencode(fields),
+                         headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}",
+                                  "Content-Type": "application/x-www-form-urlencoded"})
+            assert conn.getresponse().status == 303
+            assert proc.stderr is not None
+            assert "running…" in proc.stderr.readline()  # the action started, and waits for the lock
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(10)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert code == 130, err
+    assert "dashboard stopped in the middle of an action it ran (promote api, web, worker 10% → 100%" in err
+    assert "resume it:   conductor orchestrate canary" in err and "roll back:   conductor orchestrate rollback" in err
 
 
 def test_each_chart_is_served_on_its_own_as_svg_and_png(read_only: Dashboard) -> None:

@@ -3,6 +3,7 @@ incrementally; the charts draw them where the axes say; nothing read becomes mar
 
 from __future__ import annotations
 
+import itertools
 import re
 import struct
 import zlib
@@ -122,6 +123,28 @@ def test_traffic_change_labels_sit_above_the_plot_clear_of_the_thresholds_label(
     assert len(changes) == 2 and threshold, texts
     assert all(y <= top for y, _ in changes)  # a label's baseline above the plot box: its glyphs outside it
     assert all(y - 10 >= top for y in threshold)  # the threshold's label wholly inside the box, under its top
+
+
+def test_change_labels_crowded_by_a_long_bake_never_overlap_and_the_latest_is_kept() -> None:
+    right = svg.WIDTH - svg.RIGHT
+    crowded = [(75.0, "10%"), (97.0, "25%"), (113.0, "50%"), (124.0, "100%"), (right - 5, "0%")]
+    placed = svg.change_labels(crowded, right)
+    extents = sorted((x - svg.LABEL_CHAR * len(t) if anchor == "end" else x,
+                      x if anchor == "end" else x + svg.LABEL_CHAR * len(t)) for x, t, anchor in placed)
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(extents)), extents
+    assert [t for _, t, _ in placed] == ["10%", "25%", "100%", "0%"]  # 50% gave way to 100%
+    assert placed[-1][2] == "end" and all(x <= right for x, _, _ in placed)  # the last at the edge: left of it
+    spread = [(100.0, "10%"), (300.0, "25%"), (500.0, "50%")]
+    assert [t for _, t, _ in svg.change_labels(spread, right)] == ["10%", "25%", "50%"]
+
+
+def test_an_axis_writes_its_ticks_in_one_format() -> None:
+    def labels(top: float) -> list[str]:
+        values = svg.ticks(0.0, top)
+        return [f"{v:.{svg.tick_decimals(values)}f}" for v in values]
+    assert labels(10.0) == ["0", "2", "4", "6", "8", "10"]  # not 8.00% under 10%
+    assert labels(1.0) == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    assert labels(0.05) == ["0.00", "0.01", "0.02", "0.03", "0.04", "0.05"]
 
 
 def test_thinning_keeps_every_spike_and_bounds_the_size() -> None:

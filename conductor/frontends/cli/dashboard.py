@@ -11,7 +11,7 @@
 The pages read the journal only (never a lock), so the dashboard follows a release that another
 process drives (`conductor orchestrate`, `conductor up`, `conductor watch`) and updates as it
 advances. Nothing is fetched from the network: the charts are SVG drawn by Conductor.
-Stop it with Ctrl-C.
+Stop it with Ctrl-C (in the middle of an action from the page, that action stops too: exit 130).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 from conductor.errors import EXIT_OK, UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option
+from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
+from conductor.frontends.cli.interrupted import in_flight_message
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +35,9 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped (Ctrl-C or SIGTERM)", 1: "an unexpected error (a bug)",
-                                  2: "bad usage or config, or the port is taken"}),
+                                  2: "bad usage or config, or the port is taken",
+                                  EXIT_INTERRUPTED: "stopped while an action from the page was running: stderr "
+                                  "says what it left taking traffic and how to resume or roll it back"}),
     )
     add_config_option(parser)
     parser.add_argument("--host", default="127.0.0.1",
@@ -87,5 +91,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
+        cut = [a.description for a in dashboard.activity if a.exit_code is None and not a.error]
+        if not dashboard.idle() and cut:  # the action's thread ends with this process: say what it left
+            print(f"dashboard stopped in the middle of an action it ran ({'; '.join(cut)}): it was cut short "
+                  "where the journal says", file=sys.stderr)
+            print(in_flight_message(args.config), file=sys.stderr)
+            return EXIT_INTERRUPTED
         print("dashboard stopped", file=sys.stderr)
     return EXIT_OK

@@ -18,8 +18,14 @@ def interruption_message(args: argparse.Namespace) -> str:
     command = getattr(args, "command", None)
     if command not in ("orchestrate", "chat", None) or not hasattr(args, "config"):
         return "conductor: interrupted"
+    return in_flight_message(args.config)
+
+
+def in_flight_message(config: Path | None) -> str:
+    """What an interruption left taking traffic, and how to watch, resume or roll it back (also
+    for a dashboard stopped in the middle of an action it ran); never raises."""
     try:
-        return _in_flight_message(args.config)
+        return _in_flight_message(config)
     except KeyboardInterrupt:  # a second Ctrl-C: stop explaining
         return "conductor: interrupted"
     except Exception as exc:  # the journal could not be read: say so rather than guess

@@ -79,10 +79,12 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
 
     canvas.rect(0, 0, WIDTH, HEIGHT, "#ffffff")
     canvas.text(LEFT, 16, chart.title, size=13, bold=True)
-    for tick in ticks(0.0, y1):
+    y_ticks = ticks(0.0, y1)
+    decimals = tick_decimals(y_ticks)
+    for tick in y_ticks:
         y = sy(tick)
         canvas.line(LEFT, y, LEFT + plot_w, y, "#eeeeee")
-        canvas.text(LEFT - 6, y + 4, _number(tick, chart.unit), anchor="end")
+        canvas.text(LEFT - 6, y + 4, f"{tick:.{decimals}f}{chart.unit}", anchor="end")
     for tick in ticks(0.0, x1 - x0):
         canvas.text(sx(x0 + tick), TOP + plot_h + 14, duration(tick), anchor="middle")
     ribbon_y = TOP + plot_h + 20
@@ -90,13 +92,12 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
         left, right = sx(max(start, x0)), sx(min(end, x1))
         canvas.rect(left, ribbon_y, max(right - left, 1.5), 7, VERDICT_COLORS.get(verdict, "#000000"),
                     meta={"class": "verdict", "data-verdict": verdict}, tooltip=verdict.replace("_", "-"))
-    for at, label in chart.changes:
+    for at, _ in chart.changes:
         x = sx(at)
         canvas.line(x, TOP, x, TOP + plot_h, "#90a4ae", dash="3,3", meta={"class": "change"})
-        at_edge = x > LEFT + plot_w - 30  # a change at the end: its label goes left of the line
+    for x, label, anchor in change_labels([(sx(at), label) for at, label in chart.changes], LEFT + plot_w):
         # above the plot box, so it never sits on the threshold's label or the data
-        canvas.text(x - 2 if at_edge else x + 2, TOP - 3, label, size=9, color="#607d8b",
-                    anchor="end" if at_edge else "start")
+        canvas.text(x, TOP - 3, label, size=9, color="#607d8b", anchor=anchor)
     canvas.rect(LEFT, TOP, plot_w, plot_h, "", stroke="#999999")
     if chart.limit is not None and limit is not None:
         y = TOP + 1 if off_scale else sy(limit)
@@ -116,6 +117,26 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
     return {"data-chart": chart.slug, "data-x0": f"{x0:g}", "data-x1": f"{x1:g}", "data-y0": "0",
             "data-y1": f"{y1:g}", "data-left": str(LEFT), "data-top": str(TOP), "data-width": str(plot_w),
             "data-height": str(plot_h)}
+
+
+LABEL_CHAR = 5.6  # the width of a character of a 9-unit label, generously
+
+
+def change_labels(changes: list[tuple[float, str]], right: float) -> list[tuple[float, str, str]]:
+    """Where each traffic change's label goes (x, text, anchor), right of its line, or left of it
+    at the axis' end. Changes close together (a ramp, then a long bake) would print their labels
+    on top of each other: the later one wins, the earlier is left out (its line still shows)."""
+    placed: list[tuple[float, str, str]] = []
+    boundary = float("inf")  # the left edge of the label placed last (right of this one)
+    for x, label in reversed(changes):
+        width = LABEL_CHAR * len(label)
+        at_edge = x > right - 30
+        left, spot, anchor = (x - 2 - width, x - 2, "end") if at_edge else (x + 2, x + 2, "start")
+        if left + width + 3 > boundary:
+            continue
+        placed.append((spot, label, anchor))
+        boundary = left
+    return placed[::-1]
 
 
 class SvgCanvas:
@@ -209,6 +230,15 @@ def ticks(low: float, high: float, count: int = 5) -> list[float]:
     step = nice_top(span / count)
     first = math.ceil(low / step) * step
     return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def tick_decimals(values: list[float]) -> int:
+    """The fewest decimals that write every tick exactly: 0%, 2%, … 10%; 0.25%, 0.50%; 0.2%, 0.4%
+    (one axis, one format)."""
+    for decimals in range(4):
+        if all(abs(round(v, decimals) - v) < 1e-9 for v in values):
+            return decimals
+    return 4
 
 
 def duration(seconds: float) -> str:
