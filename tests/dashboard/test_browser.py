@@ -144,3 +144,18 @@ def test_on_a_laptop_screen_charts_are_legible_and_nothing_scrolls_sideways(
         # the charts' 10-unit text drawn at 8.5 px or more (they are 720 units wide)
         assert len(layout["charts"]) == 9 and min(layout["charts"]) >= 612, (url, layout["charts"])
     page.screenshot(path=str(SHOTS / "report-laptop.png"), full_page=True)
+
+
+def test_a_page_whose_dashboard_stopped_says_it_no_longer_updates(paused: Workspace, page: Any) -> None:
+    from tests.dashboard.conftest import serve
+
+    dashboard, served = serve(paused)
+    try:
+        page.goto(dashboard.url("/release/1"))
+        page.wait_for_function("!document.body.classList.contains('offline')")
+    finally:
+        served.stop()
+    page.wait_for_function("document.body.classList.contains('offline')", timeout=15_000)
+    said = page.evaluate("getComputedStyle(document.querySelector('header'), '::after').content")
+    assert "not live" in said and "no longer updates" in said
+    page.screenshot(path=str(SHOTS / "release-offline.png"))
