@@ -30,7 +30,7 @@ from conductor.config import ConductorConfig
 from conductor.errors import EXIT_ERROR, EXIT_OK, EXIT_REFUSED, LockHeldError, UsageError
 from conductor.history import ReleaseRecord, release_history
 from conductor.journal.events import ReleaseAborted, ReleasePaused, ReleaseResumed
-from conductor.journal.state import OrchestrationState, fold
+from conductor.journal.state import OrchestrationState, Phase, fold
 from conductor.journal.store import Journal
 from conductor.locks import ServiceLocks
 from conductor.models.registry import BrainChoice
@@ -162,6 +162,7 @@ class ReleaseVerbs:
         if state is None:
             return self._result(Command("status"), None, [], EXIT_OK,
                                 notes=[f"orchestration #{flights[0].id} is not paused; nothing to resume"])
+        _refuse_stopped(state, "resume")
         command = parse_command(state.strategy)
         refusal = standing_refusal(self.config, self.state_dir)
         if refusal is not None:
@@ -187,7 +188,8 @@ class ReleaseVerbs:
         flights = self.in_flight()
         if flights:
             raise UsageError(f"orchestration #{flights[0].id} ({flights[0].strategy}) is in flight: undo takes back "
-                             "a completed release. Roll it back with `conductor abort` (or `conductor rollback`) first")
+                             "a completed release. Roll it back with `conductor abort` (or "
+                             "`conductor orchestrate rollback`) first")
         history = release_history(self.journal if self.has_journal else None, self.state_dir)
         targets, undone = _undo_targets(history, self.config.orchestration.services, service, to_revision)
         command = Command("blue-green")
@@ -251,6 +253,7 @@ def promote_words(flights: list[OrchestrationState], service: str | None, full: 
     """The seed command ``promote`` is: ``canary [100] [service]`` on a canary, the strategy's
     own command on a blue-green or rolling release (raises UsageError when there is none)."""
     state = _holding(flights, service, "promote")
+    _refuse_stopped(state, "promote")
     if state.strategy == "canary":
         return ["canary", *(["100"] if full else []), *([service] if service else [])]
     if service is not None:
@@ -269,6 +272,21 @@ def _holding(flights: list[OrchestrationState], service: str | None, verb: str) 
             return state
     raise UsageError(f"{service} is not part of any orchestration in flight "
                      f"(in flight: {', '.join(n for s in flights for n in s.services)})")
+
+
+def _refuse_stopped(state: OrchestrationState, verb: str) -> None:
+    """A release one of whose services failed or was rolled back has stopped: the next run of it
+    rolls the others back (strategies/plan.py). Carrying it on would do exactly that, which is
+    not what a person asking to move it forward meant: refuse, and say what is left."""
+    stopped = [s for s in state.services.values() if s.phase in (Phase.FAILED, Phase.ROLLED_BACK)]
+    left = [s for s in state.services.values() if not s.terminal and s.phase is not Phase.PENDING]
+    if not stopped or not left:
+        return
+    rest = ", ".join(f"{s.name} at {s.candidate_percent}%" for s in left)
+    raise UsageError(f"orchestration #{state.id} stopped when {stopped[0].name} was "
+                     f"{stopped[0].phase.value.lower()}: the rest of it ({rest}) can only be rolled back now, "
+                     f"not {verb}d. `conductor abort` (or `conductor orchestrate rollback`) takes it back; "
+                     "then release again. Nothing was changed")
 
 
 def _undo_targets(history: list[ReleaseRecord], configured: list[str], service: str | None,

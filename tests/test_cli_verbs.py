@@ -3,6 +3,7 @@ history | list | init`, their exit codes, --json documents and --help's mapping 
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from conductor.config_file import load_config
 from conductor.errors import ConfigError
 from conductor.frontends.cli import build_parser
+from conductor.frontends.cli.interrupted import interruption_message
 from tests.conftest import Workspace, release_config
 
 Capsys = pytest.CaptureFixture[str]
@@ -117,3 +119,38 @@ def test_comments_are_strings_and_nothing_else_is_ignored(workspace: Workspace) 
     workspace.write_config(config)
     with pytest.raises(ConfigError, match="unknown key"):
         load_config(workspace.config_path)
+
+
+def test_promote_and_resume_refuse_a_release_that_stopped(workspace: Workspace, capsys: Capsys) -> None:
+    """After `rollback api`, the release has stopped: carrying it on would only roll the others
+    back. promote and resume say so and change nothing; abort takes the rest back."""
+    assert workspace.cli(capsys, "orchestrate", "canary", "5").code == 0
+    assert workspace.cli(capsys, "orchestrate", "rollback", "api").code == 3
+    before = len(workspace.journal_events("rolled_back"))
+    refused = workspace.cli(capsys, "promote")
+    assert refused.code == 2
+    assert "orchestration #1 stopped when api was rolled back: the rest of it (web at 5%, worker at 5%) can only " \
+        "be rolled back now, not promoted" in refused.err
+    assert "`conductor abort`" in refused.err
+    assert workspace.cli(capsys, "pause").code == 0
+    assert workspace.cli(capsys, "resume").code == 2
+    assert len(workspace.journal_events("rolled_back")) == before  # nothing was changed
+    assert workspace.cli(capsys, "abort").code == 3
+    busy = workspace.cli(capsys, "undo")
+    assert busy.code == 2 and "nothing to undo" in busy.err
+
+
+def test_undo_with_a_release_in_flight_names_real_commands(workspace: Workspace, capsys: Capsys) -> None:
+    workspace.cli(capsys, "orchestrate", "canary", "5")
+    busy = workspace.cli(capsys, "undo")
+    assert busy.code == 2 and "`conductor orchestrate rollback`" in busy.err
+
+
+@pytest.mark.parametrize("verb", ["promote", "resume", "undo", "abort"])
+def test_ctrl_c_in_a_verb_says_what_takes_traffic(verb: str, workspace: Workspace, capsys: Capsys) -> None:
+    """A verb that drives a release runs its watchdog inline, as orchestrate does: interrupted, it
+    says the same (what still takes traffic; watch, resume, roll back), not a bare "interrupted"."""
+    workspace.cli(capsys, "orchestrate", "canary", "5")
+    message = interruption_message(argparse.Namespace(command=verb, config=workspace.config_path))
+    assert "api: v1.1.0 takes 5% of traffic, v1.0.0 95%" in message
+    assert "roll back:   conductor orchestrate rollback" in message

@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# The commands whose process drives a release (and runs its watchdog inline): Ctrl-C in any of
+# them leaves the same question of what still takes traffic.
+DRIVERS = ("orchestrate", "promote", "resume", "undo", "abort", "chat", None)
+
 
 def interruption_message(args: argparse.Namespace) -> str:
     """The lines printed on stderr after Ctrl-C; never raises (the process is already stopping)."""
     command = getattr(args, "command", None)
-    if command not in ("orchestrate", "chat", None) or not hasattr(args, "config"):
+    if command not in DRIVERS or not hasattr(args, "config"):
         return "conductor: interrupted"
     return in_flight_message(args.config)
 
