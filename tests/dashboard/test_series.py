@@ -147,6 +147,15 @@ def test_an_axis_writes_its_ticks_in_one_format() -> None:
     assert labels(0.05) == ["0.00", "0.01", "0.02", "0.03", "0.04", "0.05"]
 
 
+def test_a_time_axis_ticks_in_whole_seconds_minutes_or_hours() -> None:
+    def labels(span: float) -> list[str]:
+        return [svg.duration(t) for t in svg.time_ticks(span)]
+    assert labels(20_000.0) == ["0s", "1h", "2h", "3h", "4h", "5h"]  # not 1h23m, 2h46m
+    assert labels(1005.0) == ["0s", "5m", "10m", "15m"]  # a 15-minute bake
+    assert labels(85.0) == ["0s", "15s", "30s", "45s", "1m", "1m15s"]
+    assert labels(45.0) == ["0s", "10s", "20s", "30s", "40s"]
+
+
 def test_thinning_keeps_every_spike_and_bounds_the_size() -> None:
     points = [(float(i), 1.0) for i in range(10_000)]
     points[5_000] = (5000.0, 9.0)

@@ -85,7 +85,7 @@ def draw(chart: Chart, canvas: Canvas) -> dict[str, str]:
         y = sy(tick)
         canvas.line(LEFT, y, LEFT + plot_w, y, "#eeeeee")
         canvas.text(LEFT - 6, y + 4, f"{tick:.{decimals}f}{chart.unit}", anchor="end")
-    for tick in ticks(0.0, x1 - x0):
+    for tick in time_ticks(x1 - x0):
         canvas.text(sx(x0 + tick), TOP + plot_h + 14, duration(tick), anchor="middle")
     ribbon_y = TOP + plot_h + 20
     for start, end, verdict in chart.verdicts:
@@ -232,6 +232,21 @@ def ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
 
 
+# Steps a clock reads well: seconds, minutes, hours (never 1h23m20s).
+TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def time_ticks(span: float, count: int = 6) -> list[float]:
+    """Ticks of a time axis ``span`` seconds long: at most ``count`` + 1, a whole number of
+    seconds, minutes or hours apart (0s, 2h, 4h, not 0s, 1h23m, 2h46m)."""
+    if span <= 0:
+        return [0.0]
+    step = next((float(s) for s in TIME_STEPS if s >= span / count), None)
+    if step is None:  # longer than days: whole days
+        step = 86400.0 * math.ceil(span / count / 86400.0)
+    return [i * step for i in range(int(span / step + 1e-9) + 1)]
+
+
 def tick_decimals(values: list[float]) -> int:
     """The fewest decimals that write every tick exactly: 0%, 2%, … 10%; 0.25%, 0.50%; 0.2%, 0.4%
     (one axis, one format)."""
@@ -248,7 +263,7 @@ def duration(seconds: float) -> str:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m" if s % 3600 >= 60 else f"{s // 3600}h"
 
 
 def _number(value: float, unit: str) -> str:
