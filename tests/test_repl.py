@@ -474,11 +474,30 @@ def test_the_verbs_in_the_repl(ws: Workspace) -> None:
     assert "<conductor>ROLLBACK:api:" in text
     assert "✗ expected a whole number, got 'x'" in text
     assert "(see `/history`)" in text and "`conductor history`" not in text  # the REPL's own words
-    assert "/orchestrate canary 10" in text  # /history lists the release
+    assert "| 1 | " in text and "| canary | api v1.0.0 → v1.1.0 (Awaiting approval) | in flight |" in text  # /history
+    assert "person:repl 10% at " in text  # who approved what, as `conductor history` shows it
+    assert "| api | v1.0.0 | blue | #1 in flight | canary #1: " in text  # /list: the CLI's table
     paused, resumed, aborted = (ws.journal_events(k) for k in ("release_paused", "release_resumed", "release_aborted"))
     assert [(e.actor, e.data.get("reason")) for e in paused] == [("person:repl", "a dashboard looks odd")]
     assert [e.actor for e in resumed] == ["person:repl"]
     assert [(e.actor, e.data.get("reason")) for e in aborted] == [("person:repl", "p95 drifts")]
+
+
+def test_after_one_service_is_promoted_the_question_names_the_services_it_moves(ws: Workspace) -> None:
+    two = json.loads(json.dumps(CANARY))
+    two["orchestration"]["services"] = ["api", "web"]
+    two["release"]["web"] = "v1.1.0"
+    ws.write_config(two)
+    script = Script("/orchestrate canary 10", "n", "/promote api", "n", "/status", "/help", "/abort --reason 'done'",
+                    "/history")
+    shell, out = repl(ws, script)
+    shell.run()
+    questions = [p for p in script.prompts if p.endswith("[y/N] ")]
+    assert questions == ["Ramp api, web canary 10% → 25%? [y/N] ", "Ramp web canary 10% → 25%? [y/N] "]
+    text = out.getvalue()
+    assert "`/approve` ramps web up to 25%." in text  # api is at 25% already
+    assert "‹" not in text.split("/promote [service] [--full]")[1].split("\n")[0]  # /help's own text is plain
+    assert "aborted by person:repl: done" in text  # /history says who aborted it and why
 
 
 def test_the_toolbar_shows_each_services_live_phase(ws: Workspace) -> None:

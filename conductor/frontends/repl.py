@@ -49,6 +49,7 @@ from rich.text import Text
 
 from conductor.errors import ConductorError, ModelError, UsageError
 from conductor.frontends.phrasing import for_repl
+from conductor.frontends.release_tables import history_markdown, services_markdown
 from conductor.frontends.repl_input import (
     COMMANDS,
     Hints,
@@ -86,7 +87,7 @@ HELP = """\
 /status                          the status (asks nothing)
 /approve                         approve the ramp-up the canary is waiting for
 /rollback [service]              the same as /orchestrate rollback [service]
-/promote [service] [--full]      the approval `canary <next step>` (--full: `canary 100`)
+/promote [service] [--full]      the approval `canary` of the next step (--full: `canary 100`)
 /abort [service] [--reason T]    roll back and mark the release aborted
 /pause [--reason T], /resume     hold an --auto ramp where it is; carry on
 /undo [service] [--to-revision N]
@@ -184,8 +185,7 @@ class Repl:
         self.execute("/orchestrate", Line("/status"))
         waiting = self.waiting()
         if waiting is not None:
-            _, approval = waiting
-            self.say(f"`/approve` ramps {', '.join(approval.waiting)} up to {approval.percent}%.", style="dim")
+            self.say(f"`/approve` ramps {_moving(*waiting)} up to {waiting[1].percent}%.", style="dim")
 
     def orchestrate(self, text: str, line: Line | None = None) -> Result | None:
         """Run a strategy command, show the report, then offer the approval the canary waits for
@@ -261,19 +261,14 @@ class Repl:
             self.approve(ask_first=True)
 
     def listing(self, name: str, service: str | None, line: Line) -> None:
-        records: Sequence[Any]
         if name == "history":
             limit = line.options.get("--limit")
-            records = self.conductor.history(service, limit=_revision(limit) if limit is not None else None)
+            table = history_markdown(self.conductor.history(service, limit=_revision(limit) if limit else None))
         else:
             if service is not None:
                 raise UsageError("/list takes no service")
-            records = self.conductor.releases()
-        if not records:
-            self.say("No releases in the journal yet." if name == "history" else "No services configured.")
-            return
-        for record in records:
-            self.say(_one_line(record.to_dict()))
+            table = services_markdown(self.conductor.releases())
+        self.show_markdown(for_repl(table))  # the CLI's tables, with `/orchestrate canary 10` in them
 
     def approve(self, *, ask_first: bool) -> None:
         """Approve the next ramp-up of the canary in flight; the command run is the approval."""
@@ -282,7 +277,7 @@ class Repl:
             self.say("Nothing is waiting for approval.")
             return
         _, approval = waiting
-        names = ", ".join(approval.waiting)
+        names = _moving(*waiting)
         if ask_first and not self.confirm(f"Ramp {names} canary {approval.current}% → {approval.percent}%?"):
             self.say(f"Left at {approval.current}%. `/approve` ramps up later, `/rollback` returns all traffic to "
                      "stable; `conductor watch` keeps the watchdog on the canary meanwhile.", style="dim")
@@ -413,15 +408,11 @@ def _revision(text: str) -> int:
     return value
 
 
-def _one_line(record: dict[str, Any]) -> str:
-    """A history or list record as one line: its scalar fields, then its services."""
-    scalars = [f"{k}: {v}" for k, v in record.items() if isinstance(v, (str, int, float)) and v not in ("", None)]
-    services = record.get("services")
-    if isinstance(services, dict):
-        scalars.append("services: " + ", ".join(
-            f"{name} {' → '.join(str(info.get(k)) for k in ('from', 'to') if isinstance(info, dict) and info.get(k))}"
-            .strip() for name, info in services.items()))
-    return " · ".join(scalars)
+def _moving(state: OrchestrationState, approval: NextApproval) -> str:
+    """The services an approval moves: one promoted alone (`canary 25 api`) may already be at the
+    percentage the others are asked for, and is not asked about again."""
+    moving = [n for n in approval.waiting if state.services[n].candidate_percent < approval.percent]
+    return ", ".join(moving or approval.waiting)
 
 
 def unwatched_services(conductor: Conductor, since: datetime | None = None) -> list[str]:

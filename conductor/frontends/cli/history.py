@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from conductor.errors import UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option, print_json, print_markdown
 from conductor.frontends.cli.verb_output import open_conductor
-
-if TYPE_CHECKING:
-    from conductor.history import ReleaseRecord
+from conductor.frontends.release_tables import history_markdown, services_markdown
 
 HISTORY_SCHEMA = "conductor.history/v1"
 LIST_SCHEMA = "conductor.list/v1"
@@ -69,27 +67,6 @@ def run_history(args: argparse.Namespace) -> int:
     return 0
 
 
-def history_markdown(records: list[ReleaseRecord]) -> str:
-    if not records:
-        return "## Release history\n\nNo release yet: `conductor orchestrate canary 10` starts one.\n"
-    lines = ["## Release history", "", "| # | Started (UTC) | Strategy | Changes | Outcome | Approvals |",
-             "|---|---|---|---|---|---|"]
-    for r in records:
-        changes = "; ".join(f"{n} {s['from'] or '—'} → {s['to'] or '—'} ({s['result']})" for n, s in r.services.items())
-        outcome = r.outcome
-        if r.aborted is not None:
-            outcome = f"aborted by {r.aborted['actor']}" + (f": {r.aborted['reason']}" if r.aborted["reason"] else "")
-        if r.paused is not None:
-            outcome += f", paused by {r.paused['actor']}"
-        if r.undo_of is not None:
-            outcome += f" (undo of #{r.undo_of})"
-        approvals = "; ".join(f"{a.actor} {a.percent}%{' ' + a.service if a.service else ''} at {a.at[11:19]}"
-                              for a in r.approvals) or ("— (from DEPLOYMENTS.md)" if r.source != "journal" else "—")
-        lines.append(f"| {r.id} | {r.started[:19].replace('T', ' ')} | {r.strategy} | {changes} | {outcome} | "
-                     f"{approvals} |")
-    return "\n".join(lines) + "\n"
-
-
 def run_list(args: argparse.Namespace) -> int:
     conductor = open_conductor(args)
     try:
@@ -99,9 +76,5 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"schema": LIST_SCHEMA, "services": [r.to_dict() for r in rows]})
         return 0
-    lines = ["## Services", "", "| Service | Running | Slot | Last release | In flight |", "|---|---|---|---|---|"]
-    for r in rows:
-        last = f"#{r.last_release} {r.last_outcome}" if r.last_release is not None else "—"
-        lines.append(f"| {r.service} | {r.version or '—'} | {r.slot or '—'} | {last} | {r.in_flight or '—'} |")
-    print_markdown("\n".join(lines) + "\n")
+    print_markdown(services_markdown(rows))
     return 0
