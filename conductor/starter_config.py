@@ -63,7 +63,8 @@ def starting_config(platform: str, services: list[str]) -> dict[str, Any]:
         raise UsageError(f"init: {', '.join(map(repr, bad)) or 'no service'}: a service name is 1 to 63 lowercase "
                          "letters, digits or '-', starting and ending with a letter or digit (e.g. api, web-1)")
     if len(set(services)) != len(services):
-        raise UsageError("init: a service is named twice")
+        twice = sorted({s for s in services if services.count(s) > 1})
+        raise UsageError(f"init: {', '.join(twice)}: a service is named twice (--service once per service)")
     return {
         "//": _TOP,
         "orchestration": {
@@ -109,7 +110,7 @@ def init_config(directory: Path | str | None = None, *, platform: str = "sim", s
     path = root / CONFIG_DIR / CONFIG_FILE
     config = starting_config(platform, list(services))
     if path.exists() and not force:
-        raise UsageError(f"{path} already exists; pass --force to replace it (force=True from Python)")
+        raise UsageError(f"{path} already exists; `conductor init --force` replaces it (force=True from Python)")
     path.parent.mkdir(parents=True, exist_ok=True)
     previous = path.read_bytes() if path.exists() else None
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

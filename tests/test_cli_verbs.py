@@ -154,3 +154,24 @@ def test_ctrl_c_in_a_verb_says_what_takes_traffic(verb: str, workspace: Workspac
     message = interruption_message(argparse.Namespace(command=verb, config=workspace.config_path))
     assert "api: v1.1.0 takes 5% of traffic, v1.0.0 95%" in message
     assert "roll back:   conductor orchestrate rollback" in message
+
+
+def test_the_exit_codes_wrap_under_their_meaning_on_a_narrow_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["promote", "--help"])
+    epilog = capsys.readouterr().out.split("exit codes:", 1)[1]
+    assert max(len(line) for line in epilog.splitlines()) <= 80
+    assert re.search(r"^      \S", epilog, re.MULTILINE)  # a long meaning continues under itself
+    assert re.findall(r"^  (\d+) ", epilog, re.MULTILINE) == ["0", "1", "2", "3", "4", "7", "130"]
+
+
+def test_init_names_the_service_given_twice_and_the_flag_to_replace(tmp_path: Path, capsys: Capsys) -> None:
+    twice = Workspace(tmp_path)
+    done = twice.cli(capsys, "init", "--service", "api", "--service", "web", "--service", "api")
+    assert done.code == 2 and "init: api: a service is named twice" in done.err
+    assert twice.cli(capsys, "init").code == 0
+    again = twice.cli(capsys, "init")
+    assert again.code == 2 and "`conductor init --force` replaces it" in again.err

@@ -70,11 +70,20 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             lines = paragraph.splitlines()
             laid_out = any(line[:1].isspace() or re.match(r"(\d+\.|[-*•]) ", line) for line in lines)
             if laid_out or (paragraph.rstrip().endswith(":") and len(lines) == 1):
-                out.append("\n".join(indent + line for line in lines))
+                out.append("\n".join(_hanging(indent + line, width) for line in lines))
             else:
                 out.append(textwrap.fill(" ".join(line.strip() for line in lines), width,
                                          initial_indent=indent, subsequent_indent=indent))
         return "\n\n".join(out) + "\n"
+
+
+def _hanging(line: str, width: int) -> str:
+    """A table row too long for the terminal (an exit code and its meaning) wrapped under its own
+    meaning, so the code column stays clear; any other laid-out line is kept as written."""
+    row = re.match(r"(\s+\d+\s+)\S", line)
+    if row is None or len(line) <= width:
+        return line
+    return textwrap.fill(line, width, subsequent_indent=" " * len(row.group(1)))
 
 
 def closest_option(word: str, options: list[str]) -> str | None:

@@ -28,7 +28,8 @@ def add_parser(subparsers: Any) -> None:
     history = subparsers.add_parser(
         "history", help="the releases: who approved what, when, and the outcome",
         description=HISTORY, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "shown (also when there is no release yet)", 1: None, 2: None}),
+        epilog=exit_codes.epilog({0: "shown (also when there is no release yet)",
+                                  1: "the journal could not be read (a bug)", 2: None}),
     )
     history.add_argument("service", nargs="?", help="only the releases of this service")
     history.add_argument("--limit", type=_positive, metavar="N", help="the newest N releases only")
@@ -38,7 +39,7 @@ def add_parser(subparsers: Any) -> None:
     listing = subparsers.add_parser(
         "list", help="each service: the version it runs, its last release, what is in flight",
         description=LIST, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "shown", 1: None, 2: None}),
+        epilog=exit_codes.epilog({0: "shown", 1: "the journal or the platform could not be read", 2: None}),
     )
     add_config_option(listing)
     listing.add_argument("--json", action="store_true", help=f"print a {LIST_SCHEMA} document")

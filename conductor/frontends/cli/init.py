@@ -26,7 +26,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "init", help="write a commented starting .mothership/config.json",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "written", 1: None,
+        epilog=exit_codes.epilog({0: "written", 1: "the file could not be written (a bug, or the disk)",
                                   2: "bad usage, or the file exists (without --force): nothing was written"}),
     )
     parser.add_argument("--platform", choices=PLATFORMS, default="sim", help="where releases run (default: sim)")

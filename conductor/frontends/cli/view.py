@@ -44,7 +44,8 @@ def add_parser(subparsers: Any) -> None:
         "view", help="watch a release live without acting on it (read-only; like `argo rollouts get --watch`)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=exit_codes.epilog({0: "stopped (Ctrl-C), or --once printed its snapshot", 1: None, 2: None}),
+        epilog=exit_codes.epilog({0: "stopped (Ctrl-C), or --once printed its snapshot",
+                                  1: "the journal could not be read (a bug)", 2: None}),
     )
     add_config_option(parser)
     parser.add_argument("--json", action="store_true",
