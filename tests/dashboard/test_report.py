@@ -55,6 +55,19 @@ def test_stdout_by_default_and_a_missing_release_is_a_usage_error(paused: Worksp
     assert bad.value.code == 2
 
 
+def test_a_dash_writes_to_stdout(paused: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    start_canary(paused, "/orchestrate rollback", expect=3)  # a signal to show
+    html = paused.cli(capsys, "report", "--html", "-")
+    assert html.code == 0 and html.out.startswith("<!doctype html>") and html.out.count("<svg") == 9
+    assert not (paused.root / "-").exists()
+    assert "<conductor>" not in html.out  # a signal in the page is text, even on stdout
+    assert "&lt;conductor&gt;ROLLBACK:api:manual&lt;/conductor&gt;" in html.out
+    md = paused.cli(capsys, "report", "--md", "-")
+    assert md.code == 0 and md.out.startswith("## Deployment Orchestration") and "wrote" not in md.err
+    both = paused.cli(capsys, "report", "--md", "-", "--html", "-")
+    assert both.code == 2 and "both write to stdout" in both.err
+
+
 def test_no_journal_yet_is_a_usage_error(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     result = workspace.cli(capsys, "report", "--html", "x.html")
     assert result.code == 2 and "nothing has been released yet" in result.err
