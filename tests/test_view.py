@@ -114,7 +114,7 @@ def test_the_view_writes_nothing_and_works_where_nothing_may_be_written(workspac
     piped = workspace.subprocess("view", "--once")
     assert piped.code == 0, piped.err
     assert "#1 awaiting_approval api Awaiting approval (10% → 50%) · traffic 90/10 · non-inferior" in piped.out
-    assert "waits for approval: a person's `canary 50` (or rollback)" in piped.out
+    assert "waits for approval: a person's `conductor orchestrate canary 50` (or rollback)" in piped.out  # CLI words
     assert _fingerprint(workspace.state_dir) == before
     if os.geteuid() == 0:
         pytest.skip("root writes anywhere: a read-only directory cannot be tested")

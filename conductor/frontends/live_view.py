@@ -314,8 +314,9 @@ def waiting_for(state: OrchestrationState, svc: ServiceState, settings: Orchestr
     if svc.phase is Phase.AWAITING_APPROVAL:
         approval = next_approval(state, settings.canary_steps)
         percent = svc.approval_requested or approval.percent
-        return f"approval: a person's `canary {percent}` (or rollback)" if state.strategy == "canary" else \
-            f"approval: a person's `{state.strategy}` (or rollback)"
+        # In the spec's grammar, as the report says it; each front end rewrites it in its own words.
+        return f"approval: a person's `/orchestrate canary {percent}` (or rollback)" if state.strategy == "canary" \
+            else f"approval: a person's `/orchestrate {state.strategy}` (or rollback)"
     health = svc.health if svc.observed_since_shift else None
     if health is not None and health.verdict is HealthVerdict.REGRESSION:
         return "rollback: the judge found a regression"

@@ -34,6 +34,7 @@ from conductor.frontends import terminal
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option
 from conductor.frontends.live_view import ReleaseView, ReleaseWatcher, ServiceView, Snapshot, sparkline
+from conductor.frontends.phrasing import for_cli
 from conductor.output import safe_data, safe_text, verbatim
 from conductor.paths import check_owner, state_dir_for
 from conductor.readonly_journal import ReadOnlyJournal
@@ -211,7 +212,7 @@ def service_line(s: ServiceView) -> str:
         parts.append(f"err {_num(h.error_rate, '.2f')}% (stable {_num(h.baseline_error_rate, '.2f')}%)")
         parts.append(f"{h.percentile} {_num(h.latency_ms, '.0f')}ms ({_num(h.baseline_latency_ms, '.0f')}ms)")
     if s.waiting_for:
-        parts.append(f"waits for {s.waiting_for}")
+        parts.append(f"waits for {for_cli(s.waiting_for)}")
     return " · ".join(parts)
 
 
@@ -243,7 +244,7 @@ def _release(release: ReleaseView) -> list[RenderableType]:
         traffic = f"{s.stable_percent}/{s.new_percent}"
         phase = s.phase.split(" (")[0]  # "Awaiting approval": the percentages are in the line below
         versions = f"{s.stable_version or '—'} → {s.target_version or '—'}"
-        waits = f" waits for {s.waiting_for}" if s.waiting_for else ""
+        waits = f" waits for {for_cli(s.waiting_for)}" if s.waiting_for else ""  # `conductor orchestrate …`
         idle = " done" if s.terminal else " nothing (it moves on by itself)"
         notes.append(Text.assemble(f"  {s.name} {versions}:", (waits or idle, "bold" if waits else "")))
         if h is None:
