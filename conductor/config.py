@@ -380,8 +380,9 @@ def describe_errors(
             lines.append(f"{source}: {where}: {json.dumps(error['input'])} is not {rule}")
         elif error["type"] == "literal_error":
             options = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
-            close = difflib.get_close_matches(error["input"], options, n=1, cutoff=0.6) \
-                if isinstance(error["input"], str) else []
+            given = error["input"]
+            close = ([o for o in options if o.lower() == given.lower()]
+                     or difflib.get_close_matches(given, options, n=1, cutoff=0.6)) if isinstance(given, str) else []
             hint = f"; did you mean {close[0]!r}?" if close else ""
             lines.append(f"{source}: {where}: must be one of {', '.join(map(repr, options))}, "
                          f"got {_json_kind(error['input'])}{hint}")

@@ -180,6 +180,8 @@ def test_prompt_cache_and_effort_are_strictly_typed() -> None:
     ({"thinking": "disabled"}, 'model.thinking: must be a JSON object such as {"type": "adaptive"}, '
                                '{"type": "disabled"} or {"type": "enabled", "budgetTokens": 2048}, got the string'),
     ({"name": ""}, 'model.name: "" is not a model id'),
+    ({"effort": "MEDIUM"}, "model.effort: must be one of 'low', 'medium', 'high', 'xhigh', 'max', got the string "
+                           "\"MEDIUM\"; did you mean 'medium'?"),
 ])
 def test_a_wrongly_typed_model_setting_says_what_it_takes(model: dict[str, Any], message: str) -> None:
     from conductor.config import parse_core_config
