@@ -22,7 +22,7 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 import conductor as conductor_package
-from conductor.frontends.live_view import LAST_EVENTS, ReleaseWatcher, sparkline
+from conductor.frontends.live_view import LAST_EVENTS, ReleaseWatcher, describe, sparkline
 from conductor.journal.store import Journal
 from conductor.readonly_journal import ReadOnlyJournal
 from conductor.session import Conductor
@@ -183,3 +183,17 @@ def test_a_paused_release_says_who_paused_it_and_what_carries_it_on(workspace: W
     conductor.resume()
     assert watcher.refresh().releases[0].status != "paused"
     conductor.close()
+
+
+def test_an_abort_names_who_once_and_a_warm_color_says_what_it_is_for(workspace: Workspace) -> None:
+    config = json.loads(json.dumps(CANARY))
+    config["orchestration"]["scaleDownDelay"] = 600
+    workspace.write_config(config)
+    conductor = Conductor.from_config(workspace.config_path)
+    conductor.run("/orchestrate canary 10")
+    conductor.abort(reason="wrong build")
+    conductor.run("/orchestrate canary 10", retry=True, auto=True)
+    texts = [describe(e) for e in conductor.journal.events(kinds=("rollback_started", "kept_warm"))]
+    conductor.close()
+    assert "rolling back: aborted by person:cli: wrong build" in texts, texts
+    assert any(t.startswith("kept v1.0.0 warm in ") and t.endswith("(for a quick undo)") for t in texts), texts

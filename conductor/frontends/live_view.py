@@ -357,13 +357,16 @@ def describe(event: Event) -> str:
         "retired": lambda: f"retired {data.get('slot')} ({data.get('version')})",
         "stable_redeployed": lambda: f"stable redeployed to {data.get('slot')}",
         "completed": lambda: f"complete on {data.get('version')}",
-        "rollback_started": lambda: f"rolling back{who}: {data.get('reason')}",
+        # an abort's reason already names who ("aborted by person:cli: …"): not twice
+        "rollback_started": lambda: f"rolling back{'' if who and who[4:] in str(data.get('reason')) else who}: "
+                                    f"{data.get('reason')}",
         "rolled_back": lambda: f"rolled back: {data.get('reason')}",
         "failed": lambda: f"failed: {data.get('reason')}",
         "signal": lambda: f"signal {data.get('text', '')}",
         "orchestration_ended": lambda: f"ended: {data.get('outcome')}",
         "release_paused": lambda: f"paused{who}" + (f": {data['reason']}" if data.get("reason") else ""),
         "release_resumed": lambda: f"resumed{who}",
+        "kept_warm": lambda: f"kept {data.get('version')} warm in {data.get('slot')} (for a quick undo)",
         "release_aborted": lambda: f"aborted{who}" + (f": {data['reason']}" if data.get("reason") else ""),
     }
     text = texts.get(event.kind)
