@@ -62,3 +62,5 @@ def test_promote_sends_all_traffic_and_completes_then_undo_takes_it_back(
     assert what.startswith("undo of release #1: api → v1.0.0")
     second = [e for e in raw_events(paused) if e["kind"] == "orchestration_started"][-1]
     assert second["actor"] == "person:dashboard" and second["data"]["strategy"] == "blue-green"
+    page = request(acting, path_of(acting.url("/release/1"))).body  # where the person pressed Undo
+    assert '<a href="/release/2?token=' in page and ">release #2</a>" in page  # the undo is release #2

@@ -57,6 +57,15 @@ class Action:
     href: str
 
 
+@dataclass(frozen=True)
+class Note:
+    """A line about an action this dashboard ran; ``href`` links what it made (an undo's release)."""
+
+    text: str
+    href: str | None = None
+    label: str = ""
+
+
 Linker = Callable[[str], Markup]
 
 
@@ -95,7 +104,7 @@ def charts_of(history: ReleaseHistory) -> list[tuple[str, list[Markup]]]:
             for name, series in history.services.items()]
 
 
-def _body_values(history: ReleaseHistory, actions: list[Action], notes: list[str],
+def _body_values(history: ReleaseHistory, actions: list[Action], notes: list[Note],
                  journal_href: str | None) -> dict[str, Any]:
     checks = [(name, c) for name, s in history.services.items() for c in verdict_changes(s.checks)]
     checks.sort(key=lambda pair: (pair[1].at, pair[1].seq), reverse=True)
@@ -116,7 +125,7 @@ def signal_texts(history: ReleaseHistory) -> list[str]:
 
 
 def release_page(history: ReleaseHistory, link: Linker, *, mode: str, stream: Markup | None,
-                 actions: Sequence[Action] = (), notes: Sequence[str] = (), inline_assets: bool = False,
+                 actions: Sequence[Action] = (), notes: Sequence[Note] = (), inline_assets: bool = False,
                  output_format: str = "") -> str:
     journal_href = None if inline_assets else f"/release/{history.id}/journal"
     return _page("release.html.j2", link, title=f"Release #{history.id}", mode=mode, stream=stream,
@@ -124,7 +133,7 @@ def release_page(history: ReleaseHistory, link: Linker, *, mode: str, stream: Ma
                  **_body_values(history, list(actions), list(notes), journal_href))
 
 
-def release_region(history: ReleaseHistory, link: Linker, actions: list[Action], notes: list[str]) -> str:
+def release_region(history: ReleaseHistory, link: Linker, actions: list[Action], notes: list[Note]) -> str:
     values = _body_values(history, actions, notes, f"/release/{history.id}/journal")
     return environment().get_template("release_body.html.j2").render(link=link, **values)
 

@@ -60,6 +60,7 @@ class Activity:
     started: str
     exit_code: int | None = None
     error: str = ""
+    made: int | None = None  # the release it started (an undo is a release of its own)
 
     def note(self) -> str:
         if self.error:
@@ -67,6 +68,11 @@ class Activity:
         if self.exit_code is None:
             return f"from the dashboard at {self.started}: {self.description}: running…"
         return f"from the dashboard at {self.started}: {self.description}: done (exit {self.exit_code})"
+
+    def shown(self) -> pages.Note:
+        if self.made is None or self.made == self.release:
+            return pages.Note(self.note())
+        return pages.Note(self.note() + ":", f"/release/{self.made}", f"release #{self.made}")
 
 
 class Dashboard:
@@ -213,8 +219,8 @@ class Dashboard:
             return None
         _, lock = self._histories[release]
         with lock:
-            notes = [a.note() for a in self.activity if a.release == release]
-            stamp = f"{history.last_seq}:{'|'.join(notes)}"
+            notes = [a.shown() for a in self.activity if a.release == release]
+            stamp = f"{history.last_seq}:{'|'.join(f'{n.text}{n.href}' for n in notes)}"
             if region and stamp == since:
                 return None  # nothing new: no render, nothing sent
             buttons = self._actions(history)
@@ -391,7 +397,10 @@ class Dashboard:
         try:
             conductor = self.open_conductor()
             try:
-                activity.exit_code = actions.run_action(conductor, plan).exit_code
+                result = actions.run_action(conductor, plan)
+                made = result.data.get("orchestration")
+                activity.made = made if isinstance(made, int) else None
+                activity.exit_code = result.exit_code
             finally:
                 conductor.close()
         except Exception as exc:  # shown on the page; the journal says what happened before it
