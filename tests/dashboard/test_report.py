@@ -20,6 +20,7 @@ def test_the_html_report_is_self_contained(paused: Workspace, capsys: pytest.Cap
     assert result.code == 0, result.err
     page = target.read_text()
     assert page.index("## Deployment Orchestration") < page.index("<svg")  # the Output Format comes first
+    assert "### Strategy: Canary" in page  # the release's, though it has ended (not "Status")
     assert page.count("<svg") == 9  # traffic, errors, latency for api, web, worker
     assert "<script" not in page and "src=" not in page and "href=" not in page  # nothing outside the file
     assert set(re.findall(r"https?://[^\"' )]+", page)) == {"http://www.w3.org/2000/svg"}

@@ -58,7 +58,11 @@ def load(conductor: Conductor, release: int | None) -> ReleaseReport:
     history.advance()
     state = fold(journal.events(chosen))
     assert state is not None
-    command = parse_command("/orchestrate", conductor.config.orchestration.services)
+    # the release's own strategy: a status command would title a finished release "Strategy: Status"
+    try:
+        command = parse_command(f"/orchestrate {state.strategy}", conductor.config.orchestration.services)
+    except UsageError:
+        command = parse_command("/orchestrate", conductor.config.orchestration.services)
     text, _ = build_report(conductor, command, state, [], _STATUS_CODES.get(state.status, 1), [], None)
     return ReleaseReport(history, safe_report(text))
 
