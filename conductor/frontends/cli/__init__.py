@@ -147,6 +147,8 @@ def _main(argv: Sequence[str] | None) -> int:
             print(json.dumps(error, indent=2))
         return exc.exit_code
     except KeyboardInterrupt:
+        if sys.stderr.isatty():  # the terminal echoed ^C after a progress bar: start a line of our own
+            print(file=sys.stderr)
         print(interruption_message(args), file=sys.stderr)
         _json_error(args, "interrupted", "Interrupted", exit_codes.EXIT_INTERRUPTED)
         return exit_codes.EXIT_INTERRUPTED
