@@ -124,6 +124,7 @@ class ReleaseHistory:
     id: int
     command: str = ""
     strategy: str = ""
+    undo_of: int | None = None  # `conductor undo`: the release this one takes back
     started_at: float = 0.0
     started_wall: str = ""
     last_at: float = 0.0
@@ -190,6 +191,8 @@ class ReleaseHistory:
             return  # a second start is ignored, as the fold does
         self.found = True
         self.command, self.strategy = str(data.get("command", "")), str(data.get("strategy", ""))
+        undone = data.get("undo_of")
+        self.undo_of = undone if isinstance(undone, int) and not isinstance(undone, bool) else None
         self.started_at, self.started_wall = at, wall
         for name, plan in (data.get("services") or {}).items():
             stable: Slot = "green" if plan.get("stable_slot") == "green" else "blue"

@@ -64,3 +64,5 @@ def test_promote_sends_all_traffic_and_completes_then_undo_takes_it_back(
     assert second["actor"] == "person:dashboard" and second["data"]["strategy"] == "blue-green"
     page = request(acting, path_of(acting.url("/release/1"))).body  # where the person pressed Undo
     assert '<a href="/release/2?token=' in page and ">release #2</a>" in page  # the undo is release #2
+    undo_page = request(acting, path_of(acting.url("/release/2"))).body
+    assert '· undo of <a href="/release/1?token=' in undo_page and ">release #1</a>" in undo_page

@@ -75,8 +75,9 @@ def html(report: ReleaseReport) -> str:
 
 def markdown(report: ReleaseReport, chart_links: dict[str, str] | None = None) -> str:
     h = report.history
+    undo = f" · undo of release #{h.undo_of}" if h.undo_of else ""
     out = [report.output_format.rstrip(), "", f"## Release #{h.id} in detail", "",
-           f"`{_md(h.command)}` ({_md(h.strategy)}) · started {h.started_wall[:19].replace('T', ' ')} UTC · "
+           f"`{_md(h.command)}` ({_md(h.strategy)}){undo} · started {h.started_wall[:19].replace('T', ' ')} UTC · "
            f"{h.events} journal events · platform time {svg.duration(h.last_at - h.started_at)} · "
            f"outcome: {_md((h.outcome or 'in flight').replace('_', ' '))}", ""]
     if chart_links:
