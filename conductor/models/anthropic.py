@@ -27,7 +27,7 @@ import anthropic
 import httpx2
 
 from conductor.config import ConductorConfig
-from conductor.errors import ModelError
+from conductor.errors import ModelError, UsageError
 from conductor.models.base import ModelRequest, ToolCall, Turn, Usage
 from conductor.models.cassette import Recorder
 from conductor.models.policy import PolicyModel
@@ -224,6 +224,9 @@ def build_brain(
     api_key = os.environ.get(API_KEY_ENV)
     register_secret(api_key)  # a model may echo its key, a 401 may quote it: never printed or journaled
     if not api_key:
+        if not config.model.fallback_to_policy:  # the person said: Claude or nothing, never the policy instead
+            raise UsageError(f"the anthropic brain needs {API_KEY_ENV}, which is not set, and "
+                             "model.fallbackToPolicy is false: set the key, or run with --model policy")
         return BrainChoice(PolicyModel(), f"offline policy brain: the anthropic brain needs {API_KEY_ENV}, "
                                           "which is not set")
     settings = config.model

@@ -18,11 +18,12 @@ import respx
 
 from conductor.config import ConductorConfig
 from conductor.config_file import parse_config
-from conductor.errors import ModelError
+from conductor.errors import ModelError, UsageError
 from conductor.models import anthropic as brain
 from conductor.models.base import AgentContext, ModelRequest
 from conductor.models.policy import PolicyModel
 from conductor.models.pricing import DEFAULT_MODEL
+from tests.conftest import Workspace, release_config
 from tests.models.fake_api import FakeMessagesAPI, error, message, text, tool
 
 CONFIG = {"orchestration": {"services": ["api"]}, "release": {"api": "v1.1.0"}}
@@ -141,6 +142,19 @@ def test_without_a_key_the_policy_brain_runs_and_says_so(monkeypatch: pytest.Mon
     choice = brain.build_brain(config(), tmp_path / ".mothership")
     assert isinstance(choice.model, PolicyModel)
     assert "ANTHROPIC_API_KEY" in choice.note and "policy" in choice.note
+
+
+def test_without_a_key_and_no_fallback_it_is_a_usage_error_before_anything_starts(
+        monkeypatch: pytest.MonkeyPatch, workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(UsageError, match=r"model\.fallbackToPolicy is false"):
+        brain.build_brain(config(fallbackToPolicy=False), workspace.state_dir)
+    settings = release_config()
+    settings["model"] = {"fallbackToPolicy": False}
+    workspace.write_config(settings)
+    result = workspace.cli(capsys, "orchestrate", "canary", "10", "--model", "anthropic")
+    assert result.code == 2 and "--model policy" in result.err
+    assert not (workspace.state_dir / "journal.db").exists()  # nothing started, nothing journaled
 
 
 def test_model_name_and_gateway_come_from_env_over_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
