@@ -140,6 +140,7 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
     log_path = state_dir / "logs" / "control.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
+        log_start = log.tell()  # what this child writes starts here (earlier runs' lines are not its reason)
         child = subprocess.Popen(
             [sys.executable, "-m", "conductor", "up", "--config", str(config_path)],
             stdin=subprocess.DEVNULL,
@@ -152,11 +153,16 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            # deferred: the local process helpers load the HTTP client when `conductor up` runs, not on `--help`
-            from conductor.platforms.local.process import log_tail
-
+            running = _running_other(platform, child.pid, state_dir, deadline)
+            if running is not None:
+                # Another `conductor up` started at the same time won the control lock: it is up, as asked.
+                print(
+                    describe(running) + "\nconductor: it was already running (started by another `conductor up` "
+                    "at the same moment); nothing changed"
+                )
+                return EXIT_OK
             print(f"conductor: the control process exited with code {child.returncode}:", file=sys.stderr)
-            print(log_tail(log_path, lines=20), file=sys.stderr)
+            print(_log_since(log_path, log_start), file=sys.stderr)
             return child.returncode if child.returncode in (1, 2) else EXIT_ERROR
         try:
             status = platform.status()
@@ -171,3 +177,37 @@ def _detach(config_path: Path, state_dir: Path, timeout: float) -> int:
         file=sys.stderr,
     )
     return EXIT_ERROR
+
+
+def _running_other(platform: Any, child_pid: int, state_dir: Path, deadline: float) -> dict[str, Any] | None:
+    """The status of another control process, if one holds this state directory (then ``child_pid``
+    lost the control lock to it): waited for until it answers, since it may still be starting."""
+    # deferred: the control server (aiohttp) loads when `conductor up` runs, not on `--help`
+    from conductor.platforms.local.control import ControlLock
+
+    while True:
+        try:
+            status: dict[str, Any] = platform.status()
+            return status if int(status["pid"]) != child_pid else None
+        except PlatformError:
+            pass
+        try:
+            ControlLock(state_dir / "local" / "control.lock").release()
+            return None  # nobody holds it: the child failed for a reason of its own
+        except PlatformError:
+            pass  # held: another control process is starting (or stopping)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _log_since(log_path: Path, offset: int, lines: int = 20) -> str:
+    """The last ``lines`` lines written to the control log from ``offset`` on (this child's output)."""
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else "(log is empty)"
