@@ -73,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
     config_path, config, settings = load_local(args.config)
     state_dir = state_dir_for(config_path, config)
     claim(state_dir, config_path)  # the platform's state is this environment's
+    # deferred: the data plane helpers load the HTTP client when `conductor up` runs, not on `--help`
+    from conductor.platforms.local.dataplane import resolve_kind
+
+    resolve_kind(settings.router)  # "haproxy" without haproxy installed: exit 2 here, before anything starts
     if args.detach:
         return _detach(config_path, state_dir, args.timeout)
     # deferred: the control server (aiohttp) loads when `conductor up` runs, not on `--help`

@@ -296,6 +296,8 @@ class LocalRuntime:
     def shutdown(self, save: bool = True) -> None:
         """Stop accepting, let in-flight requests finish, stop every instance. The state keeps versions."""
         if not self._started:
+            if not self._thread.is_alive() and not self._loop.is_closed():
+                self._loop.close()  # start() failed before running it: a loop left to the GC logs a traceback at exit
             return
         self._started = False
         self._planes_stop.set()

@@ -1,11 +1,19 @@
-"""`conductor up --detach` started twice at once, and what it says when its control process fails."""
+"""`conductor up`: started twice at once, and what it says when it cannot start."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from conductor.errors import ConfigError
+from conductor.platforms.local.runtime import LocalRuntime
 
 from .conftest import REPO, Workspace, demo_command, run_cli
 
@@ -50,3 +58,33 @@ def test_a_failed_detached_start_shows_its_own_log_lines_only(workspace_factory:
     assert "the control process exited with code 1" in up.stderr
     assert "an earlier run" not in up.stderr
     assert ws.tagged_pids() == set()
+
+
+def test_router_haproxy_without_haproxy_on_path_is_exit_2_with_the_reason_only(
+    workspace_factory: Callable[..., Workspace], tmp_path: Path
+) -> None:
+    ws = workspace_factory(services={"api": {"command": demo_command()}})
+    config = json.loads(ws.config_path.read_text())
+    config["platform"]["router"] = "haproxy"
+    ws.config_path.write_text(json.dumps(config))
+    empty_bin = tmp_path / "no-haproxy-here"
+    empty_bin.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": str(empty_bin)}
+    for detach in ([], ["--detach"]):
+        argv = [sys.executable, "-m", "conductor", "up", *detach, "--config", str(ws.config_path)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=ws.root)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert 'platform.router is "haproxy" but haproxy is not on PATH' in result.stderr
+        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+    assert ws.tagged_pids() == set()
+
+
+def test_a_runtime_that_fails_to_start_closes_its_event_loop(workspace_factory: Callable[..., Workspace]) -> None:
+    # In-process: the foreground `up` path, where an unclosed loop logged a traceback at interpreter exit.
+    ws = workspace_factory(services={"api": {"command": demo_command()}})
+    settings = ws.settings.model_copy(update={"router": "haproxy"})
+    runtime = LocalRuntime(ws.config, settings, ws.state_dir)
+    with mock.patch("shutil.which", return_value=None), pytest.raises(ConfigError, match="not on PATH"):
+        runtime.start()
+    runtime.shutdown()
+    assert runtime.loop.is_closed()
