@@ -224,7 +224,12 @@ class ReleaseHistory:
             return f"{data.get('tool')} {outcome}{refused}: {data.get('message', '')}"
         if kind == "brain_turn":
             calls = ", ".join(str(c.get("name")) for c in data.get("tool_calls") or [] if isinstance(c, dict))
-            return f"turn {data.get('turn')}: {calls or data.get('stop_reason') or ''}"
+            said = " ".join(str(data.get("text") or "").split())
+            words = f' — said "{said[:117]}…"' if len(said) > 120 else f' — said "{said}"' if said else ""
+            return f"turn {data.get('turn')}: {calls or data.get('stop_reason') or ''}{'' if calls else words}"
+        if kind == "brain_nudged":  # the brain ended its turn with a runbook step due: told so, at most twice
+            why = f" ({data['why']})" if data.get("why") else ""
+            return f"reminder {data.get('nudge')} to the brain: {data.get('due')} is due{why}"
         if kind == "notify_failed":
             return f"webhook failed: {data.get('error', '')}"
         why = f": {data['reason']}" if kind.startswith("release_") and data.get("reason") else ""

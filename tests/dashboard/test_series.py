@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conductor.frontends.dashboard import pages, png, svg
+from conductor.frontends.dashboard import pages, png, report, svg
 from conductor.frontends.dashboard.charts import CANARY, service_charts
-from conductor.journal.events import Failed, HealthChecked, OrchestrationStarted, ServicePlan, ToolCall
+from conductor.journal.events import BrainTurn, Failed, HealthChecked, OrchestrationStarted, ServicePlan, ToolCall
 from conductor.journal.store import Journal
 from conductor.readonly_journal import ReadOnlyJournal
 from conductor.release_history import ReleaseHistory, releases
@@ -172,6 +172,8 @@ def test_nothing_read_from_the_journal_becomes_markup_or_a_signal(paused: Worksp
     journal.append(ToolCall(tool="deploy", decision="refused", message=hostile, guard=hostile), at=99.0,
                    actor="brain:policy", orchestration=1, service="api")
     journal.append(Failed(reason=hostile), at=99.0, actor="brain:policy", orchestration=1, service="web")
+    journal.append(BrainTurn(turn=9, stop_reason="end_turn", text=hostile + " [approve here](http://evil.example/)"),
+                   at=99.0, actor="brain:anthropic", orchestration=1)
     journal.append(HealthChecked(assessment={"verdict": '"><script>alert(3)</script>', "reason": hostile,
                                              "error_rate": 1.0, "percentile": '"><script>'}, window_start=90.0),
                    at=99.0, actor="watchdog", orchestration=1, service="worker")
@@ -193,6 +195,10 @@ def test_nothing_read_from_the_journal_becomes_markup_or_a_signal(paused: Worksp
     for text in (page,):
         assert "&lt;b&gt;" not in text.replace("&amp;lt;b&amp;gt;", "")  # an entity stays text, never a tag
     assert page.count("<script") == 1  # the page's own live.js, nothing else
+    assert "said &#34;" in page or "said &quot;" in page  # what the brain said is shown, as text
+    made = report.markdown(report.ReleaseReport(history, ""))
+    assert "](http://evil.example/)" not in made.replace("\\](", "")  # a model's words make no link in the file
+    assert "<conductor>" not in made and "<script>" not in made
     assert "‹script>alert(1)‹/script>" in page.replace("&gt;", ">")  # shown, neutralised and escaped
 
 

@@ -77,7 +77,7 @@ def markdown(report: ReleaseReport, chart_links: dict[str, str] | None = None) -
     h = report.history
     undo = f" · undo of release #{h.undo_of}" if h.undo_of else ""
     out = [report.output_format.rstrip(), "", f"## Release #{h.id} in detail", "",
-           f"`{_md(h.command)}` ({_md(h.strategy)}){undo} · started {h.started_wall[:19].replace('T', ' ')} UTC · "
+           f"`{_md(h.command)}` ({_md(h.strategy)}){undo} · started {_md(h.started_wall[:19].replace('T', ' '))} UTC · "
            f"{h.events} journal events · platform time {svg.duration(h.last_at - h.started_at)} · "
            f"outcome: {_md((h.outcome or 'in flight').replace('_', ' '))}", ""]
     if chart_links:
@@ -87,28 +87,30 @@ def markdown(report: ReleaseReport, chart_links: dict[str, str] | None = None) -
             "Limit | Requests | Reason |", "|" + "---|" * 13]
     for name, series in h.services.items():
         for c in pages.verdict_changes(series.checks):
-            out.append(f"| {_md(name)} | {svg.duration(c.at - h.started_at)} | {c.verdict.replace('_', '-')} | "
+            out.append(f"| {_md(name)} | {svg.duration(c.at - h.started_at)} | {_md(c.verdict.replace('_', '-'))} | "
                        f"{pages.pct(c.error_rate)} | {pages.pct(c.stable_error_rate)} | {pages.pct(c.error_bound)} | "
                        f"{pages.pct(c.error_limit)} | {pages.ms(c.latency_ms)} | {pages.ms(c.stable_latency_ms)} | "
                        f"{pages.ms(c.latency_bound)} | {pages.ms(c.latency_limit)} | {c.requests:,} | "
                        f"{_md(c.reason)} |")
     out += ["", "### Approvals", ""]
     out += [f"- **{_md(a.actor)}** approved up to {a.percent}%{f' of {_md(a.service)}' if a.service else ''} via "
-            f"`{_md(a.via)}` at {a.wall[:19].replace('T', ' ')} UTC" for a in h.approvals] or ["- none"]
+            f"`{_md(a.via)}` at {_md(a.wall[:19].replace('T', ' '))} UTC" for a in h.approvals] or ["- none"]
     out += ["", "### Signals", ""]
     out += [f"- `{_md(s)}`" for s in pages.signal_texts(h)] or ["- none"]
     entries = h.timeline[-MD_TIMELINE_ROWS:]
     out += ["", "### Timeline", ""]
     if len(entries) < len(h.timeline):
         out += [f"The latest {len(entries)} of {len(h.timeline)} events (`conductor dashboard` shows them all).", ""]
-    out += [f"- {svg.duration(e.at - h.started_at)} `{e.kind}`{f' **{_md(e.service)}**' if e.service else ''} "
+    out += [f"- {svg.duration(e.at - h.started_at)} `{_md(e.kind)}`{f' **{_md(e.service)}**' if e.service else ''} "
             f"{_md(e.actor)}: {_md(e.text)}" for e in entries]
     return "\n".join(out) + "\n"
 
 
 def _md(text: str) -> str:
-    """Text from the journal in a markdown table or list: safe, one line, no cell break."""
-    return safe_text(text).replace("\n", " ").replace("|", "\\|").replace("`", "'")
+    """Text from the journal in a markdown table or list: safe, one line, no cell break, no link
+    (a model's words, ``[approve here](http://…)``, stay words in a shared file)."""
+    return (safe_text(text).replace("\n", " ").replace("|", "\\|").replace("`", "'")
+            .replace("[", "\\[").replace("]", "\\]"))
 
 
 def write_charts(report: ReleaseReport, directory: Path, with_png: bool = True) -> dict[str, Path]:
