@@ -21,6 +21,7 @@ def test_the_html_report_is_self_contained(paused: Workspace, capsys: pytest.Cap
     page = target.read_text()
     assert page.index("## Deployment Orchestration") < page.index("<svg")  # the Output Format comes first
     assert "### Strategy: Canary" in page  # the release's, though it has ended (not "Status")
+    assert "· rolled back (`conductor status` exits 3)_" in page  # no exit code of a run that never was
     assert page.count("<svg") == 9  # traffic, errors, latency for api, web, worker
     assert "<script" not in page and "src=" not in page and "href=" not in page  # nothing outside the file
     assert set(re.findall(r"https?://[^\"' )]+", page)) == {"http://www.w3.org/2000/svg"}
@@ -41,6 +42,7 @@ def test_the_markdown_report_links_its_charts_written_on_their_own(paused: Works
     assert sorted(p.suffix for p in charts.iterdir()) == [".png"] * 9 + [".svg"] * 9
     assert "| api | " in text and "non-inferior" in text and "**person:cli** approved up to 10%" in text
     assert "<conductor>" not in text
+    assert "· awaiting approval (`conductor status` exits 5)_" in text
     assert "1. Approve the ramp-up to 25%: `conductor orchestrate canary 25`" in text  # the CLI's words
     assert f"wrote {charts / 'release-1-api-errors.svg'} and release-1-api-errors.png" in result.err
 

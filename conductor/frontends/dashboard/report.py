@@ -14,6 +14,7 @@ linked by relative path.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,8 +64,17 @@ def load(conductor: Conductor, release: int | None) -> ReleaseReport:
         command = parse_command(f"/orchestrate {state.strategy}", conductor.config.orchestration.services)
     except UsageError:
         command = parse_command("/orchestrate", conductor.config.orchestration.services)
-    text, _ = build_report(conductor, command, state, [], _STATUS_CODES.get(state.status, 1), [], None)
-    return ReleaseReport(history, safe_report(text))
+    code = _STATUS_CODES.get(state.status, 1)
+    text, _ = build_report(conductor, command, state, [], code, [], None)
+    return ReleaseReport(history, safe_report(_status_footer(text, state.status, code)))
+
+
+def _status_footer(text: str, status: str, code: int) -> str:
+    """The footer's ``exit N`` is a command's exit code; this file was made by no such run (the
+    release's own commands may have exited otherwise: 0 at a pause, 7 when the brain stopped
+    early), so it says the release's state and the code ``conductor status`` gives it."""
+    words = status.replace("_", " ").replace("running", "in flight")
+    return re.sub(r" · exit \d+_\s*$", f" · {words} (`conductor status` exits {code})_\n", text)
 
 
 def html(report: ReleaseReport) -> str:
