@@ -66,9 +66,22 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _read_body(self) -> bytes:
+        """The request body, sent with a length or chunked (left unread, a chunked body would be parsed as
+        the connection's next request)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+        parts = []
+        while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers, up to the empty line
+        return b"".join(parts)
+
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         config = self.config
         if self.path.split("?")[0] == "/healthz":
             ready = not config.never_ready and time.monotonic() >= config.ready_at
@@ -85,7 +98,7 @@ class Handler(BaseHTTPRequestHandler):
             "path": self.path,
             "bodyBytes": len(body),
             "bodyEcho": body[:256].decode("utf-8", "replace"),
-            "forwardedFor": self.headers.get("X-Forwarded-For"),
+            "forwardedFor": ", ".join(self.headers.get_all("X-Forwarded-For") or []) or None,  # lines are one list
             "headers": {k.lower(): v for k, v in self.headers.items() if k.lower().startswith("x-demo")},
         }
         if config.failing():

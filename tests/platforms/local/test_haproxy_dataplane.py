@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx2
 import pytest
 
 from conductor.platforms.local.haproxy import HAProxyDataPlane, split_weights
 from conductor.platforms.local.runtime import LocalRuntime
 
-from .conftest import READY_TIMEOUT, Workspace, demo_command, wait_until
+from .conftest import CLIENT_TIMEOUT, READY_TIMEOUT, Workspace, demo_command, wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="haproxy is not installed (Debian package `haproxy`)"
@@ -206,3 +207,30 @@ def test_doctor_says_which_data_plane_runs_and_why(
     assert cli_main(["doctor", "--config", str(ws.config_path)]) == code
     out = capsys.readouterr().out
     assert says in out, out
+
+
+def test_headers_a_big_body_and_keep_alive_through_haproxy(runtime_factory: Callable[..., LocalRuntime]) -> None:
+    # What the built-in router's test checks (test_local_runtime.py), through HAProxy: the same answers.
+    runtime = haproxy_runtime(runtime_factory, replicas=1)
+    url = f"http://127.0.0.1:{runtime.router_ports()['api']}"
+    big = bytes(range(256)) * (3 * 4096)  # 3 MiB
+    with httpx2.Client(timeout=CLIENT_TIMEOUT) as client:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+            response = client.request(
+                method, url + "/items/1?q=x", content=b"abc", headers={"X-Forwarded-For": "10.1.2.3"}
+            )
+            assert response.status_code == 200, method
+            echo = response.json()
+            assert echo["method"] == method and echo["path"] == "/items/1?q=x" and echo["bodyEcho"] == "abc"
+            assert echo["forwardedFor"] == "10.1.2.3, 127.0.0.1"  # HAProxy adds a line of its own: one list
+        assert client.post(url + "/echo", content=big).json()["bodyBytes"] == len(big)
+        chunked = client.post(url + "/echo", content=iter([big[:1000], big[1000:]]))  # no length: chunked
+        assert chunked.status_code == 200 and chunked.json()["bodyBytes"] == len(big)
+    with socket.create_connection(("127.0.0.1", runtime.router_ports()["api"]), timeout=CLIENT_TIMEOUT) as raw:
+        raw.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")  # pipelined
+        seen = b""
+        while seen.count(b"HTTP/1.1 200") < 2:
+            chunk = raw.recv(65536)
+            assert chunk, seen
+            seen += chunk
+    assert b'"path": "/a"' in seen and b'"path": "/b"' in seen

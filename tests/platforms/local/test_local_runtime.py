@@ -126,6 +126,10 @@ def test_headers_bodies_and_methods_pass_through(runtime_factory: Callable[..., 
             assert echo["headers"] == {"x-demo-trace": "t1"}
             assert echo["forwardedFor"] == "10.1.2.3, 127.0.0.1"
         assert client.head(url + "/").status_code == 200
+        big = bytes(range(256)) * (3 * 4096)  # 3 MiB, chunked (no length), then a request on the same connection
+        chunked = client.post(url + "/echo", content=iter([big[:1000], big[1000:]]))
+        assert chunked.status_code == 200 and chunked.json()["bodyBytes"] == len(big)
+        assert client.get(url + "/after").json()["path"] == "/after"
     with socket.create_connection(("127.0.0.1", runtime.router_ports()["api"]), timeout=CLIENT_TIMEOUT) as raw:
         raw.sendall(
             b"GET /a%2Fb/../c?x=%20 HTTP/1.1\r\nHost: example\r\nConnection: close, X-Demo-Hop\r\nX-Demo-Hop: 1\r\n\r\n"
