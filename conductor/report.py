@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from conductor.agent.prompt import render
 from conductor.command import Command
 from conductor.config import ModelSettings
-from conductor.errors import EXIT_REFUSED
+from conductor.errors import EXIT_BRAIN_STOPPED, EXIT_REFUSED
 from conductor.journal.queries import latest
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
 from conductor.metrics.analysis import HealthAssessment, HealthVerdict
@@ -74,7 +74,8 @@ def build_report(
         "services": rows,
         "health": health,
         "instances": instances,
-        "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else _next_steps(conductor, state),
+        "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else [
+            *_finish_with_policy(state, exit_code), *_next_steps(conductor, state)],
         "signals": [s.to_dict() for s in emitted],
         "notes": [*_held(state), *(n for n in notes if n)],
         "brain": state.brain if state else None,
@@ -217,6 +218,14 @@ def _health_lines(service: str, health: HealthAssessment) -> list[dict[str, Any]
     lines.append({"service": service, "metric": "active_connections", "value": health.active_connections,
                   "ok": True, "text": f"{service} active connections: {health.active_connections:,}"})
     return lines
+
+
+def _finish_with_policy(state: OrchestrationState | None, exit_code: int) -> list[str]:
+    """After the brain stopped early (exit 7), the first advice is the one that finishes the
+    release without a model: the offline policy brain follows the same runbook, guarded alike."""
+    if exit_code != EXIT_BRAIN_STOPPED or state is None or not state.in_flight:
+        return []
+    return [f"Finish it with the offline policy brain: `conductor orchestrate {state.strategy} --model policy`"]
 
 
 def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[str]:

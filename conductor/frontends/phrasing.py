@@ -34,7 +34,7 @@ def for_repl(text: str) -> str:
     """`conductor history` → `/history`, `conductor orchestrate canary 25` → `/orchestrate canary 25`
     (commands the REPL has; `conductor watch`, `conductor view` stay: they run beside it)."""
     def own(match: re.Match[str]) -> str:
-        if "--full-cutover" in match.group(2):  # a one-step cutover is typed in a terminal only
+        if "--full-cutover" in match.group(2) or "--model" in match.group(2):  # typed in a terminal only
             return match.group(0)
         return f"`/{match.group(1)}{match.group(2)}`"
 

@@ -39,6 +39,9 @@ def test_a_brain_that_only_talks_is_nudged_twice_then_stops_with_exit_7(
     assert result.code == EXIT_BRAIN_STOPPED == 7, result.out + result.err
     assert "the brain stopped early" in result.out
     assert "--model policy" in result.out
+    next_steps = result.out.split("### Next Steps", 1)[1].strip().splitlines()
+    assert next_steps[0] == ("1. Finish it with the offline policy brain: "
+                             "`conductor orchestrate canary --model policy`"), next_steps
     nudges = ws.journal_events("brain_nudged")
     assert [(e.data["nudge"], e.data["due"]) for e in nudges] == [(1, "deploy"), (2, "deploy")]
     assert all(e.actor == "conductor:loop" for e in nudges)
