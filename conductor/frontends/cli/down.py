@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,7 @@ def stop_data_planes(state_dir: Path) -> int:
     """Stop the data planes (routers, HAProxy) a control process that is gone left serving: each drains
     first (its port closes, requests in flight finish), and only if it is still that very process."""
     # deferred: the local data plane helpers load when `conductor down` runs, not on `--help`
-    from conductor.platforms.local.dataplane import recorded_process
+    from conductor.platforms.local.dataplane import recorded_process, remove_socket_dir
 
     try:
         state = json.loads((state_dir / "local" / "state.json").read_text(encoding="utf-8"))
@@ -101,11 +103,22 @@ def stop_data_planes(state_dir: Path) -> int:
         return 0
     stopped = 0
     for service in state.get("services", {}).values():
-        process = recorded_process(service.get("dataPlane") or {})
+        plane = service.get("dataPlane") or {}
+        process = recorded_process(plane)
         if process is not None:
             process.stop(timeout=10.0)  # SIGTERM: the built-in router drains; then SIGKILL
             stopped += 1
+            for key in ("admin", "logSocket"):  # HAProxy's socket files: neither it nor a killed control removed them
+                _remove_socket_file(plane.get(key))
+    remove_socket_dir(state_dir / "local")
     return stopped
+
+
+def _remove_socket_file(path: object) -> None:
+    if isinstance(path, str) and path:
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
 
 
 def stop_leftovers(state_dir: Path) -> int:

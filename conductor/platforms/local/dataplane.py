@@ -48,13 +48,17 @@ from conductor.platforms.local.stats import SlotTotals, totals_from_json, window
 START_TIMEOUT = 30.0  # a data plane process that does not answer by then is a failure (a busy machine is slow)
 
 
-def socket_dir(home: Path) -> Path:
-    """A private directory for this state directory's control sockets, with a short path."""
+def _socket_dir_path(home: Path) -> Path:
     roots = [os.environ.get("XDG_RUNTIME_DIR") or "", tempfile.gettempdir(), "/tmp"]
     root = next(r for r in roots if r and len(r) < 50)  # room for the rest of the socket's path
-    base = Path(root) / f"conductor-{os.getuid()}"
     digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
-    path = base / digest
+    return Path(root) / f"conductor-{os.getuid()}" / digest
+
+
+def socket_dir(home: Path) -> Path:
+    """A private directory for this state directory's control sockets, with a short path."""
+    path = _socket_dir_path(home)
+    base = path.parent
     for directory in (base, path):
         with contextlib.suppress(FileExistsError):
             directory.mkdir(mode=0o700)
@@ -67,11 +71,20 @@ def socket_dir(home: Path) -> Path:
     return path
 
 
-def resolve_kind(setting: str) -> tuple[str, str]:
-    """Which data plane ``platform.router`` asks for, and why (for ``conductor doctor`` and ``up``)."""
+def remove_socket_dir(home: Path) -> None:
+    """Remove this state directory's socket directory once nothing is left in it (every data plane
+    stopped): one directory per project ever started would otherwise pile up in ``/tmp``."""
+    with contextlib.suppress(OSError):  # not empty (a data plane still runs), or already gone
+        _socket_dir_path(home).rmdir()
+
+
+def resolve_kind(setting: str, default: bool = False) -> tuple[str, str]:
+    """Which data plane ``platform.router`` asks for, and why (for ``conductor doctor`` and ``up``);
+    ``default``: the config leaves it out (the reason then says so, not that it was asked for)."""
     binary = shutil.which("haproxy")
     if setting == "builtin":
-        return "builtin", 'platform.router is "builtin" (the default)'
+        why = 'platform.router is not set: "builtin" (the default)' if default else 'platform.router is "builtin"'
+        return "builtin", why
     if setting == "haproxy":
         if binary is None:
             raise ConfigError(
@@ -87,7 +100,7 @@ def resolve_kind(setting: str) -> tuple[str, str]:
 def data_plane_report(settings: LocalSettings, state_dir: Path) -> dict[str, Any]:
     """Which data plane ``settings`` select and why, its version, and what runs now per service
     (from the state file: each recorded data plane process, if it is still that very process)."""
-    kind, why = resolve_kind(settings.router)
+    kind, why = resolve_kind(settings.router, "router" not in settings.model_fields_set)
     version = ""
     if kind == "haproxy":
         with contextlib.suppress(OSError, subprocess.SubprocessError):

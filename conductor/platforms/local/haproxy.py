@@ -242,6 +242,8 @@ class HAProxyDataPlane(DataPlane):
                 time.sleep(0.02)
             process.stop(2.0)
             self.process = None
+            with contextlib.suppress(FileNotFoundError):
+                self.admin.unlink()  # HAProxy leaves its stats socket's file behind
         if self._reader is not None:
             self._reader.close()
             self._reader = None

@@ -36,7 +36,13 @@ from conductor.errors import ConfigError, PlatformError
 from conductor.metrics.router import RouterWindow
 from conductor.paths import project_root
 from conductor.platforms.base import SLOTS, InstanceState, ServiceSnapshot, Slot, SlotState
-from conductor.platforms.local.dataplane import BuiltinDataPlane, DataPlane, recorded_process, resolve_kind
+from conductor.platforms.local.dataplane import (
+    BuiltinDataPlane,
+    DataPlane,
+    recorded_process,
+    remove_socket_dir,
+    resolve_kind,
+)
 from conductor.platforms.local.process import free_port, health_status, stop_untracked
 from conductor.platforms.local.settings import LocalSettings
 from conductor.platforms.local.stats import RouterCollector, SlotTotals
@@ -158,7 +164,7 @@ class LocalRuntime:
             )
         self._state = self._load()
         previous: dict[str, Any] = copy.deepcopy(self._state.get("services", {}))  # save() rewrites _state
-        kind, why = resolve_kind(self.settings.router)
+        kind, why = resolve_kind(self.settings.router, "router" not in self.settings.model_fields_set)
         self.data_plane = (kind, why)
         self._thread.start()
         self._started = True
@@ -308,6 +314,7 @@ class LocalRuntime:
                 router.stop(min(self.settings.drain_timeout, 30.0))
             except Exception as exc:
                 self._event("router_stop_failed", router.service, {"error": str(exc)})
+        remove_socket_dir(self.home)
         self.supervisor.close()
         if save:
             self._save_stopped()

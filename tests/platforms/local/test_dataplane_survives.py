@@ -26,7 +26,7 @@ import pytest
 from conductor.platforms.local.client import ControlClient, LocalPlatform
 from conductor.platforms.local.process import start_time
 
-from .conftest import READY_TIMEOUT, REPO, Load, Workspace, demo_command, wait_until
+from .conftest import READY_TIMEOUT, REPO, Load, Workspace, demo_command, run_cli, wait_until
 
 SERVE = """
 import sys, threading, signal
@@ -166,3 +166,26 @@ def test_platform_router_is_strictly_typed(tmp_path: Path, value: object) -> Non
     services = {"api": {"command": demo_command()}}
     with pytest.raises(ConfigError, match=r"platform\.router"):
         write_workspace(tmp_path, services, platform={"router": value})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_down_after_a_kill_9_or_a_clean_stop_leaves_no_process_and_no_socket_directory(
+    kind: str, control_factory: Callable[[str], Control]
+) -> None:
+    # One socket directory per project ever started used to pile up in /tmp, with HAProxy's socket files in it.
+    control = control_factory(kind)
+    ws = control.ws
+    control.start()
+    plane = data_plane_record(ws)
+    sockets = Path(plane.get("admin") or plane["control"]).parent
+    assert sockets.is_dir()
+    control.kill()  # the data plane keeps serving; `conductor down` stops it
+    down = run_cli(ws, "down")
+    assert down.returncode == 0 and "1 data plane(s)" in down.stdout, down.stdout + down.stderr
+    assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()
+    assert not sockets.exists(), list(sockets.iterdir())
+    control.start()
+    assert sockets.is_dir()
+    control.stop()  # SIGTERM: what `conductor down` asks a running control process for
+    assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()
+    assert not sockets.exists(), list(sockets.iterdir())

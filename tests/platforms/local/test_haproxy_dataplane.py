@@ -186,7 +186,8 @@ def test_a_crashed_haproxy_is_started_again_with_the_same_split(runtime_factory:
     [
         ("auto", True, 0, 'data plane haproxy: platform.router is "auto" and haproxy is on PATH'),
         ("auto", False, 0, 'data plane builtin: platform.router is "auto" and haproxy is not on PATH'),
-        ("builtin", True, 0, 'data plane builtin: platform.router is "builtin" (the default)'),
+        ("builtin", True, 0, 'data plane builtin: platform.router is "builtin"\n'),
+        (None, True, 0, 'data plane builtin: platform.router is not set: "builtin" (the default)'),
         ("haproxy", False, 1, 'MISSING data plane: platform.router is "haproxy" but haproxy is not on PATH'),
     ],
 )
@@ -194,14 +195,14 @@ def test_doctor_says_which_data_plane_runs_and_why(
     workspace_factory: Callable[..., Workspace],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    setting: str,
+    setting: str | None,
     path_has_haproxy: bool,
     code: int,
     says: str,
 ) -> None:
     from conductor.frontends.cli import main as cli_main
 
-    ws = workspace_factory(services=SERVICES, platform={"router": setting})
+    ws = workspace_factory(services=SERVICES, platform={} if setting is None else {"router": setting})
     if not path_has_haproxy:
         monkeypatch.setenv("PATH", str(ws.root))  # nothing on it: no haproxy
     assert cli_main(["doctor", "--config", str(ws.config_path)]) == code
