@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -27,6 +26,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from bench_common import DEMO_APP, LocalWorkspace, local_config, percentile, print_table
+
+from conductor.platforms.local.dataplane import haproxy_binary
 
 
 @dataclass
@@ -138,7 +139,7 @@ def main() -> None:
         "--router", nargs="+", choices=["builtin", "haproxy"], help="data planes (default: both if haproxy is there)"
     )
     args = parser.parse_args()
-    routers = args.router or (["builtin", "haproxy"] if shutil.which("haproxy") else ["builtin"])
+    routers = args.router or (["builtin", "haproxy"] if haproxy_binary()[0] else ["builtin"])
     rows = [row for router in routers for row in run_phases(router, args)]
     load = os.getloadavg()
     print_table(

@@ -35,6 +35,8 @@ from typing import Any
 
 from bench_common import LocalWorkspace, WrkResult, local_config, percentile, print_table, wrk
 
+from conductor.platforms.local.dataplane import haproxy_binary
+
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
 
 
@@ -82,16 +84,14 @@ backend slots
 
 
 def start_haproxy(port: int, blue: int, green: int, directory: Path) -> subprocess.Popen[bytes] | None:
-    if shutil.which("haproxy") is None:
+    binary = haproxy_binary()[0]
+    if binary is None:
         return None
     config = directory / "haproxy.cfg"
     config.write_text(HAPROXY_CONFIG.format(port=port, blue=blue, green=green))
-    process = subprocess.Popen(
-        ["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    process = subprocess.Popen([binary, "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     return process
-
 
 
 def paced_latency(port: int, rate: float, seconds: float) -> tuple[float, float, int]:
@@ -155,12 +155,13 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package `wrk`): apt-get install wrk")
-    have_haproxy = shutil.which("haproxy") is not None
+    have_haproxy = haproxy_binary()[0] is not None
     results: dict[str, tuple[tuple[float, float, int], WrkResult]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="conductor-haproxy-"))
-    with LocalWorkspace(bench_service("builtin")) as ws, LocalWorkspace(
-        bench_service("haproxy" if have_haproxy else "builtin")
-    ) as ws_haproxy:
+    with (
+        LocalWorkspace(bench_service("builtin")) as ws,
+        LocalWorkspace(bench_service("haproxy" if have_haproxy else "builtin")) as ws_haproxy,
+    ):
         router = canary(ws)
         ports = _instance_ports(ws)
         targets = [("instance directly", ports["blue"]), ("built-in router (90/10)", router)]

@@ -78,23 +78,39 @@ def remove_socket_dir(home: Path) -> None:
         _socket_dir_path(home).rmdir()
 
 
+SBIN_DIRS = ("/usr/sbin", "/usr/local/sbin")  # where Debian's package and a source build put haproxy
+
+
+def haproxy_binary() -> tuple[str | None, str]:
+    """The haproxy executable and where it was found: on PATH, else in an sbin directory, which a
+    regular user's PATH on Debian leaves out (the package installs /usr/sbin/haproxy)."""
+    found = shutil.which("haproxy")
+    if found is not None:
+        return found, f"haproxy is on PATH ({found})"
+    for directory in SBIN_DIRS:
+        candidate = os.path.join(directory, "haproxy")
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate, f"haproxy is installed ({candidate}, not on PATH)"
+    return None, "haproxy is not on PATH" + (f" nor in {' or '.join(SBIN_DIRS)}" if SBIN_DIRS else "")
+
+
 def resolve_kind(setting: str, default: bool = False) -> tuple[str, str]:
     """Which data plane ``platform.router`` asks for, and why (for ``conductor doctor`` and ``up``);
     ``default``: the config leaves it out (the reason then says so, not that it was asked for)."""
-    binary = shutil.which("haproxy")
     if setting == "builtin":
         why = 'platform.router is not set: "builtin" (the default)' if default else 'platform.router is "builtin"'
         return "builtin", why
+    binary, where = haproxy_binary()
     if setting == "haproxy":
         if binary is None:
             raise ConfigError(
-                'platform.router is "haproxy" but haproxy is not on PATH (Debian package `haproxy`), '
+                f'platform.router is "haproxy" but {where} (Debian package `haproxy`), '
                 'or set platform.router to "builtin" or "auto"'
             )
         return "haproxy", f'platform.router is "haproxy" ({binary})'
     if binary is not None:
-        return "haproxy", f'platform.router is "auto" and haproxy is on PATH ({binary})'
-    return "builtin", 'platform.router is "auto" and haproxy is not on PATH'
+        return "haproxy", f'platform.router is "auto" and {where}'
+    return "builtin", f'platform.router is "auto" and {where}'
 
 
 def data_plane_report(settings: LocalSettings, state_dir: Path) -> dict[str, Any]:
@@ -104,7 +120,8 @@ def data_plane_report(settings: LocalSettings, state_dir: Path) -> dict[str, Any
     version = ""
     if kind == "haproxy":
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(["haproxy", "-v"], capture_output=True, text=True, timeout=10).stdout
+            argv = [haproxy_binary()[0] or "haproxy", "-v"]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
             version = out.splitlines()[0] if out else ""
     running: dict[str, str] = {}
     try:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import resource
-import shutil
 import signal
 import socket
 import threading
@@ -48,6 +47,7 @@ from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.local.dataplane import (
     START_TIMEOUT,
     DataPlane,
+    haproxy_binary,
     recorded_process,
     socket_dir,
     spawn_process,
@@ -138,7 +138,7 @@ class HAProxyDataPlane(DataPlane):
         self.admin = sockets / f"haproxy-{service}.sock"
         self.log_socket = sockets / f"haproxy-{service}-log.sock"
         self.config_path = home / f"haproxy-{service}.cfg"
-        self.binary = shutil.which("haproxy") or "haproxy"
+        self.binary = haproxy_binary()[0] or "haproxy"
         self.stats = ServiceStats(service)
         self.lines: dict[Slot, list[Line]] = {
             slot: [Line(f"{slot}{i}") for i in range(LINES_PER_SLOT)] for slot in SLOTS

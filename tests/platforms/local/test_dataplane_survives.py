@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from conductor.platforms.local.client import ControlClient, LocalPlatform
+from conductor.platforms.local.dataplane import haproxy_binary
 from conductor.platforms.local.process import start_time
 
 from .conftest import READY_TIMEOUT, REPO, Load, Workspace, demo_command, run_cli, wait_until
@@ -45,7 +46,7 @@ KINDS = [
     "builtin",
     pytest.param(
         "haproxy",
-        marks=pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed (Debian `haproxy`)"),
+        marks=pytest.mark.skipif(haproxy_binary()[0] is None, reason="haproxy is not installed (Debian `haproxy`)"),
     ),
 ]
 

@@ -9,7 +9,7 @@ control process and adoption: test_dataplane_survives.py.) Skipped where haproxy
 
 from __future__ import annotations
 
-import shutil
+import os
 import signal
 import socket
 import threading
@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 import httpx2
 import pytest
 
+from conductor.platforms.local import dataplane
+from conductor.platforms.local.dataplane import haproxy_binary
 from conductor.platforms.local.haproxy import HAProxyDataPlane, split_weights
 from conductor.platforms.local.runtime import LocalRuntime
 
 from .conftest import CLIENT_TIMEOUT, READY_TIMEOUT, Workspace, demo_command, wait_until
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("haproxy") is None, reason="haproxy is not installed (Debian package `haproxy`)"
-)
+HAPROXY = haproxy_binary()[0]  # on PATH, or in /usr/sbin (off a regular user's PATH on Debian)
+pytestmark = pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (Debian package `haproxy`)")
 WINDOW = 900
 SERVICES = {"api": {"command": demo_command(), "readinessTimeout": READY_TIMEOUT}}
 
@@ -186,6 +187,8 @@ def test_a_crashed_haproxy_is_started_again_with_the_same_split(runtime_factory:
     [
         ("auto", True, 0, 'data plane haproxy: platform.router is "auto" and haproxy is on PATH'),
         ("auto", False, 0, 'data plane builtin: platform.router is "auto" and haproxy is not on PATH'),
+        ("auto", "sbin", 0, 'data plane haproxy: platform.router is "auto" and haproxy is installed ('),
+        ("haproxy", "sbin", 0, 'data plane haproxy: platform.router is "haproxy" ('),
         ("builtin", True, 0, 'data plane builtin: platform.router is "builtin"\n'),
         (None, True, 0, 'data plane builtin: platform.router is not set: "builtin" (the default)'),
         ("haproxy", False, 1, 'MISSING data plane: platform.router is "haproxy" but haproxy is not on PATH'),
@@ -196,15 +199,18 @@ def test_doctor_says_which_data_plane_runs_and_why(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     setting: str | None,
-    path_has_haproxy: bool,
+    path_has_haproxy: bool | str,
     code: int,
     says: str,
 ) -> None:
     from conductor.frontends.cli import main as cli_main
 
     ws = workspace_factory(services=SERVICES, platform={} if setting is None else {"router": setting})
-    if not path_has_haproxy:
+    if path_has_haproxy is not True:
         monkeypatch.setenv("PATH", str(ws.root))  # nothing on it: no haproxy
+        # "sbin": installed where a regular user's PATH does not look (Debian: /usr/sbin), still found
+        assert HAPROXY is not None
+        monkeypatch.setattr(dataplane, "SBIN_DIRS", (os.path.dirname(HAPROXY),) if path_has_haproxy else ())
     assert cli_main(["doctor", "--config", str(ws.config_path)]) == code
     out = capsys.readouterr().out
     assert says in out, out

@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from unittest import mock
 
 import pytest
 
 from conductor.errors import ConfigError
+from conductor.frontends.cli import main as cli_main
+from conductor.platforms.local import dataplane
 from conductor.platforms.local.runtime import LocalRuntime
 
 from .conftest import REPO, Workspace, demo_command, run_cli
@@ -60,22 +61,22 @@ def test_a_failed_detached_start_shows_its_own_log_lines_only(workspace_factory:
     assert ws.tagged_pids() == set()
 
 
-def test_router_haproxy_without_haproxy_on_path_is_exit_2_with_the_reason_only(
-    workspace_factory: Callable[..., Workspace], tmp_path: Path
+def test_router_haproxy_without_haproxy_installed_is_exit_2_before_anything_starts(
+    workspace_factory: Callable[..., Workspace],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     ws = workspace_factory(services={"api": {"command": demo_command()}})
     config = json.loads(ws.config_path.read_text())
     config["platform"]["router"] = "haproxy"
     ws.config_path.write_text(json.dumps(config))
-    empty_bin = tmp_path / "no-haproxy-here"
-    empty_bin.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": str(empty_bin)}
-    for detach in ([], ["--detach"]):
-        argv = [sys.executable, "-m", "conductor", "up", *detach, "--config", str(ws.config_path)]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, cwd=ws.root)
-        assert result.returncode == 2, result.stdout + result.stderr
-        assert 'platform.router is "haproxy" but haproxy is not on PATH' in result.stderr
-        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+    monkeypatch.setenv("PATH", str(ws.root))  # nothing on it
+    monkeypatch.setattr(dataplane, "SBIN_DIRS", ())
+    for detach in ([], ["--detach"]):  # --detach used to start a control process that died with a traceback
+        assert cli_main(["up", *detach, "--config", str(ws.config_path)]) == 2
+        err = capsys.readouterr().err
+        assert 'platform.router is "haproxy" but haproxy is not on PATH (Debian package `haproxy`)' in err, err
+    assert not (ws.state_dir / "logs" / "control.log").exists()  # no control process was started
     assert ws.tagged_pids() == set()
 
 
@@ -84,7 +85,11 @@ def test_a_runtime_that_fails_to_start_closes_its_event_loop(workspace_factory: 
     ws = workspace_factory(services={"api": {"command": demo_command()}})
     settings = ws.settings.model_copy(update={"router": "haproxy"})
     runtime = LocalRuntime(ws.config, settings, ws.state_dir)
-    with mock.patch("shutil.which", return_value=None), pytest.raises(ConfigError, match="not on PATH"):
+    with (
+        mock.patch("shutil.which", return_value=None),
+        mock.patch.object(dataplane, "SBIN_DIRS", ()),
+        pytest.raises(ConfigError, match="not on PATH"),
+    ):
         runtime.start()
     runtime.shutdown()
     assert runtime.loop.is_closed()
