@@ -177,7 +177,7 @@ def test_a_paused_release_says_who_paused_it_and_what_carries_it_on(workspace: W
     release = watcher.refresh().releases[0]
     assert release.status == "paused"
     assert release.services[0].waiting_for == ("resume: paused by person:cli: dashboards look odd "
-                                               "(`resume` or `promote` carries it on)")
+                                               "(`conductor resume` or `conductor promote` carries it on)")
     assert release.events[-1].text == "paused by person:cli: dashboards look odd"
     assert toolbar_text(conductor.in_flight()).endswith(" │ #1 paused by person:cli (/resume)")
     conductor.resume()

@@ -310,7 +310,7 @@ def waiting_for(state: OrchestrationState, svc: ServiceState, settings: Orchestr
         return f"rollback to finish ({svc.rolling_back})"
     if state.paused is not None:
         why = f": {state.paused.reason}" if state.paused.reason else ""
-        return f"resume: paused by {state.paused.actor}{why} (`resume` or `promote` carries it on)"
+        return f"resume: paused by {state.paused.actor}{why} (`conductor resume` or `conductor promote` carries it on)"
     if svc.phase is Phase.AWAITING_APPROVAL:
         approval = next_approval(state, settings.canary_steps)
         percent = svc.approval_requested or approval.percent
