@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> None:
         "promote", help="approve the next canary step (or --full: 100%%) of the release in flight",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "done, or paused awaiting the next approval", 1: None,
-                                  2: "bad usage, or nothing in flight to promote: nothing was changed",
+                                  2: "bad usage, nothing in flight to promote, a release that stopped (abort it), or "
+                                     "another process driving it: nothing was changed",
                                   3: None, 4: None, 7: None, 130: None}),
     )
     parser.add_argument("service", nargs="?", help="approve for this service only (canary)")

@@ -21,7 +21,8 @@ def add_parser(subparsers: Any) -> None:
         "resume", help="lift a pause and carry the release on",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "done, paused awaiting approval, or nothing was paused", 1: None,
-                                  2: "bad usage, or nothing in flight: nothing was changed", 3: None,
+                                  2: "bad usage, nothing in flight, a release that stopped (abort it), or another "
+                                     "process driving it: nothing was changed", 3: None,
                                   4: "refused (a freeze): still paused", 7: None, 130: None}),
     )
     add_verb_options(parser, drives=True)

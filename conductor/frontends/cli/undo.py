@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> None:
         "undo", help="take back a completed release (instant while the old color is warm)",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "the previous version is deployed (or --dry-run)", 1: None,
-                                  2: "bad usage, nothing to undo, or a release in flight: nothing was changed",
+                                  2: "bad usage, nothing to undo, a release in flight, or another process holding a "
+                                     "service: nothing was changed",
                                   3: "the undo itself was rolled back (the previous version was unhealthy)",
                                   4: None, 7: None, 130: None}),
     )
