@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import stat
 import time
 from pathlib import Path
@@ -106,6 +107,11 @@ def stop_data_planes(state_dir: Path) -> int:
         plane = service.get("dataPlane") or {}
         process = recorded_process(plane)
         if process is not None:
+            if plane.get("kind") == "haproxy":  # its SIGTERM is a hard stop; SIGUSR1 closes the port and drains
+                process.signal_group(signal.SIGUSR1)
+                deadline = time.monotonic() + 10.0
+                while process.alive() and time.monotonic() < deadline:
+                    time.sleep(0.02)
             process.stop(timeout=10.0)  # SIGTERM: the built-in router drains; then SIGKILL
             stopped += 1
             for key in ("admin", "logSocket"):  # HAProxy's socket files: neither it nor a killed control removed them

@@ -16,11 +16,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
 
 from conductor.platforms.local.client import ControlClient, LocalPlatform
@@ -190,3 +192,33 @@ def test_down_after_a_kill_9_or_a_clean_stop_leaves_no_process_and_no_socket_dir
     control.stop()  # SIGTERM: what `conductor down` asks a running control process for
     assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()
     assert not sockets.exists(), list(sockets.iterdir())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_down_after_a_kill_9_lets_a_request_in_flight_finish(
+    kind: str, workspace_factory: Callable[..., Workspace]
+) -> None:
+    # HAProxy's SIGTERM is a hard stop that cut requests in flight; `down` soft-stops it (SIGUSR1) as `up` does.
+    slow = {"api": {"command": demo_command("--latency-ms", "1500"), "readinessTimeout": READY_TIMEOUT}}
+    control = Control(workspace_factory(services=slow, platform={"router": kind}, replicas=1))
+    try:
+        port = int(control.start()["routers"]["api"])
+        control.kill()
+        answer: dict[str, Any] = {}
+
+        def one_slow_request() -> None:
+            try:
+                answer["status"] = httpx2.get(f"http://127.0.0.1:{port}/slow", timeout=60).status_code
+            except httpx2.HTTPError as exc:
+                answer["error"] = repr(exc)
+
+        thread = threading.Thread(target=one_slow_request)
+        thread.start()
+        time.sleep(0.5)  # the request is at the instance now (it takes 1.5 s)
+        down = run_cli(control.ws, "down")
+        thread.join(timeout=60)
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert answer == {"status": 200}
+        assert wait_until(lambda: not control.ws.tagged_pids()), control.ws.tagged_pids()
+    finally:
+        control.stop()
