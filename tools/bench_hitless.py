@@ -140,11 +140,14 @@ def main() -> None:
     )
     args = parser.parse_args()
     routers = args.router or (["builtin", "haproxy"] if haproxy_binary()[0] else ["builtin"])
+    if "haproxy" in routers and haproxy_binary()[0] is None:
+        raise SystemExit("haproxy is not installed (Debian package `haproxy`): apt-get install haproxy")
+    load_before = os.getloadavg()[0]  # other work on the machine, before this run adds its own
     rows = [row for router in routers for row in run_phases(router, args)]
     load = os.getloadavg()
     print_table(
         f"Hitless switching at {args.rate:g} requests/s offered (one change every {args.interval:g} s; "
-        f"{os.cpu_count()} cores, load average {load[0]:.2f} at the end)",
+        f"{os.cpu_count()} cores, load average {load_before:.2f} at the start and {load[0]:.2f} at the end)",
         ["data plane", "phase", "requests", "req/s", "failed", "p50 ms", "p95 ms", "p99 ms", "p99 vs steady"],
         rows,
     )

@@ -155,6 +155,7 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian package `wrk`): apt-get install wrk")
+    load_before = os.getloadavg()[0]  # other work on the machine, before this run adds its own
     have_haproxy = haproxy_binary()[0] is not None
     results: dict[str, tuple[tuple[float, float, int], WrkResult]] = {}
     tmp = Path(tempfile.mkdtemp(prefix="conductor-haproxy-"))
@@ -203,7 +204,8 @@ def main() -> None:
         )
     load = os.getloadavg()
     print_table(
-        f"Data plane overhead ({os.cpu_count()} cores, load average {load[0]:.2f} before the run ended; "
+        f"Data plane overhead ({os.cpu_count()} cores, load average {load_before:.2f} at the start and "
+        f"{load[0]:.2f} at the end; "
         f"latency: 1 connection at {args.rate:g} req/s for {args.seconds:g} s; "
         f"throughput: wrk, 64 connections, {args.seconds:g} s)",
         [
