@@ -175,3 +175,11 @@ def test_init_names_the_service_given_twice_and_the_flag_to_replace(tmp_path: Pa
     assert twice.cli(capsys, "init").code == 0
     again = twice.cli(capsys, "init")
     assert again.code == 2 and "`conductor init --force` replaces it" in again.err
+
+
+@pytest.mark.parametrize(("platform", "first"), [("sim", "next: `conductor orchestrate --dry-run canary 10`"),
+                                                 ("local", "next: `conductor up --detach`, then"),
+                                                 ("kubernetes", "`conductor doctor`, then")])
+def test_init_says_what_to_run_first_on_its_platform(platform: str, first: str, tmp_path: Path, capsys: Capsys) -> None:
+    done = Workspace(tmp_path).cli(capsys, "init", "--platform", platform)
+    assert done.code == 0 and first in done.out

@@ -38,7 +38,17 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+# What to run first, per platform: the local platform's routers must be up before any command
+# reads it, and a cluster's access is worth checking before a release is planned against it.
+NEXT = {
+    "sim": "`conductor orchestrate --dry-run canary 10`",
+    "local": "`conductor up --detach`, then `conductor orchestrate --dry-run canary 10`",
+    "kubernetes": "edit the images and metrics.url, `conductor doctor`, then "
+                  "`conductor orchestrate --dry-run canary 10`",
+}
+
+
 def run(args: argparse.Namespace) -> int:
     path = init_config(args.dir, platform=args.platform, services=args.service or ["api"], force=args.force)
-    print(f"wrote {path} ({args.platform}); next: `conductor orchestrate --dry-run canary 10`")
+    print(f"wrote {path} ({args.platform}); next: {NEXT[args.platform]}")
     return 0
