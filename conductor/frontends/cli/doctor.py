@@ -109,6 +109,7 @@ def _local(config: ConductorConfig, config_path: Path, as_json: bool) -> int:
     print(f"doctor: data plane {report['kind']}: {report['why']}")
     if report.get("version"):
         print(f"  {report['version']}")
+    print(f"  control process: {report['control']}")
     for service, running in sorted(report["running"].items()):
         print(f"  {service}: {running}")
     return EXIT_OK

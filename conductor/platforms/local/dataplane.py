@@ -137,7 +137,28 @@ def data_plane_report(settings: LocalSettings, state_dir: Path) -> dict[str, Any
             running[service] = f"{plane.get('kind')} running (pid {process.pid}) on port {plane.get('port')}"
             if plane.get("kind") != kind:
                 running[service] += f"; the next `conductor up` replaces it with {kind}"
-    return {"kind": kind, "why": why, "version": version, "running": running}
+    return {
+        "kind": kind,
+        "why": why,
+        "version": version,
+        "running": running,
+        "control": _control_report(state_dir, running),
+    }
+
+
+def _control_report(state_dir: Path, running: dict[str, str]) -> str:
+    """Whether the control process (`conductor up`) runs, from control.json, if it is still that very process."""
+    try:
+        info = json.loads((state_dir / "local" / "control.json").read_text(encoding="utf-8"))
+        pid = int(info["pid"])
+        alive = start_time(pid) == info.get("started")
+    except (OSError, ValueError, KeyError, TypeError):
+        pid, alive = 0, False
+    if alive:
+        return f"running (pid {pid})"
+    if any(line != "not running" for line in running.values()):
+        return "not running: the data plane keeps serving the last split; `conductor up` adopts it"
+    return "not running (start it with `conductor up`)"
 
 
 def spawn_process(argv: list[str], home: Path, log_path: Path, port: int) -> InstanceProcess:

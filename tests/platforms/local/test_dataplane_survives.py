@@ -182,7 +182,13 @@ def test_down_after_a_kill_9_or_a_clean_stop_leaves_no_process_and_no_socket_dir
     plane = data_plane_record(ws)
     sockets = Path(plane.get("admin") or plane["control"]).parent
     assert sockets.is_dir()
+    assert (
+        f"control process: running (pid {control.process.pid if control.process else 0})"
+        in run_cli(ws, "doctor").stdout
+    )
     control.kill()  # the data plane keeps serving; `conductor down` stops it
+    doctor = run_cli(ws, "doctor").stdout
+    assert "control process: not running: the data plane keeps serving the last split" in doctor, doctor
     down = run_cli(ws, "down")
     assert down.returncode == 0 and "1 data plane(s)" in down.stdout, down.stdout + down.stderr
     assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()
@@ -192,6 +198,7 @@ def test_down_after_a_kill_9_or_a_clean_stop_leaves_no_process_and_no_socket_dir
     control.stop()  # SIGTERM: what `conductor down` asks a running control process for
     assert wait_until(lambda: not ws.tagged_pids()), ws.tagged_pids()
     assert not sockets.exists(), list(sockets.iterdir())
+    assert "control process: not running (start it with `conductor up`)" in run_cli(ws, "doctor").stdout
 
 
 @pytest.mark.parametrize("kind", KINDS)
