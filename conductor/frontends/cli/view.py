@@ -234,7 +234,8 @@ def _release(release: ReleaseView) -> list[RenderableType]:
     title = Text.assemble((f"#{release.id} {release.strategy}", "bold"), f"  {release.status.replace('_', ' ')}",
                           ("  --auto" if release.auto else ""), (f"  {release.command}", "dim"))
     table = Table(box=None, padding=(0, 1), collapse_padding=True, show_edge=False, header_style="bold",
-                  caption="new / stable; trend: the errors of each check", caption_justify="left", caption_style="dim")
+                  caption="split: stable/new; errors, latency: new/stable; trend: the errors of each check",
+                  caption_justify="left", caption_style="dim")
     percentile = next((s.health.percentile for s in release.services if s.health is not None), "p95")
     for column in ("Service", "Phase", "Split", "Errors", percentile, "Verdict", "Trend"):
         table.add_column(column, no_wrap=True)
