@@ -33,6 +33,9 @@ def test_each_front_end_says_the_commands_its_own_way() -> None:
     assert for_repl(verbs) == "see `/history`, then `/undo api --to-revision 3`; `conductor watch` meanwhile"
     assert for_mcp(verbs) == "see the `release_history` tool, then the `undo_release` tool; `conductor watch` meanwhile"
     assert for_cli(verbs) == verbs
+    stopped = "`conductor abort` (or `conductor orchestrate rollback`) takes it back"  # a verb's refusal
+    assert for_mcp(stopped) == "the `abort_release` tool (or the `orchestrate` tool with `rollback`) takes it back"
+    assert for_repl(stopped) == "`/abort` (or `/orchestrate rollback`) takes it back"
 
 
 def test_cli_reports_and_errors_suggest_cli_commands_the_repl_keeps_its_own(

@@ -42,13 +42,17 @@ def for_repl(text: str) -> str:
 
 
 def for_mcp(text: str) -> str:
-    """`/orchestrate canary 25` → the `orchestrate` tool with `canary 25` (empty: status);
-    `conductor history` → the `release_history` tool."""
-    def tool(match: re.Match[str]) -> str:
-        words = match.group(1).strip()
+    """`/orchestrate canary 25` (or `conductor orchestrate canary 25`) → the `orchestrate` tool
+    with `canary 25` (empty: status); `conductor history` → the `release_history` tool."""
+    def orchestrate(words: str) -> str:
         return f"the `orchestrate` tool with `{words}`" if words else "the `orchestrate` tool (status)"
 
+    def tool(match: re.Match[str]) -> str:
+        return orchestrate(match.group(1).strip())
+
     def verb(match: re.Match[str]) -> str:
+        if match.group(1) == "orchestrate":  # `conductor orchestrate rollback` in a verb's message
+            return orchestrate(match.group(2).strip())
         name = _TOOLS.get(match.group(1))
         return f"the `{name}` tool" if name else match.group(0)
 
