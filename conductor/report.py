@@ -259,6 +259,16 @@ def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[st
         done = f"{', '.join(reverted)} rolled back; " if reverted else ""
         return [f"Finish the rollback: `/orchestrate rollback` ({done}"
                 f"{', '.join(undone + live_new)} still on the release being rolled back)"]
+    stopped = [s.name for s in state.services.values() if s.phase is Phase.ROLLED_BACK]
+    if stopped and live_new:
+        # A person rolled one service back: the release stopped there. Carrying the others on
+        # would only roll them back too (``promote`` refuses), so no approval is offered.
+        return [f"The release stopped when {', '.join(stopped)} rolled back: `/orchestrate rollback` (or "
+                f"`conductor abort`) rolls back {', '.join(live_new)} too",
+                "Then fix and release a new version"]
+    if state.paused is not None:
+        return ["Resume it: `conductor resume` (or `conductor promote` to approve the next step at once)",
+                "Or roll back: `/orchestrate rollback`"]
     approval = next_approval(state, conductor.config.orchestration.canary_steps)
     if approval.waiting:
         steps.append(f"Approve the ramp-up to {approval.percent}%: `/orchestrate canary {approval.percent}`")

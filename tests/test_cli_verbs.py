@@ -183,3 +183,19 @@ def test_init_names_the_service_given_twice_and_the_flag_to_replace(tmp_path: Pa
 def test_init_says_what_to_run_first_on_its_platform(platform: str, first: str, tmp_path: Path, capsys: Capsys) -> None:
     done = Workspace(tmp_path).cli(capsys, "init", "--platform", platform)
     assert done.code == 0 and first in done.out
+
+
+def test_the_report_of_a_paused_release_and_of_one_a_person_stopped_names_the_way_on(
+        workspace: Workspace, capsys: Capsys) -> None:
+    assert workspace.cli(capsys, "orchestrate", "canary", "5").code == 0
+    assert workspace.cli(capsys, "pause").code == 0
+    paused = workspace.cli(capsys, "status", "--json")
+    assert paused.json()["report"]["next_steps"][0].startswith("Resume it: `conductor resume`")
+    assert not any("Approve" in step for step in paused.json()["report"]["next_steps"])
+    assert workspace.cli(capsys, "resume").code == 0
+    one = workspace.cli(capsys, "orchestrate", "rollback", "api", "--json")
+    assert one.code == 3
+    steps = one.json()["next_steps"]
+    assert steps[0] == ("The release stopped when api rolled back: `conductor orchestrate rollback` (or "
+                        "`conductor abort`) rolls back web, worker too"), steps
+    assert not any("Approve" in step for step in steps)
