@@ -50,7 +50,10 @@ def build_report(
         svc = state.services.get(name) if state else None
         if svc is not None:
             percent = _new_version_percent(svc, state.strategy if state else "")
-            rows.append(_row_from_state(svc) | {"new_version_percent": percent})
+            row = _row_from_state(svc) | {"new_version_percent": percent}
+            if state is not None and state.in_flight and state.paused is not None and not svc.terminal:
+                row["status"] = f"Paused at {percent}%"  # not awaiting an approval: resume carries it on
+            rows.append(row)
             if svc.new_version_live or svc.phase in (Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.BAKING):
                 traffic.append(f"{name}: {svc.stable_version} {100 - percent}% / {svc.target_version} {percent}%")
             if svc.health is not None:

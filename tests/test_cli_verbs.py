@@ -192,6 +192,7 @@ def test_the_report_of_a_paused_release_and_of_one_a_person_stopped_names_the_wa
     paused = workspace.cli(capsys, "status", "--json")
     assert paused.json()["report"]["next_steps"][0].startswith("Resume it: `conductor resume`")
     assert not any("Approve" in step for step in paused.json()["report"]["next_steps"])
+    assert {r["status"] for r in paused.json()["report"]["services"]} == {"Paused at 5%"}
     assert workspace.cli(capsys, "resume").code == 0
     one = workspace.cli(capsys, "orchestrate", "rollback", "api", "--json")
     assert one.code == 3
