@@ -21,7 +21,7 @@ from conductor.journal.events import (
     ServicePlan,
     TrafficShifted,
 )
-from conductor.journal.state import OrchestrationState
+from conductor.journal.state import OrchestrationState, Phase
 from conductor.journal.store import Journal
 from conductor.platforms.base import SLOTS, Slot
 from conductor.platforms.registry import PlatformBundle
@@ -166,6 +166,7 @@ def check_continuation(state: OrchestrationState, command: Command, overrides: d
         if not live:
             raise UsageError(f"{command.service} is already {state.services[command.service].phase.value.lower()} "
                              f"in orchestration #{state.id}; nothing to approve")
+    _refuse_approval_of_a_stopped_release(state, command)
     current = min((s.candidate_percent for s in live), default=0)
     if state.strategy == "canary" and command.percent is not None and command.percent < current:
         raise UsageError(
@@ -173,6 +174,23 @@ def check_continuation(state: OrchestrationState, command: Command, overrides: d
             "To take traffic away, use `/orchestrate rollback`"
         )
     return current
+
+
+def _refuse_approval_of_a_stopped_release(state: OrchestrationState, command: Command) -> None:
+    """``canary 25`` after a person rolled one service of the release back: the release stopped
+    there, and carrying it on rolls the others back (strategies/plan.py), which is not what an
+    approval means. Refused with nothing changed. The bare strategy command is not refused: it is
+    also how a rollback a killed process cut short is finished."""
+    if state.strategy != "canary" or command.percent is None:
+        return
+    stopped = [s.name for s in state.services.values() if s.phase in (Phase.ROLLED_BACK, Phase.FAILED)]
+    left = [s for s in state.services.values()
+            if not s.terminal and s.phase is not Phase.PENDING and s.rolling_back is None]
+    if stopped and left:
+        rest = ", ".join(f"{s.name} at {s.candidate_percent}%" for s in left)
+        raise UsageError(f"orchestration #{state.id} stopped when {', '.join(stopped)} rolled back: the rest of it "
+                         f"({rest}) can only be rolled back now, not ramped up. `/orchestrate rollback` (or "
+                         "`conductor abort`) takes it back; then release again. Nothing was changed")
 
 
 def grant_continuation(

@@ -200,3 +200,15 @@ def test_the_report_of_a_paused_release_and_of_one_a_person_stopped_names_the_wa
     assert steps[0] == ("The release stopped when api rolled back: `conductor orchestrate rollback` (or "
                         "`conductor abort`) rolls back web, worker too"), steps
     assert not any("Approve" in step for step in steps)
+
+
+def test_an_approval_of_a_release_a_person_stopped_is_refused_and_changes_nothing(
+        workspace: Workspace, capsys: Capsys) -> None:
+    assert workspace.cli(capsys, "orchestrate", "canary", "5").code == 0
+    assert workspace.cli(capsys, "orchestrate", "rollback", "api").code == 3
+    before = workspace.journal_events("tool_call")
+    refused = workspace.cli(capsys, "orchestrate", "canary", "25")
+    assert refused.code == 2, refused.out + refused.err
+    assert "stopped when api rolled back" in refused.err and "web at 5%" in refused.err
+    assert workspace.journal_events("tool_call") == before
+    assert workspace.cli(capsys, "orchestrate", "rollback").code == 3  # the way on still works
