@@ -32,9 +32,10 @@ class ScrubbingJournal(Journal):
         at: float,
         actor: str,
         orchestration: int | None = None,
+        unless: tuple[str, str | None] | None = None,
     ) -> list[Event]:
         return super().append_all([(scrubbed(p), s) for p, s in entries], at=at, actor=actor,
-                                  orchestration=orchestration)
+                                  orchestration=orchestration, unless=unless)
 
     def start(
         self, command: str, strategy: str, entries: list[tuple[Payload, str | None]], *, at: float, actor: str

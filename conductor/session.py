@@ -58,6 +58,7 @@ from conductor.signals import Signal
 from conductor.starting import (
     check_continuation,
     check_cutover,
+    finish_started_rollbacks,
     grant_continuation,
     plan_release,
     reconcile,
@@ -414,6 +415,7 @@ class Conductor(ReleaseVerbs):
                 else:
                     notes[-1] += WATCHED
             notes += _loop_notes(outcome)
+            notes += finish_started_rollbacks(rt)
             final = rt.state()
         code = EXIT_OK
         stuck = [s for s in final.services.values() if s.rolling_back is not None and not s.terminal]

@@ -278,3 +278,21 @@ def reconcile(rt: Runtime) -> list[str]:
     if since is not None:
         rt.republish(since)
     return notes
+
+
+def finish_started_rollbacks(rt: Runtime, actor: str = "reconcile") -> list[str]:
+    """Finish every rollback the journal says was started and not finished, and say so.
+
+    Run when the brain's loop ends: a rollback typed in a second terminal journals its intent for
+    every service at once and then undoes them one by one, so this process may look between two of
+    them. Finishing them here (rollback is idempotent, and the per-service action lock orders this
+    after the other process's step) means the report never says a rollback "could not complete"
+    because another process had not reached that service yet; one the platform refuses stays
+    unfinished, and the caller reports it as stuck."""
+    notes: list[str] = []
+    for svc in list(rt.state().services.values()):
+        if svc.rolling_back is None or svc.terminal:
+            continue
+        result = execute(rt, "rollback", {"service": svc.name, "reason": rollback_reason(svc.rolling_back)}, actor)
+        notes.append(result.message)
+    return notes

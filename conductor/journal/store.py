@@ -132,14 +132,21 @@ class Journal:
         at: float,
         actor: str,
         orchestration: int | None = None,
+        unless: tuple[str, str | None] | None = None,
     ) -> list[Event]:
         """Append several events, each ``(payload, service)``, in ONE transaction: all of them are
         in the journal, or none.
 
         This is how a fact and the signal that reports it are written together: a process killed
         in between cannot leave a rollback without its ROLLBACK signal, or the reverse.
+
+        ``unless=(kind, service)`` writes nothing (and returns ``[]``) when the orchestration
+        already holds an event of that kind for that service (``None``: for the orchestration
+        itself). The check and the write are one transaction, so of two processes that both
+        decide to end an orchestration, or to record one service's rollback, exactly one does:
+        a fact that happens once is journaled once, with its signal once.
         """
-        return self._write(entries, at=at, actor=actor, orchestration=orchestration)[1]
+        return self._write(entries, at=at, actor=actor, orchestration=orchestration, unless=unless)[1]
 
     def start(
         self, command: str, strategy: str, entries: list[tuple[Payload, str | None]], *, at: float, actor: str
@@ -158,6 +165,7 @@ class Journal:
         actor: str,
         orchestration: int | None = None,
         new: tuple[str, str] | None = None,
+        unless: tuple[str, str | None] | None = None,
     ) -> tuple[int | None, list[Event]]:
         wall = _wall()
         rows = [(str(p.kind), service, json.dumps(p.data(), default=str)) for p, service in entries]
@@ -166,6 +174,12 @@ class Journal:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                if unless is not None and conn.execute(
+                    "SELECT 1 FROM events WHERE orchestration = ? AND kind = ? AND service IS ? LIMIT 1",
+                    (orchestration, unless[0], unless[1]),
+                ).fetchone() is not None:
+                    conn.execute("ROLLBACK")
+                    return orchestration, []
                 if new is not None:
                     cursor = conn.execute(
                         "INSERT INTO orchestrations(command, strategy, created_wall) VALUES (?, ?, ?)",

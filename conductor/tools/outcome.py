@@ -18,6 +18,10 @@ def finish_if_done(rt: Runtime, actor: str) -> str | None:
     state = rt.state()
     if not state.in_flight:
         return None
+    if any(s.rolling_back is not None and not s.terminal for s in state.services.values()):
+        # A rollback journaled as started is not finished (another process is carrying it out,
+        # or was killed doing it): the end comes after it, or nothing would finish it.
+        return None
     phases = [s.phase for s in state.services.values()]
     unfinished_pending = all(p in (Phase.PENDING, Phase.COMPLETE, Phase.ROLLED_BACK, Phase.FAILED) for p in phases)
     stopped = any(p in (Phase.ROLLED_BACK, Phase.FAILED) for p in phases) and unfinished_pending
@@ -34,7 +38,8 @@ def finish_if_done(rt: Runtime, actor: str) -> str | None:
         reason = ""
     # The DEPLOYED signal and the end are one transaction: a crash cannot leave one without the other.
     deployed = signals.deployed(list(state.services)) if outcome == "complete" else None
-    rt.record(OrchestrationEnded(outcome=outcome, reason=reason), None, actor, signal=deployed)
+    if rt.record_once(OrchestrationEnded(outcome=outcome, reason=reason), None, actor, signal=deployed) is None:
+        return None  # another process ended it a moment ago (and wrote its record and signal)
     append_record(rt)
     if rt.notifier is not None:
         rt.notifier.send(outcome, reason or "all services complete", rt)

@@ -14,7 +14,7 @@ transaction; a service whose new version never took traffic is rolled back witho
 from __future__ import annotations
 
 from conductor import signals
-from conductor.errors import PlatformError
+from conductor.errors import LockHeldError, PlatformError
 from conductor.journal.events import (
     InstanceReplaced,
     Payload,
@@ -25,6 +25,7 @@ from conductor.journal.events import (
     TrafficShifted,
 )
 from conductor.journal.state import OrchestrationState, Phase, ServiceState
+from conductor.locks import action_lock
 from conductor.platforms.base import Slot
 from conductor.tools.outcome import finish_if_done
 from conductor.tools.runtime import Runtime
@@ -51,13 +52,22 @@ def rollback(rt: Runtime, args: RollbackInput, actor: str, cascade: bool = True)
     reason = svc.rolling_back or signals.clean_reason(args.reason)  # the first reason journaled wins
     restore_platform(rt, svc, actor)
     signal = signals.rollback(svc.name, reason) if svc.took_traffic else None
-    rt.record(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor, signal=signal)
+    if rt.record_once(RolledBack(reason=reason, restored=svc.stable_version), svc.name, actor, signal=signal) is None:
+        # Another process finished this very rollback while this one restored the platform too
+        # (both put all traffic on stable: harmless); its record and signal stand, once.
+        finish_if_done(rt, actor)
+        return ToolResult("ok", f"{svc.name} is already rolled back ({reason})")
     failures: list[str] = []
     for other in followers:  # one service the platform refuses must not leave the next one on the bad release
         try:
-            rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor,
-                     cascade=False)
-        except PlatformError as exc:
+            # Each follower under its own action lock, as any traffic-changing action is: a
+            # person's rollback of it in another terminal may be halfway through. Only the one
+            # watchdog that holds the release's run lock cascades, so no two processes can each
+            # hold one service's action lock while waiting for the other's.
+            with action_lock(rt.state_dir, other.name):
+                rollback(rt, RollbackInput(service=other.name, reason=f"rolled back with {svc.name}"), actor,
+                         cascade=False)
+        except (PlatformError, LockHeldError) as exc:
             failures.append(f"{other.name}: {exc}")
     finish_if_done(rt, actor)
     if failures:  # reported as this call's error; the journal says which ones are still being undone

@@ -87,13 +87,30 @@ class Runtime:
     def record(self, payload: Payload, service: str | None, actor: str, signal: Signal | None = None) -> Event:
         """Append a fact for this orchestration, with the signal that reports it in the same
         transaction; durable when this returns. The signal reaches the sinks at the next ``state()``."""
+        event = self._append(payload, service, actor, signal, once=False)
+        assert event is not None
+        return event
+
+    def record_once(self, payload: Payload, service: str | None, actor: str,
+                    signal: Signal | None = None) -> Event | None:
+        """:meth:`record` a fact that happens once per orchestration and service (its end, a
+        service's rollback), unless another process journaled it first: then nothing is written
+        and this returns None. Two processes that race to the same fact journal it, and its
+        signal, exactly once between them."""
+        return self._append(payload, service, actor, signal, once=True)
+
+    def _append(self, payload: Payload, service: str | None, actor: str, signal: Signal | None,
+                once: bool) -> Event | None:
         entries: list[tuple[Payload, str | None]] = [(payload, service)]
         if signal is not None:
             text = SignalSent(text=signal.format(), signal=signal.to_dict())
             entries.insert(0 if signal.kind == "DEPLOYED" else 1,
                            (text, signal.services[0] if signal.kind == "ROLLBACK" else None))
         events = self.journal.append_all(entries, at=self.clock.now(), actor=actor,
-                                         orchestration=self.orchestration_id)
+                                         orchestration=self.orchestration_id,
+                                         unless=(str(payload.kind), service) if once else None)
+        if not events:
+            return None
         self._notify.update(e.seq for e in events if e.kind == "signal")
         return events[0 if signal is None or signal.kind == "ROLLBACK" else 1]
 
