@@ -22,6 +22,7 @@ from conductor.output import safe_data, safe_report
 from conductor.platforms.base import SLOTS
 from conductor.project import Project
 from conductor.signals import Signal
+from conductor.strategies.actions import observed_healthy
 from conductor.strategies.ramp import next_approval
 
 if TYPE_CHECKING:
@@ -279,7 +280,17 @@ def _next_steps(conductor: Project, state: OrchestrationState | None) -> list[st
         steps.append("Meanwhile `conductor watch` keeps the watchdog on the canary")
         return steps
     live = [s for s in state.services.values() if not s.terminal]
-    if state.strategy == "canary" and any(s.candidate_percent for s in live):
+    canaries = [s for s in live if s.candidate_percent]
+    judged = [s for s in canaries if not observed_healthy(s)]
+    if state.strategy == "canary" and judged:
+        # The step is still being judged (inconclusive, or no data): nothing ramps until the judge
+        # finds it non-inferior, and a process driving it holds the service's lock until it pauses,
+        # so the advice is to wait, and what to type once the verdict is in.
+        where = ", ".join(f"{s.name} at {s.candidate_percent}%" for s in judged)
+        percent = approval.percent
+        steps.append(f"Wait: {where} is still being judged (`conductor watch` shows each verdict); once it is "
+                     f"non-inferior, approve the ramp-up to {percent}%: `/orchestrate canary {percent}`")
+    elif state.strategy == "canary" and canaries:
         steps.append(f"Continue: `/orchestrate canary {approval.percent}`")
     else:
         steps.append(f"Resume: `/orchestrate {state.strategy}`")

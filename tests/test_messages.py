@@ -160,3 +160,26 @@ def test_an_action_lock_held_too_long_names_its_holder(workspace: Workspace) -> 
         pass
     assert str(refused.value).startswith("api: another action held it for over 0.05s (pid ")
     assert f" on {socket.gethostname()}, since 20" in str(refused.value)
+
+
+def test_a_canary_still_being_judged_is_not_advised_to_continue(workspace: Workspace) -> None:
+    """From a second terminal, a canary mid-step (inconclusive, or blind while the platform is
+    down) is advised to wait for the verdict, then approve; never "Continue" while nothing can ramp."""
+    from conductor.journal.state import OrchestrationState, Phase, ServiceState
+    from conductor.metrics.analysis import HealthAssessment, HealthVerdict
+    from conductor.report import _next_steps
+
+    workspace.write_config(CANARY)
+    conductor = Conductor.from_config(workspace.config_path)
+    api = ServiceState(name="api", stable_version="v1.0.0", target_version="v1.1.0", phase=Phase.CANARY,
+                       weights={"blue": 90, "green": 10}, deployed_version="v1.1.0", last_shift_at=0.0,
+                       approved_percent=10, health_window_start=0.0)
+    state = OrchestrationState(id=1, command="/orchestrate canary 10", strategy="canary", first_percent=10,
+                               services={"api": api})
+    for verdict in (HealthVerdict.INCONCLUSIVE, HealthVerdict.UNAVAILABLE):
+        api.health = HealthAssessment(verdict=verdict, reason="not decided")
+        first = _next_steps(conductor, state)[0]
+        assert first.startswith("Wait: api at 10% is still being judged"), first
+        assert first.endswith("once it is non-inferior, approve the ramp-up to 25%: `/orchestrate canary 25`")
+    api.health = HealthAssessment(verdict=HealthVerdict.NON_INFERIOR, reason="fine")
+    assert _next_steps(conductor, state)[0] == "Continue: `/orchestrate canary 25`"

@@ -80,6 +80,20 @@ def test_a_canary_with_an_inline_approval_is_journaled_as_the_persons(ws: Worksp
     assert "Left at 25%." in out.getvalue()
 
 
+def test_a_command_given_as_the_answer_is_a_no_and_runs_next(ws: Workspace) -> None:
+    """Lines piped into the REPL, or a command typed ahead, meet a [y/N] question: the command is
+    not a yes (nothing ramps) and is not swallowed either."""
+    script = Script("/orchestrate canary 10", "/history", "/status")
+    shell, out = repl(ws, script)
+    assert shell.run() == 0
+    text = out.getvalue()
+    assert "(/history is not a yes: taken as no; it runs next)" in text
+    assert "Left at 10%." in text and "## Release history" in text
+    assert text.index("Left at 10%.") < text.index("## Release history")
+    assert [e.data["percent"] for e in ws.journal_events("approval_granted")] == [10]
+    assert script.prompts.count("Ramp api canary 10% → 25%? [y/N] ") == 1  # /history asked nothing more
+
+
 def test_approve_runs_the_waiting_ramp_up_and_says_when_nothing_waits(ws: Workspace) -> None:
     shell, out = repl(ws, Script("/approve", "/orchestrate canary 10", "n", "/approve", "n"))
     shell.run()

@@ -112,6 +112,7 @@ class Repl:
         self.ask = ask
         self._live: Live | None = None
         self._last_command_ended: datetime | None = None  # our own inline watchdog stopped then
+        self._typed_ahead: list[str] = []  # a command given where a yes/no was asked: run next
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -121,7 +122,7 @@ class Repl:
             self.say(f"brain: {self.brain_note}", style="dim")
         while True:
             try:
-                line = self.io.read_line(PROMPT)
+                line = self._typed_ahead.pop(0) if self._typed_ahead else self.io.read_line(PROMPT)
             except EOFError:
                 self.say("")
                 self.leaving()
@@ -347,7 +348,14 @@ class Repl:
         except (EOFError, KeyboardInterrupt):
             self.say("")
             return False
-        return answer.strip().lower() in ("y", "yes")
+        answer = answer.strip()
+        if answer.startswith("/"):
+            # A command where a yes/no was asked (typed ahead, or lines piped in): it is no answer,
+            # so the question is a no, and the command is not lost: it runs next.
+            self.say(f"({answer.split()[0]} is not a yes: taken as no; it runs next)", style="dim")
+            self._typed_ahead.append(answer)
+            return False
+        return answer.lower() in ("y", "yes")
 
     def say(self, text: str, style: str | None = None) -> None:
         self.io.console.print(Text(text, style=style or ""))
