@@ -6,7 +6,7 @@ disagree about what "healthy" means.
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from conductor.journal.events import BaselineSampled, HealthChecked
 from conductor.journal.state import ServiceState
@@ -108,7 +108,8 @@ def _stored_baseline(svc: ServiceState) -> MetricsSample | None:
 def describe(assessment: HealthAssessment) -> dict[str, object]:
     """The assessment as a tool result: the verdict, the headline figures and the judge's evidence."""
     judgement = assessment.judgement
-    return {k: v for k, v in asdict(assessment).items() if k not in ("breaches", "evidence")} | {
+    # to_dict, not asdict: asdict would deep-copy the evidence (two histograms) only to drop it
+    return {k: v for k, v in assessment.to_dict().items() if k not in ("breaches", "evidence")} | {
         "verdict": assessment.verdict.value,
         "breaches": [b.description for b in assessment.breaches],
         "evidence": judgement.summary() if judgement is not None else None,
