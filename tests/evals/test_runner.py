@@ -121,6 +121,23 @@ def test_rerecording_a_scripted_cassette_reproduces_it(tmp_path: Path, capsys: p
     assert json.loads((folder / "cassette.json").read_text()) == before
 
 
+def test_no_evals_folder_or_a_missing_path_says_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # an empty folder, as after `pip install` anywhere
+    assert main(["eval", "run"]) == 2
+    err = capsys.readouterr().err
+    assert f"no evals/ folder in {tmp_path} (the default)" in err and "`conductor eval run path/to/evals`" in err
+    assert main(["eval", "run", "missing"]) == 2
+    assert "missing: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("x")
+    assert main(["eval", "run", "notes.txt"]) == 2
+    assert "notes.txt: neither a scenario folder nor a folder of scenarios" in capsys.readouterr().err
+    (tmp_path / "evals").mkdir()  # there, but empty
+    assert main(["eval", "run"]) == 2
+    assert "no scenarios under evals" in capsys.readouterr().err
+
+
 def test_a_broken_scenario_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "99_broken"
     folder.mkdir()

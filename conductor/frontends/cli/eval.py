@@ -61,6 +61,10 @@ def run_command(args: argparse.Namespace) -> int:
     if "anthropic" in brains and not os.environ.get("ANTHROPIC_API_KEY"):
         raise UsageError("--model anthropic runs a live model and needs ANTHROPIC_API_KEY; "
                          "use --model replay (the cassettes) or --model policy (offline)")
+    if not args.paths and not Path("evals").exists():
+        raise UsageError(f"no evals/ folder in {Path.cwd()} (the default): name scenario folders "
+                         "(`conductor eval run path/to/evals`), or run it at the root of a Conductor checkout, "
+                         "whose evals/ holds the shipped suite")
     folders = discover(args.paths or [Path("evals")])
     if not folders:
         raise UsageError(f"no scenarios under {', '.join(map(str, args.paths or ['evals']))}")

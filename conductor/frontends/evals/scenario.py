@@ -183,6 +183,8 @@ def discover(paths: list[Path]) -> list[Path]:
             found.append(path if path.is_dir() else path.parent)
         elif path.is_dir():
             found += sorted(p.parent for p in path.glob(f"*/{SCENARIO_FILE}"))
+        elif not path.exists():
+            raise UsageError(f"{path}: no such file or folder")
         else:
             raise UsageError(f"{path}: neither a scenario folder nor a folder of scenarios")
     return found
