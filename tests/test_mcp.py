@@ -334,3 +334,50 @@ def test_prompt_and_resource_errors_reach_the_client(workspace: Workspace) -> No
 def test_http_is_for_loopback_only(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
     result = workspace.cli(capsys, "mcp", "--http", "--host", "0.0.0.0")
     assert result.code == 2 and "loopback only" in result.err
+
+
+def _stdin_then_eof(workspace: Workspace, *calls: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+    """``conductor mcp`` given the handshake and ``calls`` on stdin, which then ends at once (a
+    client that sent its request and went away): the answers it wrote, by id."""
+    lines = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                         "clientInfo": {"name": "gone", "version": "1"}}},
+             {"jsonrpc": "2.0", "method": "notifications/initialized"}, *calls]
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    done = subprocess.run([sys.executable, "-m", "conductor", "mcp"], cwd=workspace.root, env=env, timeout=60,
+                          input="".join(json.dumps(line) + "\n" for line in lines), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return {m.get("id"): m for m in map(json.loads, done.stdout.splitlines()) if "id" in m}
+
+
+@pytest.mark.parametrize("call", [
+    {"name": "orchestrate", "arguments": {"command": "rollback"}},
+    {"name": "orchestrate", "arguments": {"command": "/orchestrate rollback api"}},
+    {"name": "abort_release", "arguments": {"reason": "client went away"}},
+    {"name": "rollback", "arguments": {"service": "api"}},
+], ids=["orchestrate-rollback", "orchestrate-rollback-service", "abort_release", "typed-rollback"])
+def test_a_rollback_is_carried_out_when_the_clients_input_ends_right_after_it(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], call: dict[str, Any]
+) -> None:
+    """The SDK cancels what is in flight at the end of stdin; a rollback must not be among it, nor
+    be cancelled by the client (`notifications/cancelled` for it is dropped)."""
+    workspace.write_config({"orchestration": {"strategy": "canary", "services": ["api"], "healthCheckInterval": 10,
+                                              "bakeTime": 60}, "release": {"api": "v1.1.0"}})
+    assert workspace.cli(capsys, "orchestrate", "canary", "10").code == 0  # awaiting approval at 10%
+    answers = _stdin_then_eof(workspace, {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": call},
+                              {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3}})
+    assert "result" in answers[3], answers[3]  # not "Connection closed"
+    assert [e.service for e in workspace.journal_events("rolled_back")] == ["api"]
+
+
+def test_a_ramp_cut_off_by_the_end_of_input_changes_nothing(workspace: Workspace,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Only restoring calls outlive the connection: an approval from a client already gone is
+    dropped (it could not have answered the form)."""
+    workspace.write_config({"orchestration": {"strategy": "canary", "services": ["api"], "healthCheckInterval": 10,
+                                              "bakeTime": 60}, "release": {"api": "v1.1.0"}})
+    assert workspace.cli(capsys, "orchestrate", "canary", "10").code == 0
+    _stdin_then_eof(workspace, {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                                "params": {"name": "orchestrate", "arguments": {"command": "canary 25"}}})
+    assert [e.data["percent"] for e in workspace.journal_events("approval_granted")] == [10]
+    assert not workspace.journal_events("rolled_back")

@@ -84,7 +84,11 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--port {args.port}: the server could not start on {args.host} (is the port taken?)"
                              ) from None
     else:
-        server.run("stdio")
+        import anyio
+
+        from conductor.frontends.mcp.restores import serve_stdio
+
+        anyio.run(serve_stdio, server)  # a rollback is answered even when the client's input ends first
     return 0
 
 
