@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "stopped cleanly (--detach: running and answering)",
-                                  1: "the control process failed or did not answer", 2: None}),
+                                  1: "the control process failed or did not answer",
+                                  2: "bad usage or config, or (without --detach) it already runs here: nothing "
+                                     "was changed"}),
     )
     add_config_option(parser)
     parser.add_argument("--detach", action="store_true", help="run in the background and return once ready")

@@ -32,7 +32,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from conductor.config import ConductorConfig
-from conductor.errors import ConductorError, ConfigError, PlatformError
+from conductor.errors import EXIT_USAGE, ConductorError, ConfigError, PlatformError
 from conductor.platforms.base import SLOTS, ServiceSnapshot, Slot
 from conductor.platforms.local.process import start_time
 from conductor.platforms.local.runtime import LocalRuntime
@@ -238,6 +238,13 @@ class ControlServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+class ControlHeldError(PlatformError):
+    """Another control process holds this state directory: nothing was started (exit 2, as for a
+    held service lock); ``up --detach`` reports the running one instead."""
+
+    exit_code = EXIT_USAGE
+
+
 class ControlLock:
     """An exclusive flock on ``control.lock``: one control process per state directory."""
 
@@ -248,7 +255,7 @@ class ControlLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._fd)
-            raise PlatformError(
+            raise ControlHeldError(
                 f"the local platform is already running for {path.parent.parent} "
                 f"(see {path.parent / 'control.json'}; stop it with `conductor down`)"
             ) from None

@@ -165,6 +165,8 @@ def test_up_detach_then_down(workspace_factory: Callable[..., Workspace]) -> Non
     assert len(ws.instance_pids()) == 2 and len(ws.data_plane_pids()) == 1
     again = run_cli(ws, "up", "--detach")
     assert again.returncode == 0 and "already running" in again.stdout
+    foreground = run_cli(ws, "up")  # a second terminal's `up`: refused, nothing changed (exit 2, not a failure)
+    assert foreground.returncode == 2 and "already running" in foreground.stderr, foreground.stdout
     bundle = build_platform(load_config(ws.config_path), ws.state_dir)  # what `orchestrate` gets
     assert bundle.platform.snapshot("api").slots["blue"].ready
     assert bundle.metrics.sample("api", "blue", 10).available
