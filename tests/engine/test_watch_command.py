@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -75,3 +76,21 @@ def test_watch_shows_a_heartbeat_on_a_terminal_and_none_in_a_pipe(workspace: Wor
     assert proc.returncode == 0
     assert b"watch: 10s watched: api Awaiting approval" in seen, seen
     assert "nothing rolled back" in out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_watch_exits_130_and_says_what_is_left_unwatched(workspace: Workspace, signum: int) -> None:
+    """It used to exit 0, as if it had watched to the end, against its own --help."""
+    _paused_canary(workspace)
+    before = len(workspace.journal_events("health_checked"))
+    env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "CONDUCTOR_MODEL")}
+    proc = subprocess.Popen([sys.executable, "-m", "conductor", "watch", "--duration", "1e9"], cwd=workspace.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while len(workspace.journal_events("health_checked")) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)  # until it is watching: rounds of its own journaled
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "nothing rolled back" in out
+    assert "Nothing watches this release now" in err and "api: v1.1.0 takes 10% of traffic" in err

@@ -23,6 +23,8 @@ from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option, print_json
+from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
+from conductor.frontends.cli.interrupted import in_flight_message
 from conductor.output import write_signal
 from conductor.signals import Signal
 
@@ -32,7 +34,8 @@ def add_parser(subparsers: Any) -> None:
         "watch", help="run the watchdog for every orchestration in flight",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=exit_codes.epilog({0: "nothing was rolled back", 1: None, 2: None,
-                                  3: "something was rolled back", 130: "interrupted (Ctrl-C)"}),
+                                  3: "something was rolled back (also when interrupted after it)",
+                                  130: "interrupted (Ctrl-C or SIGTERM) before anything was rolled back"}),
     )
     add_config_option(parser)
     parser.add_argument("--duration", type=_positive_seconds, metavar="SECONDS",
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     started = clock.now()
     patrol = Patrol(conductor, on_signal)
     heartbeat = _Heartbeat(enabled=not args.json and sys.stderr.isatty())
+    interrupted = False
     try:
         while args.follow or patrol.in_flight():
             if duration is not None and clock.now() - started >= duration - 1e-9:
@@ -92,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
             clock.sleep(min(interval, duration - (clock.now() - started)) if duration else interval)
             rolled_back += patrol.round()
             heartbeat.beat(clock.now() - started, patrol, rolled_back)
-    except KeyboardInterrupt:
-        print("watch: stopped by the user", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (the CLI turns it into one)
+        interrupted = True
     finally:
         conductor.close()
     watched = clock.now() - started
@@ -101,7 +105,11 @@ def run(args: argparse.Namespace) -> int:
         print_json({"rolled_back": rolled_back, "signals": signals, "watched_seconds": watched}, emitted)
     elif not rolled_back:
         print(f"watch: {watched:.0f}s watched, nothing rolled back")
-    return EXIT_ROLLED_BACK if rolled_back else EXIT_OK
+    if interrupted:
+        # The watchdog stops with this process: say what is left unwatched, as every driver does.
+        print(in_flight_message(args.config), file=sys.stderr)
+    # A rollback is the news a pipeline needs first; else an interruption is not "all fine".
+    return EXIT_ROLLED_BACK if rolled_back else EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
 class _Heartbeat:
