@@ -7,6 +7,7 @@ construction; the brain's recommendation appears under Notes. Rendered with jinj
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conductor.agent.prompt import render
@@ -41,7 +42,10 @@ def build_report(
     exit_code: int,
     notes: list[str],
     outcome: LoopOutcome | None,
+    planned: Mapping[str, str] | None = None,
 ) -> tuple[str, dict[str, Any]]:
+    """``planned``: a dry run's target versions (the plan's, which --release or an undo may set
+    apart from the config's release); the report then shows them and how to run it for real."""
     config = conductor.config
     if state is None and command.action == "status":
         flights = conductor.in_flight()
@@ -60,7 +64,7 @@ def build_report(
             if svc.health is not None:
                 health += _health_lines(name, svc.health)
         else:
-            rows.append(_row_from_platform(conductor, name))
+            rows.append(_row_from_platform(conductor, name, planned))
     instances = _instance_lines(conductor, state) if state and state.strategy == "rolling" else []
     strategy = state.strategy if state and command.action != "status" else command.action
     if command.action == "status" and state is not None and state.in_flight:
@@ -78,7 +82,8 @@ def build_report(
         "services": rows,
         "health": health,
         "instances": instances,
-        "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else [
+        "next_steps": _refused_steps(command, state) if exit_code == EXIT_REFUSED else
+        ["Run it: the same command without `--dry-run`"] if planned is not None else [
             *_finish_with_policy(state, exit_code), *_next_steps(conductor, state)],
         "signals": [s.to_dict() for s in emitted],
         "notes": [*_held(state), *(n for n in notes if n)],
@@ -145,12 +150,12 @@ def _row_from_state(svc: ServiceState) -> dict[str, Any]:
     }
 
 
-def _row_from_platform(conductor: Project, name: str) -> dict[str, Any]:
+def _row_from_platform(conductor: Project, name: str, planned: Mapping[str, str] | None = None) -> dict[str, Any]:
     snapshot = conductor.bundle.platform.snapshot(name)
     weights = dict(snapshot.weights)
     serving = max(SLOTS, key=lambda s: (weights.get(s, 0), s == "blue"))
     current = snapshot.slots[serving].version
-    target = conductor.config.release.get(name)
+    target = planned[name] if planned is not None and name in planned else conductor.config.release.get(name)
     status = "Deployed" if target in (None, current) else "Pending"
     return {"service": name, "current": current, "target": target, "status": status, "phase": status,
             "new_version_percent": 0, "rollback_reason": None, "failure": None}

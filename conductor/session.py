@@ -325,7 +325,8 @@ class Conductor(ReleaseVerbs):
         if not plan.services:
             return self._result(command, None, emitted, EXIT_OK, notes=plan.notes)
         if dry_run:
-            return self._result(command, None, emitted, EXIT_OK, notes=["dry run: nothing changed", *plan.steps])
+            return self._result(command, None, emitted, EXIT_OK, notes=["dry run: nothing changed", *plan.steps],
+                                planned=plan.targets())
 
         # One lock scope from before the first side effect to the end of the run: a second
         # orchestration started at the same moment is refused before its preDeploy build runs,
@@ -453,8 +454,9 @@ class Conductor(ReleaseVerbs):
         code: int,
         notes: list[str] | None = None,
         outcome: LoopOutcome | None = None,
+        planned: dict[str, str] | None = None,
     ) -> Result:
-        report, data = build_report(self, command, state, emitted, code, notes or [], outcome)
+        report, data = build_report(self, command, state, emitted, code, notes or [], outcome, planned)
         return Result(report=report, signals=list(emitted), services=data["services"], exit_code=code, data=data)
 
 

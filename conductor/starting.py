@@ -39,6 +39,10 @@ class ReleasePlan:
     notes: list[str] = field(default_factory=list)
     first_percent: int = 100
 
+    def targets(self) -> dict[str, str]:
+        """The version each planned service is to run (a dry run's report shows these)."""
+        return {name: str(info["target_version"]) for name, info in self.services.items()}
+
 
 def plan_release(
     config: ConductorConfig, bundle: PlatformBundle, command: Command, overrides: dict[str, str]

@@ -71,7 +71,7 @@ class _Session(Protocol):
     def _choose_brain(self) -> BrainChoice: ...
     def _scale_down(self, keep: set[str]) -> list[str]: ...
     def _result(self, command: Command, state: OrchestrationState | None, emitted: list[Signal], code: int,
-                notes: list[str] | None = ..., outcome: Any = ...) -> Result: ...
+                notes: list[str] | None = ..., outcome: Any = ..., planned: dict[str, str] | None = ...) -> Result: ...
 
 
 NOTHING_IN_FLIGHT = ("nothing in flight to {verb}: no orchestration is running. Start one with "
@@ -196,16 +196,21 @@ class ReleaseVerbs:
         config = self.config.model_copy(update={"release": targets})
         plan = plan_release(config, self.bundle, command, {})
         warm = kept_warm(self.journal, self.bundle.platform) if self.has_journal else {}
-        how = [f"{name}: {version} is still warm in {warm[name].slot}: the flip is instant"
-               if name in warm and warm[name].version == version else
-               f"{name}: {version} is no longer running: it is redeployed first"
+        still_warm = {name for name, version in targets.items()
+                      if name in plan.services and name in warm and warm[name].version == version}
+        how = [f"{name}: {version} is still warm in {warm[name].slot}: no deploy, the flip is instant"
+               if name in still_warm else f"{name}: {version} is no longer running: it is redeployed first"
                for name, version in targets.items() if name in plan.services]
         header = f"undo of release #{undone}: " + ", ".join(f"{n} → {v}" for n, v in targets.items())
         if not plan.services:
             return self._result(command, None, [], EXIT_OK, notes=[header, *plan.notes])
         if dry_run:
-            return self._result(command, None, [], EXIT_OK, notes=["dry run: nothing changed", header, *how,
-                                                                    *plan.steps])
+            bake = self.config.orchestration.bake_time
+            steps = [f"{name}: smoke-check, flip 100% from {plan.services[name]['stable_version']}, bake {bake:g}s"
+                     if name in still_warm else step  # the plan's own step starts with the deploy it skips
+                     for name, step in zip(plan.services, plan.steps, strict=True)]
+            return self._result(command, None, [], EXIT_OK, notes=["dry run: nothing changed", header, *how, *steps],
+                                planned=plan.targets())
         refusal = standing_refusal(self.config, self.state_dir)
         if refusal is not None:
             return self._result(command, None, [], EXIT_REFUSED, notes=[f"refused: {refusal}; nothing was changed"])

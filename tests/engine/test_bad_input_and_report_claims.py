@@ -53,6 +53,18 @@ def test_rollback_dry_run_changes_nothing(workspace: Workspace, capsys: pytest.C
     assert workspace.state_files() == before
 
 
+def test_a_dry_run_shows_the_version_it_would_release(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--dry-run --release api=v1.2.0` used to show the config's v1.1.0 as the target, and
+    "Start a release" as the next step of a command that had just planned one."""
+    workspace.write_config(release_config())
+    result = workspace.cli(capsys, "orchestrate", "--dry-run", "canary", "10", "--release", "api=v1.2.0")
+    assert result.code == 0
+    assert "| api | v1.0.0 | v1.2.0 | Pending |" in result.out
+    assert "| web | v1.0.0 | v1.1.0 | Pending |" in result.out  # no override: the config's release
+    assert "1. Run it: the same command without `--dry-run`" in result.out
+    assert not workspace.journal_events()
+
+
 # -- two processes starting a release at once --------------------------------------------------------
 
 

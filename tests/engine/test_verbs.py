@@ -260,7 +260,7 @@ def test_undo_flips_back_instantly_while_warm_and_redeploys_otherwise(workspace:
         assert serving(conductor, "api") == "v1.0.0"
         flip = _flip_seconds(workspace, last.id, "api")
         if delay:
-            assert "api: v1.0.0 is still warm in blue: the flip is instant" in undo.report
+            assert "api: v1.0.0 is still warm in blue: no deploy, the flip is instant" in undo.report
             assert flip < 1.0  # nothing deployed: the old color was running
         else:
             assert "api: v1.0.0 is no longer running: it is redeployed first" in undo.report
@@ -296,13 +296,18 @@ def test_undo_to_a_revision_and_what_undo_refuses(workspace: Workspace) -> None:
 
 
 def test_undo_dry_run_changes_nothing(workspace: Workspace) -> None:
-    conductor = _blue_green(workspace)
+    conductor = _blue_green(workspace, scaleDownDelay=600)  # the old color stays warm
     try:
         conductor.run("blue-green", actor=ACTOR)
         before = workspace.state_files()
         preview = conductor.undo(dry_run=True, actor=ACTOR)
         assert "dry run: nothing changed" in preview.report and "undo of release #1" in preview.report
         assert workspace.state_files() == before
+        # The plan is the undo's: its target, a flip without a deploy while warm, and how to run it.
+        assert "| api | v1.1.0 | v1.0.0 | Pending |" in preview.report
+        assert "- api: smoke-check, flip 100% from v1.1.0, bake 60s" in preview.report
+        assert "deploy v1.0.0 to the idle color" not in preview.report
+        assert preview.data["next_steps"] == ["Run it: the same command without `--dry-run`"]
     finally:
         conductor.close()
 
