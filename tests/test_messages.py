@@ -33,6 +33,8 @@ def test_each_front_end_says_the_commands_its_own_way() -> None:
     assert for_repl(verbs) == "see `/history`, then `/undo api --to-revision 3`; `conductor watch` meanwhile"
     assert for_mcp(verbs) == "see the `release_history` tool, then the `undo_release` tool; `conductor watch` meanwhile"
     assert for_cli(verbs) == verbs
+    dry = "Run it: the same command without `--dry-run`"
+    assert for_mcp(dry) == "Run it: the same command with `dry_run` false" and for_repl(dry) == for_cli(dry) == dry
     stopped = "`conductor abort` (or `conductor orchestrate rollback`) takes it back"  # a verb's refusal
     assert for_mcp(stopped) == "the `abort_release` tool (or the `orchestrate` tool with `rollback`) takes it back"
     assert for_repl(stopped) == "`/abort` (or `/orchestrate rollback`) takes it back"

@@ -56,6 +56,8 @@ def for_mcp(text: str) -> str:
         name = _TOOLS.get(match.group(1))
         return f"the `{name}` tool" if name else match.group(0)
 
+    # A dry run is an argument of the tool, not a command-line flag.
+    text = text.replace("without `--dry-run`", "with `dry_run` false")
     return _CLI_QUOTED.sub(verb, _QUOTED.sub(tool, text))
 
 
