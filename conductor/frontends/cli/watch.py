@@ -23,7 +23,6 @@ from conductor.clock import VirtualClock
 from conductor.errors import EXIT_OK, EXIT_ROLLED_BACK, UsageError
 from conductor.frontends.cli import exit_codes
 from conductor.frontends.cli.common import add_config_option, print_json
-from conductor.frontends.cli.exit_codes import EXIT_INTERRUPTED
 from conductor.frontends.cli.interrupted import in_flight_message
 from conductor.output import write_signal
 from conductor.signals import Signal
@@ -109,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         # The watchdog stops with this process: say what is left unwatched, as every driver does.
         print(in_flight_message(args.config), file=sys.stderr)
     # A rollback is the news a pipeline needs first; else an interruption is not "all fine".
-    return EXIT_ROLLED_BACK if rolled_back else EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_ROLLED_BACK if rolled_back else exit_codes.EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
 class _Heartbeat:

@@ -18,7 +18,7 @@ anything (no elicitation), so nothing it waits on needs the departed client.
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import anyio
 from mcp.shared.message import SessionMessage
@@ -79,12 +79,29 @@ class RestoreDrain:
                 await self._answered.wait()
 
 
-class _DrainingReader:
-    """The server's read stream, holding back its end while a restoring call is unanswered."""
+class _Wrapped:
+    """One of the server's streams, closed as the SDK closes it (``async with``, ``aclose``)."""
 
     def __init__(self, drain: RestoreDrain, inner: Any) -> None:
         self._drain = drain
         self._inner = inner
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        await self.aclose()
+
+
+class _DrainingReader(_Wrapped):
+    """The server's read stream, holding back its end while a restoring call is unanswered."""
 
     @property
     def last_context(self) -> Any:  # the SDK reads the sender's context snapshot from here
@@ -110,45 +127,15 @@ class _DrainingReader:
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
-    def close(self) -> None:
-        self._inner.close()
-
-    async def __aenter__(self) -> _DrainingReader:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
-        await self.aclose()
-
-
-class _AnsweringWriter:
+class _AnsweringWriter(_Wrapped):
     """The server's write stream, telling the drain which restoring calls have been answered."""
-
-    def __init__(self, drain: RestoreDrain, inner: Any) -> None:
-        self._drain = drain
-        self._inner = inner
 
     async def send(self, item: SessionMessage) -> None:
         try:
             await self._inner.send(item)
         finally:  # answered even if the write failed: nobody is left to read it
             self._drain.answered(item.message)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def close(self) -> None:
-        self._inner.close()
-
-    async def __aenter__(self) -> _AnsweringWriter:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
-        await self.aclose()
 
 
 async def serve_stdio(server: Any) -> None:
